@@ -1,0 +1,30 @@
+# whiskers build and test entry points. `make test` is what CI runs.
+
+GO ?= go
+
+.PHONY: all build test vet unit wasm wasm-check demo
+
+all: build
+
+build:
+	$(GO) build -o bin/whiskers ./cmd/whiskers
+
+## test: everything CI checks: vet, committed .wasm == fresh build, race tests.
+test: vet wasm-check unit
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+## wasm: rebuild the C WebAssembly handlers from source (needs clang, lld, wasi-libc).
+wasm:
+	@if [ -f wasmhost/handlers/Makefile ]; then $(MAKE) -C wasmhost/handlers; fi
+
+## wasm-check: fail if a committed .wasm differs from a fresh build of its source.
+wasm-check:
+	@if [ -f wasmhost/handlers/Makefile ]; then $(MAKE) -C wasmhost/handlers check; fi
+
+demo:
+	$(GO) run ./cmd/whiskers demo
