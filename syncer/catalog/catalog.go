@@ -1,0 +1,107 @@
+// Package catalog holds the snapshot model that every catalog source produces
+// and the builder consumes: a flat, sorted list of service instances, with the
+// origin (Consul or Nomad) and health of each.
+//
+// Data enters through a Source (syncer/consul, syncer/nomad, or a fake), which
+// keeps the latest instances it has seen and signals changes; it leaves through
+// Snapshot, which the syncer hands to the pure builder (syncer/builder).
+package catalog
+
+import (
+	"cmp"
+	"context"
+	"slices"
+)
+
+// Origin names the catalog an instance was read from.
+type Origin string
+
+// The catalogs whiskers reads.
+const (
+	OriginConsul Origin = "consul"
+	OriginNomad  Origin = "nomad"
+)
+
+// Health is the aggregated health of one instance, as Consul reports it.
+// Nomad instances without checks are Passing.
+type Health string
+
+// Health values, ordered from best to worst.
+const (
+	HealthPassing  Health = "passing"
+	HealthWarning  Health = "warning"
+	HealthCritical Health = "critical"
+)
+
+// Instance is one registered instance of a catalog service.
+type Instance struct {
+	Origin     Origin            `json:"origin"`
+	Service    string            `json:"service"`             // catalog service name
+	Namespace  string            `json:"namespace,omitempty"` // Nomad namespace or Consul namespace; "" means default
+	ID         string            `json:"id"`                  // unique within Origin: Consul ServiceID, Nomad registration ID
+	Node       string            `json:"node,omitempty"`      // node name (Consul) or node ID (Nomad)
+	Datacenter string            `json:"datacenter,omitempty"`
+	Address    string            `json:"address"`
+	Port       int               `json:"port"`
+	Tags       []string          `json:"tags,omitempty"`
+	Meta       map[string]string `json:"meta,omitempty"`
+	Health     Health            `json:"health"`
+
+	// Deployment facts, filled where the catalog knows them (Nomad).
+	AllocID    string `json:"allocID,omitempty"`
+	JobID      string `json:"jobID,omitempty"`
+	JobVersion uint64 `json:"jobVersion,omitempty"`
+	Canary     bool   `json:"canary,omitempty"`   // a canary allocation of an unpromoted deployment
+	Draining   bool   `json:"draining,omitempty"` // on a draining or ineligible node, or desired status stop/evict
+}
+
+// Key identifies an instance across catalogs.
+func (i Instance) Key() string {
+	return string(i.Origin) + "/" + i.Namespace + "/" + i.ID
+}
+
+// Snapshot is the state of all enabled catalogs at one moment. Instances are
+// sorted by Compare so that equal catalogs give equal snapshots.
+type Snapshot struct {
+	Instances []Instance `json:"instances"`
+}
+
+// Compare orders instances by service, namespace, origin, then ID.
+func Compare(a, b Instance) int {
+	return cmp.Or(
+		cmp.Compare(a.Service, b.Service),
+		cmp.Compare(a.Namespace, b.Namespace),
+		cmp.Compare(a.Origin, b.Origin),
+		cmp.Compare(a.ID, b.ID),
+		cmp.Compare(a.Address, b.Address),
+		cmp.Compare(a.Port, b.Port),
+	)
+}
+
+// Merge returns a snapshot of the instances of all parts, sorted. It does not
+// modify its arguments.
+func Merge(parts ...[]Instance) Snapshot {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	all := make([]Instance, 0, n)
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	slices.SortFunc(all, Compare)
+	return Snapshot{Instances: all}
+}
+
+// Source is one catalog being watched.
+//
+// Run watches the catalog until ctx is done and calls notify (which must not
+// block) whenever its instances may have changed. Snapshot returns the last
+// instances read successfully, and whether a first complete read has
+// happened; after a fault it keeps returning the last good instances.
+// Snapshot is safe to call from any goroutine while Run is running.
+type Source interface {
+	Name() string
+	Run(ctx context.Context, notify func()) error
+	Snapshot() (instances []Instance, ready bool)
+}
