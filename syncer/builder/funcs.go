@@ -1,0 +1,27 @@
+package builder
+
+import (
+	"strings"
+	"text/template"
+	"unicode"
+)
+
+// funcs are the functions the default rule template may call.
+var funcs = template.FuncMap{
+	"normalize":  Normalize,
+	"lower":      strings.ToLower,
+	"upper":      strings.ToUpper,
+	"replace":    func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
+	"trimPrefix": func(prefix, s string) string { return strings.TrimPrefix(s, prefix) },
+	"trimSuffix": func(suffix, s string) string { return strings.TrimSuffix(s, suffix) },
+}
+
+// Normalize turns a catalog name into a Traefik object name as Traefik's
+// providers do: runs of characters that are neither letters nor digits
+// become one "-", and leading or trailing ones are dropped ("my_app.v2" →
+// "my-app-v2").
+func Normalize(name string) string {
+	return strings.Join(strings.FieldsFunc(name, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsNumber(r)
+	}), "-")
+}
