@@ -1,0 +1,536 @@
+package wasmhost
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// HandlerHeader is the request header that names the handler to run,
+// overriding route matching. The Traefik plugin sets it.
+const HandlerHeader = "X-Whiskers-Handler"
+
+// maxStderr bounds how much of a guest's stderr is kept for the log.
+const maxStderr = 4 << 10
+
+// Options are the process-wide settings of a Host.
+type Options struct {
+	// Logger receives one line per failed request and per lifecycle event.
+	// Nil means slog.Default().
+	Logger *slog.Logger
+	// CacheDir, if set, holds wazero's on-disk compilation cache so that a
+	// restart does not recompile modules. It is created if missing.
+	CacheDir string
+	// Registerer receives the host's Prometheus metrics. Hosts built one
+	// after another with the same Registerer share the same collectors.
+	// Nil means no registration.
+	Registerer prometheus.Registerer
+}
+
+// Host runs WAGI handlers: every request gets a fresh, anonymous instance
+// of its handler's precompiled module, closed when the response is done.
+//
+// A Host is safe for concurrent use by multiple goroutines. Its handlers
+// are fixed at New; to change them build another Host and Close this one
+// (Server does that on reload).
+type Host struct {
+	log      *slog.Logger
+	metrics  *metrics
+	cache    wazero.CompilationCache
+	handlers []*handler          // by route length, longest first
+	byName   map[string]*handler // all handlers
+
+	mu       sync.RWMutex // guards closed and the Add side of inFlight
+	closed   bool
+	inFlight sync.WaitGroup
+}
+
+// handler is one compiled HandlerConfig.
+type handler struct {
+	cfg      HandlerConfig
+	routeEsc string // cfg.Route as it appears in an escaped path
+	log      *slog.Logger
+	runtime  wazero.Runtime
+	module   wazero.CompiledModule
+	base     wazero.ModuleConfig // everything but the per-request parts
+	slots    chan struct{}       // one token per running instance
+	env      [][2]string         // cfg.Env, sorted
+}
+
+// New compiles every handler's module and returns a Host ready to serve.
+// cfg is validated again and defaults are filled in on a copy (relative
+// paths in a Config not made by LoadConfig resolve against the working
+// directory). Errors name the handler. New starts no goroutines.
+func New(ctx context.Context, cfg *Config, opts Options) (*Host, error) {
+	cfg = cfg.clone()
+	if err := cfg.validate(""); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "wasmhost")
+	h := &Host{
+		log:     log,
+		metrics: newMetrics(opts.Registerer),
+		byName:  map[string]*handler{},
+	}
+	if opts.CacheDir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("wasmhost: compilation cache %q: %w", opts.CacheDir, err)
+		}
+		h.cache = c
+	} else {
+		h.cache = wazero.NewCompilationCache()
+	}
+	for _, hc := range cfg.Handlers {
+		hd, err := h.compile(ctx, hc)
+		if err != nil {
+			_ = h.closeNow(ctx)
+			return nil, fmt.Errorf("wasmhost: handler %q: %w", hc.Name, err)
+		}
+		h.byName[hc.Name] = hd
+		if hc.Route != "" {
+			h.handlers = append(h.handlers, hd)
+		}
+	}
+	sort.SliceStable(h.handlers, func(i, j int) bool {
+		return len(h.handlers[i].routeEsc) > len(h.handlers[j].routeEsc)
+	})
+	return h, nil
+}
+
+func (h *Host) compile(ctx context.Context, hc HandlerConfig) (*handler, error) {
+	bin, err := os.ReadFile(hc.Module)
+	if err != nil {
+		return nil, fmt.Errorf("module: %w", err)
+	}
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(h.cache).
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(uint32(hc.Memory / wasmPageSize))
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("instantiating wasi: %w", err)
+	}
+	mod, err := rt.CompileModule(ctx, bin)
+	if err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("compiling module %s: %w", hc.Module, err)
+	}
+	if _, ok := mod.ExportedFunctions()["_start"]; !ok {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("module %s: no _start export (is it a wasm32-wasi command?)", hc.Module)
+	}
+	fsc := wazero.NewFSConfig()
+	for i, v := range hc.Volumes {
+		hostDir, guestDir, _ := strings.Cut(v, ":")
+		if st, err := os.Stat(hostDir); err != nil || !st.IsDir() {
+			_ = rt.Close(ctx)
+			if err == nil {
+				err = errors.New("not a directory")
+			}
+			return nil, fmt.Errorf("volumes[%d] %q: %w", i, hostDir, err)
+		}
+		fsc = fsc.WithReadOnlyDirMount(hostDir, guestDir)
+	}
+	env := make([][2]string, 0, len(hc.Env))
+	for k, v := range hc.Env {
+		env = append(env, [2]string{k, v})
+	}
+	sort.Slice(env, func(i, j int) bool { return env[i][0] < env[j][0] })
+	routeEsc := ""
+	if hc.Route != "" {
+		routeEsc = (&url.URL{Path: hc.Route}).EscapedPath()
+	}
+	return &handler{
+		cfg:      hc,
+		routeEsc: routeEsc,
+		log:      h.log.With("handler", hc.Name),
+		runtime:  rt,
+		module:   mod,
+		base: wazero.NewModuleConfig().
+			WithName("").
+			WithStartFunctions(). // _start is called explicitly to tell traps from instantiation errors
+			WithSysWalltime().
+			WithSysNanotime().
+			WithRandSource(rand.Reader).
+			WithFSConfig(fsc),
+		slots: make(chan struct{}, hc.MaxConcurrent),
+		env:   env,
+	}, nil
+}
+
+// ServeHTTP routes r to a handler and answers with its guest's response:
+// the handler named by the X-Whiskers-Handler header if present (404 if
+// unknown), else the longest route matching the path on segment
+// boundaries, else 404. After Close it answers 503.
+func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.serve(w, r) {
+		http.Error(w, "wasm host is shutting down", http.StatusServiceUnavailable)
+	}
+}
+
+// serve is ServeHTTP that reports false, having written nothing, when the
+// Host is closed, so a caller holding a newer Host can retry with it.
+func (h *Host) serve(w http.ResponseWriter, r *http.Request) bool {
+	h.mu.RLock()
+	if h.closed {
+		h.mu.RUnlock()
+		return false
+	}
+	h.inFlight.Add(1)
+	h.mu.RUnlock()
+	defer h.inFlight.Done()
+
+	hd, scriptName, rawRest, ok := h.route(r)
+	if !ok {
+		if name := r.Header.Get(HandlerHeader); name != "" {
+			h.log.Warn("request names an unknown handler", "handler", name, "path", r.URL.Path)
+			http.Error(w, fmt.Sprintf("no wasm handler named %q", name), http.StatusNotFound)
+			return true
+		}
+		http.NotFound(w, r)
+		return true
+	}
+	hd.serve(w, r, h.metrics, scriptName, rawRest)
+	return true
+}
+
+// route picks the handler for r and splits the escaped path into
+// SCRIPT_NAME and the raw PATH_INFO.
+func (h *Host) route(r *http.Request) (hd *handler, scriptName, rawRest string, ok bool) {
+	raw := r.URL.EscapedPath()
+	if name := r.Header.Get(HandlerHeader); name != "" {
+		hd, ok = h.byName[name]
+		if !ok {
+			return nil, "", "", false
+		}
+		if hd.routeEsc != "" && matchRoute(hd.routeEsc, raw) {
+			return hd, hd.scriptName(), raw[len(hd.routeEsc):], true
+		}
+		return hd, "", raw, true
+	}
+	for _, hd := range h.handlers {
+		if matchRoute(hd.routeEsc, raw) {
+			if hd.routeEsc == "/" {
+				return hd, "", raw, true
+			}
+			return hd, hd.scriptName(), raw[len(hd.routeEsc):], true
+		}
+	}
+	return nil, "", "", false
+}
+
+func (hd *handler) scriptName() string {
+	if hd.cfg.Route == "/" {
+		return ""
+	}
+	return hd.cfg.Route
+}
+
+// matchRoute reports whether route is a prefix of path on a path-segment
+// boundary. "/" matches every path.
+func matchRoute(route, path string) bool {
+	if route == "/" {
+		return true
+	}
+	return strings.HasPrefix(path, route) && (len(path) == len(route) || path[len(route)] == '/')
+}
+
+// Close stops accepting requests (they get 503), waits for the ones in
+// flight to finish or for ctx to end, then releases the compiled modules.
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	already := h.closed
+	h.closed = true
+	h.mu.Unlock()
+	if already {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		h.inFlight.Wait()
+		close(done)
+	}()
+	var waitErr error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		waitErr = fmt.Errorf("wasmhost: closing with requests in flight: %w", ctx.Err())
+	}
+	// Closing the runtimes also stops guests still running.
+	return errors.Join(waitErr, h.closeNow(context.WithoutCancel(ctx)))
+}
+
+func (h *Host) closeNow(ctx context.Context) error {
+	var errs []error
+	for _, hd := range h.byName {
+		errs = append(errs, hd.runtime.Close(ctx))
+	}
+	if h.cache != nil {
+		errs = append(errs, h.cache.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// Errors that end a guest early; they are the cancel cause of its context.
+var (
+	errResponseTooLarge = errors.New("guest output exceeds maxResponse")
+	errTimeout          = errors.New("guest ran past its timeout")
+)
+
+// serve runs one instance for r and writes its response.
+func (hd *handler) serve(w http.ResponseWriter, r *http.Request, m *metrics, scriptName, rawRest string) {
+	start := time.Now()
+	name := hd.cfg.Name
+	code := hd.run(w, r, m, scriptName, rawRest)
+	m.requests.WithLabelValues(name, strconv.Itoa(code)).Inc()
+	m.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+}
+
+// run does the work of serve and returns the status code it answered
+// (499 when the client went away first).
+func (hd *handler) run(w http.ResponseWriter, r *http.Request, m *metrics, scriptName, rawRest string) int {
+	name := hd.cfg.Name
+	// The body is read before taking an instance slot, so slow uploads do
+	// not hold instances.
+	limit := int64(hd.cfg.MaxRequestBody)
+	if r.ContentLength > limit {
+		m.rejected.WithLabelValues(name, "request_body").Inc()
+		return fail(w, http.StatusRequestEntityTooLarge, "request body too large")
+	}
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+		if err != nil {
+			hd.log.Info("reading request body", "err", err)
+			return fail(w, http.StatusBadRequest, "reading request body failed")
+		}
+		if int64(len(b)) > limit {
+			m.rejected.WithLabelValues(name, "request_body").Inc()
+			return fail(w, http.StatusRequestEntityTooLarge, "request body too large")
+		}
+		body = b
+	}
+
+	if !hd.acquire(r.Context()) {
+		if r.Context().Err() != nil {
+			return 499
+		}
+		m.rejected.WithLabelValues(name, "queue_timeout").Inc()
+		hd.log.Warn("no free instance slot", "max_concurrent", hd.cfg.MaxConcurrent, "queue_timeout", hd.cfg.QueueTimeout)
+		w.Header().Set("Retry-After", "1")
+		return fail(w, http.StatusServiceUnavailable, "wasm handler busy")
+	}
+	m.inFlight.WithLabelValues(name).Inc()
+	stdout := getBuffer()
+	defer putBuffer(stdout)
+	var stderr boundedBuffer
+	exitErr, instErr := hd.instantiate(r, body, scriptName, rawRest, &stdout.limitBuffer, &stderr)
+	<-hd.slots
+	m.inFlight.WithLabelValues(name).Dec()
+
+	switch {
+	case instErr != nil:
+		m.instantiateErr.WithLabelValues(name).Inc()
+		hd.log.Error("instantiating guest", "err", instErr)
+		return fail(w, http.StatusInternalServerError, "wasm handler failed")
+	case errors.Is(exitErr, errResponseTooLarge) || stdout.overflow:
+		m.rejected.WithLabelValues(name, "response_size").Inc()
+		hd.log.Error("guest output too large, stopped", "max_response", int64(hd.cfg.MaxResponse), "stderr", stderr.String())
+		return fail(w, http.StatusBadGateway, "wasm handler response too large")
+	case errors.Is(exitErr, errTimeout):
+		m.timeouts.WithLabelValues(name).Inc()
+		hd.log.Error("guest timed out, stopped", "timeout", hd.cfg.Timeout, "stderr", stderr.String())
+		return fail(w, http.StatusGatewayTimeout, "wasm handler timed out")
+	case exitErr != nil && r.Context().Err() != nil:
+		hd.log.Debug("client went away, guest stopped", "err", exitErr)
+		return 499
+	case exitErr != nil:
+		hd.log.Error("guest failed", "err", exitErr, "stderr", stderr.String())
+		return fail(w, http.StatusInternalServerError, "wasm handler failed")
+	}
+	resp, err := parseCGIResponse(stdout.buf)
+	if err != nil {
+		hd.log.Error("invalid guest response", "err", err, "stdout_head", truncate(stdout.buf, 200), "stderr", stderr.String())
+		return fail(w, http.StatusInternalServerError, "wasm handler sent an invalid response")
+	}
+	if stderr.Len() > 0 {
+		hd.log.Debug("guest stderr", "stderr", stderr.String())
+	}
+	hdr := w.Header()
+	for k, v := range resp.header {
+		hdr[k] = v
+	}
+	hdr.Set("Content-Length", strconv.Itoa(len(resp.body)))
+	w.WriteHeader(resp.status)
+	_, _ = w.Write(resp.body)
+	return resp.status
+}
+
+// acquire takes an instance slot, waiting up to QueueTimeout.
+func (hd *handler) acquire(ctx context.Context) bool {
+	select {
+	case hd.slots <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(time.Duration(hd.cfg.QueueTimeout))
+	defer t.Stop()
+	select {
+	case hd.slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// instantiate runs one fresh instance to completion. instErr is set when
+// the instance could not be created; exitErr when the guest trapped,
+// exited non-zero or was stopped (the cause is errTimeout,
+// errResponseTooLarge or the request's own cancellation).
+func (hd *handler) instantiate(r *http.Request, body []byte, scriptName, rawRest string, stdout *limitBuffer, stderr io.Writer) (exitErr, instErr error) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	ctx, cancelT := context.WithTimeoutCause(ctx, time.Duration(hd.cfg.Timeout), errTimeout)
+	defer cancelT()
+	stdout.limit = int(hd.cfg.MaxResponse)
+	stdout.cancel = cancel
+
+	req := cgiRequest{
+		r:            r,
+		route:        hd.cfg.Route,
+		scriptName:   scriptName,
+		rawPathInfo:  rawRest,
+		contentLen:   len(body),
+		trustForward: trustedPeer(r),
+	}
+	mc := hd.base.
+		WithStdin(bytes.NewReader(body)).
+		WithStdout(stdout).
+		WithStderr(stderr).
+		WithArgs(argv(hd.cfg.Argv, scriptName, r.URL.RawQuery)...)
+	for _, kv := range hd.env {
+		mc = mc.WithEnv(kv[0], kv[1])
+	}
+	for _, kv := range req.env() {
+		mc = mc.WithEnv(kv[0], kv[1])
+	}
+	mod, err := hd.runtime.InstantiateModule(ctx, hd.module, mc)
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil {
+			return cause, nil
+		}
+		return nil, err
+	}
+	defer mod.Close(context.WithoutCancel(ctx))
+	_, err = mod.ExportedFunction("_start").Call(ctx)
+	var ee *sys.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 0 {
+		return nil, nil
+	}
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil {
+			return cause, nil
+		}
+		if errors.As(err, &ee) {
+			return fmt.Errorf("guest exited with code %d", ee.ExitCode()), nil
+		}
+		return err, nil
+	}
+	return nil, nil
+}
+
+// fail writes a short plain-text error and returns its status.
+func fail(w http.ResponseWriter, code int, msg string) int {
+	http.Error(w, msg, code)
+	return code
+}
+
+// limitBuffer collects a guest's stdout up to limit bytes. The write that
+// would pass the limit fails and cancels the guest's context, so a guest
+// ignoring write errors is stopped too.
+type limitBuffer struct {
+	buf      []byte
+	limit    int
+	overflow bool
+	cancel   context.CancelCauseFunc
+}
+
+// Write implements io.Writer.
+func (b *limitBuffer) Write(p []byte) (int, error) {
+	if b.overflow || len(b.buf)+len(p) > b.limit {
+		b.overflow = true
+		if b.cancel != nil {
+			b.cancel(errResponseTooLarge)
+		}
+		return 0, errResponseTooLarge
+	}
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+// pooledBuffer is a limitBuffer reused across requests.
+type pooledBuffer struct{ limitBuffer }
+
+var bufferPool = sync.Pool{New: func() any { return &pooledBuffer{limitBuffer{buf: make([]byte, 0, 4096)}} }}
+
+func getBuffer() *pooledBuffer { return bufferPool.Get().(*pooledBuffer) }
+
+func putBuffer(b *pooledBuffer) {
+	if cap(b.buf) > 1<<20 {
+		return // let big buffers go
+	}
+	b.limitBuffer = limitBuffer{buf: b.buf[:0]}
+	bufferPool.Put(b)
+}
+
+// boundedBuffer keeps the first maxStderr bytes written to it and drops
+// the rest without failing the writer.
+type boundedBuffer struct {
+	bytes.Buffer
+	dropped bool
+}
+
+// Write implements io.Writer.
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	if room := maxStderr - b.Len(); room < len(p) {
+		b.dropped = true
+		if room > 0 {
+			b.Buffer.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
+}
+
+// String returns the kept bytes, marked when some were dropped.
+func (b *boundedBuffer) String() string {
+	if b.dropped {
+		return b.Buffer.String() + "…(truncated)"
+	}
+	return b.Buffer.String()
+}
