@@ -1,0 +1,314 @@
+// Package tags decodes Traefik's tag (label) syntax into the dynamic
+// configuration types of syncer/dynamic.
+//
+// A tag key without its prefix, such as
+// "http.routers.web.tls.domains[0].main", is a path through the
+// configuration: each segment names a struct field (matched
+// case-insensitively against the field's yaml name, as Traefik matches
+// "loadbalancer" to "loadBalancer"), a map key (kept as written: router,
+// service and middleware names, header names) or, with "[n]", an element of
+// a list. The value is parsed by the type of the field it lands in: strings
+// as is, booleans, integers, durations ("42s", or bare seconds), lists of
+// strings from comma-separated values, and "true" on a group of options to
+// switch it on with its defaults ("…middlewares.gzip.compress=true").
+//
+// Set is pure and safe for concurrent use on distinct configurations.
+package tags
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/whiskers-dev/whiskers/syncer/dynamic"
+)
+
+// MaxIndex is the largest list index a tag may address ("domains[99]").
+const MaxIndex = 99
+
+// Split splits a tag "key=value" at the first "=" and trims spaces around
+// both halves. ok is false when the tag has no "=".
+func Split(tag string) (key, value string, ok bool) {
+	k, v, ok := strings.Cut(tag, "=")
+	return strings.TrimSpace(k), strings.TrimSpace(v), ok
+}
+
+// Object names the configuration object a tag key configures, such as the
+// router "web" of "http.routers.web.rule".
+type Object struct {
+	Section string // "http", "tcp", "udp" or "tls"
+	Kind    string // yaml name of the collection: "routers", "services", "middlewares", "serversTransports", "stores", "options"
+	Name    string // the object's name, as written in the tag
+}
+
+// String returns "section.kind.name".
+func (o Object) String() string { return o.Section + "." + o.Kind + "." + o.Name }
+
+// ObjectOf returns the object that key (without prefix) configures. ok is
+// false when key does not name a collection of a known section and an object
+// in it; such a key cannot be attributed to one object.
+func ObjectOf(key string) (o Object, ok bool) {
+	segs := strings.SplitN(key, ".", 4)
+	if len(segs) < 3 || segs[2] == "" {
+		return Object{}, false
+	}
+	root := reflect.TypeFor[dynamic.Configuration]()
+	sf, ok := fieldOf(root, strings.ToLower(segs[0]))
+	if !ok || sf.alias {
+		return Object{}, false
+	}
+	sec := root.Field(sf.index).Type.Elem()
+	kf, ok := fieldOf(sec, strings.ToLower(segs[1]))
+	if !ok || kf.alias || sec.Field(kf.index).Type.Kind() != reflect.Map {
+		return Object{}, false
+	}
+	return Object{Section: sf.name, Kind: kf.name, Name: segs[2]}, true
+}
+
+// Set sets the field of cfg that key (a tag key without prefix, e.g.
+// "http.routers.web.rule") names to value, creating the objects on the way.
+// It returns an error, and may leave the named object partly set, when the
+// key names no field or the value does not parse as the field's type.
+func Set(cfg *dynamic.Configuration, key, value string) error {
+	if cfg == nil {
+		return errors.New("nil configuration")
+	}
+	if key == "" {
+		return errors.New("empty key")
+	}
+	segs := strings.Split(key, ".")
+	for _, s := range segs {
+		if s == "" {
+			return fmt.Errorf("key %q has an empty segment", key)
+		}
+	}
+	return set(reflect.ValueOf(cfg).Elem(), segs, value)
+}
+
+var durationType = reflect.TypeFor[dynamic.Duration]()
+
+// set assigns value to the field that segs names inside v (settable).
+func set(v reflect.Value, segs []string, value string) error {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if len(segs) == 0 && v.Type().Elem().Kind() == reflect.Struct {
+			return enable(v, value)
+		}
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		return set(v.Elem(), segs, value)
+
+	case reflect.Struct:
+		if len(segs) == 0 {
+			// A group of options that is not a pointer always exists.
+			if b, err := strconv.ParseBool(value); err == nil && b {
+				return nil
+			}
+			return fmt.Errorf("is a group of options, not a value (want a sub-option or true)")
+		}
+		name, idx, hasIdx, err := splitIndex(segs[0])
+		if err != nil {
+			return err
+		}
+		f, ok := fieldOf(v.Type(), strings.ToLower(name))
+		if !ok {
+			return fmt.Errorf("unknown option %q", segs[0])
+		}
+		fv := v.Field(f.index)
+		if f.alias {
+			if hasIdx {
+				return fmt.Errorf("option %q takes no index", name)
+			}
+			// "server" addresses the first element of "servers".
+			idx, hasIdx = 0, true
+		}
+		if hasIdx {
+			if fv.Kind() != reflect.Slice {
+				return fmt.Errorf("option %q is not a list", name)
+			}
+			if fv.Len() <= idx {
+				grown := reflect.MakeSlice(fv.Type(), idx+1, idx+1)
+				reflect.Copy(grown, fv)
+				fv.Set(grown)
+			}
+			return wrap(segs[0], set(fv.Index(idx), segs[1:], value))
+		}
+		return wrap(segs[0], set(fv, segs[1:], value))
+
+	case reflect.Map:
+		if len(segs) == 0 {
+			return errors.New("needs a name (a map of named entries)")
+		}
+		if v.IsNil() {
+			v.Set(reflect.MakeMap(v.Type()))
+		}
+		k := reflect.ValueOf(segs[0]).Convert(v.Type().Key())
+		tmp := reflect.New(v.Type().Elem()).Elem()
+		if old := v.MapIndex(k); old.IsValid() {
+			tmp.Set(old)
+		}
+		if err := set(tmp, segs[1:], value); err != nil {
+			return wrap(segs[0], err)
+		}
+		v.SetMapIndex(k, tmp)
+		return nil
+
+	case reflect.Interface:
+		// Free-form plugin options: a string, or nested options.
+		if len(segs) == 0 {
+			v.Set(reflect.ValueOf(value))
+			return nil
+		}
+		m, ok := v.Interface().(map[string]any)
+		if !ok {
+			m = map[string]any{}
+			v.Set(reflect.ValueOf(m))
+		}
+		return set(reflect.ValueOf(m), segs, value)
+	}
+
+	if len(segs) > 0 {
+		return fmt.Errorf("unknown option %q", segs[0])
+	}
+	return setLeaf(v, value)
+}
+
+// enable handles "true"/"false" on a group of options held by pointer v.
+func enable(v reflect.Value, value string) error {
+	b, err := strconv.ParseBool(value)
+	if err != nil {
+		return fmt.Errorf("is a group of options, not a value (want a sub-option or true): %w", err)
+	}
+	if b && v.IsNil() {
+		v.Set(reflect.New(v.Type().Elem()))
+	}
+	return nil
+}
+
+// setLeaf parses value into the scalar or list v.
+func setLeaf(v reflect.Value, value string) error {
+	if v.Type() == durationType {
+		var d dynamic.Duration
+		if err := d.Set(value); err != nil {
+			return err
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(value)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			return fmt.Errorf("want a boolean, got %q", value)
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(value, 10, v.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("want an integer, got %q", value)
+		}
+		v.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(value, 10, v.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("want a non-negative integer, got %q", value)
+		}
+		v.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		f, err := strconv.ParseFloat(value, v.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("want a number, got %q", value)
+		}
+		v.SetFloat(f)
+	case reflect.Slice:
+		parts := strings.Split(value, ",")
+		s := reflect.MakeSlice(v.Type(), 0, len(parts))
+		for _, p := range parts {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			e := reflect.New(v.Type().Elem()).Elem()
+			if e.Kind() == reflect.Struct || e.Kind() == reflect.Pointer || e.Kind() == reflect.Map || e.Kind() == reflect.Slice {
+				return errors.New("is a list of groups of options: address an element with [n]")
+			}
+			if err := setLeaf(e, p); err != nil {
+				return err
+			}
+			s = reflect.Append(s, e)
+		}
+		v.Set(s)
+	default:
+		return fmt.Errorf("unsupported field type %s", v.Type())
+	}
+	return nil
+}
+
+// splitIndex splits "domains[1]" into "domains", 1.
+func splitIndex(seg string) (name string, idx int, ok bool, err error) {
+	open := strings.IndexByte(seg, '[')
+	if open < 0 {
+		return seg, 0, false, nil
+	}
+	if !strings.HasSuffix(seg, "]") || open == 0 {
+		return "", 0, false, fmt.Errorf("malformed index in %q", seg)
+	}
+	n, err := strconv.Atoi(seg[open+1 : len(seg)-1])
+	if err != nil || n < 0 || n > MaxIndex {
+		return "", 0, false, fmt.Errorf("index in %q must be 0..%d", seg, MaxIndex)
+	}
+	return seg[:open], n, true, nil
+}
+
+// wrap prefixes err with the path segment it happened under, so that the
+// message reads "routers: web: tls: unknown option …".
+func wrap(seg string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", seg, err)
+}
+
+// field is one struct field reachable from tags.
+type field struct {
+	index int
+	name  string // yaml (or label) name as Traefik spells it
+	alias bool   // reached through a label:"…" alias of a list: addresses element 0
+}
+
+var fieldCache sync.Map // reflect.Type → map[string]field
+
+// fieldOf finds the field of struct type t whose yaml or label name is
+// lower (already lower-case).
+func fieldOf(t reflect.Type, lower string) (field, bool) {
+	if m, ok := fieldCache.Load(t); ok {
+		f, ok := m.(map[string]field)[lower]
+		return f, ok
+	}
+	m := map[string]field{}
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		yname, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+		label := sf.Tag.Get("label")
+		if yname != "" && yname != "-" {
+			m[strings.ToLower(yname)] = field{index: i, name: yname}
+			if label != "" && label != "-" {
+				m[strings.ToLower(label)] = field{index: i, name: label, alias: sf.Type.Kind() == reflect.Slice}
+			}
+		} else if label != "" && label != "-" {
+			m[strings.ToLower(label)] = field{index: i, name: label}
+		}
+	}
+	fieldCache.Store(t, m)
+	f, ok := m[lower]
+	return f, ok
+}
