@@ -14,6 +14,9 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"gopkg.in/yaml.v3"
+
+	"github.com/whiskers-dev/whiskers/syncer/dynamic"
+	"github.com/whiskers-dev/whiskers/syncer/tags"
 )
 
 // The model below is the part of a Nomad job specification these tests
@@ -205,6 +208,13 @@ func TestJobs(t *testing.T) {
 					for _, tag := range s.tags {
 						if err := checkTag(tag); err != nil {
 							t.Errorf("%s: service %q: tag %q: %v", j.file, s.name, tag, err)
+						}
+						// The syncer's own decoder must accept it too.
+						key, val, _ := tags.Split(tag)
+						if k, ok := strings.CutPrefix(key, "traefik."); ok && k != "enable" {
+							if err := tags.Set(&dynamic.Configuration{}, k, val); err != nil {
+								t.Errorf("%s: service %q: tag %q: syncer/tags: %v", j.file, s.name, tag, err)
+							}
 						}
 					}
 				}
