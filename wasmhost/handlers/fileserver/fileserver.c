@@ -1,0 +1,716 @@
+/* fileserver: a WAGI handler serving static files from a read-only WASI mount.
+ *
+ * Build (from wasmhost/handlers, as `make` does; the output is byte-for-byte reproducible):
+ *   clang --target=wasm32-wasi -O2 -Wall -Wextra -ffile-prefix-map=$(CURDIR)=. \
+ *     -fdebug-prefix-map=$(CURDIR)=. -fno-ident -Wl,--strip-all -Wl,-z,stack-size=16384 \
+ *     -o fileserver/fileserver.wasm fileserver/fileserver.c
+ *
+ * Configuration (handler env; see README "Built-in handlers"):
+ *   ROOT              guest directory to serve (default "/"; the host mounts a volume there).
+ *   INDEX             file served for "/" and for "dir/" (default index.html).
+ *   FALLBACK_PATH     file (relative to ROOT) served with 200 when the path is not found (SPA).
+ *   CUSTOM_404_PATH   file (relative to ROOT) served with status 404 when not found.
+ *   CACHE_CONTROL     Cache-Control for files; CACHE_CONTROL_<EXT> (upper-case extension
+ *                     of the requested file, e.g. CACHE_CONTROL_HTML) overrides it.
+ *   PRECOMPRESSED     "0"/"false"/"no"/"off" disables .br/.gz siblings (default on).
+ *
+ * Behaviour:
+ *   - GET and HEAD only; others get 405 with `Allow: GET, HEAD`.
+ *   - The path is PATH_INFO (decoded by the host). A `..` segment, a backslash, a control
+ *     character, or an encoded slash/backslash/NUL (%2f %5c %00 in X_RAW_PATH_INFO) gives
+ *     400. Empty and "." segments are dropped, so "//etc/passwd" means ROOT/etc/passwd.
+ *   - Symlinks are never followed, wherever they point (wazero's preopens follow host
+ *     symlinks, so the guest enforces it): every path component is lstat'ed and the file
+ *     is opened with O_NOFOLLOW. A symlink counts as not found.
+ *   - "/" and "dir/" serve INDEX; "dir" (a directory without the slash) redirects 301 to
+ *     "dir/" (query kept). No directory listings.
+ *   - Content-Type from the extension (table below), default application/octet-stream.
+ *   - ETag is strong: "<size hex>-<mtime ns hex>" of the file sent, with "-br"/"-gz" for a
+ *     precompressed sibling. If-None-Match (weak comparison, "*" too) gives 304; when it is
+ *     absent, If-Modified-Since (IMF-fixdate) no older than Last-Modified gives 304.
+ *   - Accept-Encoding picks FILE.br or FILE.gz when it exists (highest q wins, br on a tie,
+ *     q=0 refused) with Content-Encoding; file responses always carry Vary: Accept-Encoding.
+ *   - Range: one `bytes=a-b`, `a-` or `-n` range gives 206 with Content-Range; an
+ *     unsatisfiable one 416 with `Content-Range: bytes * /size`; several ranges, or a
+ *     malformed header, give the full 200. If-Range (ETag or date) is honoured.
+ *   - Content-Length on every response except 304; HEAD sends the headers only.
+ */
+#include "../wagi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+enum { CHUNK = 64 * 1024 };
+
+static int is_head;
+
+/* ---- small string helpers ---- */
+
+static int ieq(const char *a, const char *b, size_t n) {
+	for (size_t i = 0; i < n; i++)
+		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i])) return 0;
+	return 1;
+}
+
+static const char *skip_ows(const char *p) {
+	while (*p == ' ' || *p == '\t') p++;
+	return p;
+}
+
+/* ---- content types ---- */
+
+static const struct {
+	const char *ext, *type;
+} types[] = {
+    {"html", "text/html; charset=utf-8"},
+    {"htm", "text/html; charset=utf-8"},
+    {"css", "text/css; charset=utf-8"},
+    {"js", "text/javascript; charset=utf-8"},
+    {"mjs", "text/javascript; charset=utf-8"},
+    {"json", "application/json"},
+    {"map", "application/json"},
+    {"webmanifest", "application/manifest+json"},
+    {"txt", "text/plain; charset=utf-8"},
+    {"md", "text/markdown; charset=utf-8"},
+    {"csv", "text/csv; charset=utf-8"},
+    {"xml", "application/xml"},
+    {"svg", "image/svg+xml"},
+    {"png", "image/png"},
+    {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"},
+    {"gif", "image/gif"},
+    {"webp", "image/webp"},
+    {"avif", "image/avif"},
+    {"ico", "image/x-icon"},
+    {"wasm", "application/wasm"},
+    {"pdf", "application/pdf"},
+    {"woff", "font/woff"},
+    {"woff2", "font/woff2"},
+    {"ttf", "font/ttf"},
+    {"otf", "font/otf"},
+    {"mp4", "video/mp4"},
+    {"webm", "video/webm"},
+    {"mp3", "audio/mpeg"},
+    {"ogg", "audio/ogg"},
+    {"wav", "audio/wav"},
+    {"zip", "application/zip"},
+    {"gz", "application/gzip"},
+};
+
+/* ext returns the extension of the last segment of path ("" when none). */
+static const char *ext(const char *path) {
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	const char *dot = strrchr(base, '.');
+	return dot && dot != base ? dot + 1 : "";
+}
+
+static const char *content_type(const char *e) {
+	size_t n = strlen(e);
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+		if (strlen(types[i].ext) == n && ieq(types[i].ext, e, n)) return types[i].type;
+	return "application/octet-stream";
+}
+
+static const char *cache_control(const char *e) {
+	char name[48] = "CACHE_CONTROL_";
+	size_t n = strlen(e), off = strlen(name);
+	if (n > 0 && n < sizeof name - off) {
+		for (size_t i = 0; i < n; i++) {
+			char c = e[i];
+			name[off + i] = c >= 'a' && c <= 'z' ? (char)(c - 32) : c;
+		}
+		name[off + n] = 0;
+		const char *v = env(name);
+		if (v) return v;
+	}
+	return env("CACHE_CONTROL");
+}
+
+/* ---- HTTP dates (IMF-fixdate, always GMT) ---- */
+
+static const char days[] = "ThuFriSatSunMonTueWed"; /* 1970-01-01 was a Thursday */
+static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+/* civil converts days since 1970-01-01 to y/m/d (Howard Hinnant's algorithm). */
+static void civil(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void put2(unsigned v) {
+	putc_((char)('0' + v / 10 % 10));
+	putc_((char)('0' + v % 10));
+}
+
+static void put_date(int64_t t) {
+	int64_t dayn = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+	int64_t secs = t - dayn * 86400;
+	int64_t y;
+	unsigned m, d;
+	civil(dayn, &y, &m, &d);
+	int wd = (int)(((dayn % 7) + 7) % 7);
+	putn(days + wd * 3, 3);
+	putn(", ", 2);
+	put2(d);
+	putc_(' ');
+	putn(months + (m - 1) * 3, 3);
+	putc_(' ');
+	putu((uint64_t)(y < 0 ? 0 : y));
+	putc_(' ');
+	put2((unsigned)(secs / 3600));
+	putc_(':');
+	put2((unsigned)(secs / 60 % 60));
+	putc_(':');
+	put2((unsigned)(secs % 60));
+	puts_(" GMT");
+}
+
+static int num(const char *p, int n) {
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9') return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
+/* parse_date parses an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"); -1 when invalid. */
+static int parse_date(const char *s, int64_t *t) {
+	if (strlen(s) != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
+	    s[16] != ' ' || s[19] != ':' || s[22] != ':' || strcmp(s + 25, " GMT") != 0)
+		return -1;
+	int d = num(s + 5, 2), y = num(s + 12, 4), hh = num(s + 17, 2), mm = num(s + 20, 2),
+	    ss = num(s + 23, 2);
+	int m = 0;
+	for (int i = 0; i < 12; i++)
+		if (memcmp(months + i * 3, s + 8, 3) == 0) m = i + 1;
+	if (d < 1 || d > 31 || y < 0 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60 ||
+	    m == 0)
+		return -1;
+	*t = days_from_civil(y, (unsigned)m, (unsigned)d) * 86400 + hh * 3600 + mm * 60 + ss;
+	return 0;
+}
+
+/* ---- simple responses ---- */
+
+static void put_length(uint64_t n) {
+	puts_("content-length: ");
+	putu(n);
+	putc_('\n');
+}
+
+static void simple(const char *status, const char *body) {
+	header("status", status);
+	header("content-type", "text/plain; charset=utf-8");
+	size_t n = strlen(body);
+	put_length(n);
+	flush_with(body, is_head ? 0 : n);
+}
+
+/* ---- paths ---- */
+
+/* path is ROOT + "/" + the cleaned relative path, built in a growable buffer. */
+static char *path;
+static size_t pathlen, pathcap;
+
+static void path_add(const char *s, size_t n) {
+	if (pathlen + n + 1 > pathcap) {
+		size_t c = pathcap ? pathcap : 256;
+		while (c < pathlen + n + 1) c *= 2;
+		char *np = realloc(path, c);
+		if (!np) _Exit(70);
+		path = np;
+		pathcap = c;
+	}
+	memcpy(path + pathlen, s, n);
+	pathlen += n;
+	path[pathlen] = 0;
+}
+
+/* rootlen is the length of ROOT in path (the part that is trusted configuration). */
+static size_t rootlen;
+
+static void path_reset(void) {
+	pathlen = 0;
+	const char *root = env("ROOT");
+	if (!root) root = "/";
+	size_t n = strlen(root);
+	while (n > 0 && root[n - 1] == '/') n--;
+	path_add(root, n);
+	rootlen = pathlen;
+}
+
+/* clean appends the segments of the untrusted relative path p to path. It returns -1
+ * for a path that must be refused (.., backslash, control characters), else 0, and sets
+ * *trailing when p names a directory ("" or ends in "/"). */
+static int clean(const char *p, int *trailing) {
+	size_t n = strlen(p);
+	*trailing = n == 0 || p[n - 1] == '/';
+	const char *s = p;
+	while (*s) {
+		while (*s == '/') s++;
+		const char *e = s;
+		while (*e && *e != '/') {
+			unsigned char c = (unsigned char)*e;
+			if (c < 0x20 || c == 0x7f || c == '\\') return -1;
+			e++;
+		}
+		size_t len = (size_t)(e - s);
+		if (len == 2 && s[0] == '.' && s[1] == '.') return -1;
+		if (len > 0 && !(len == 1 && s[0] == '.')) {
+			path_add("/", 1);
+			path_add(s, len);
+		}
+		s = e;
+	}
+	return 0;
+}
+
+/* raw_ok reports whether the raw (undecoded) path is free of encoded slashes,
+ * backslashes and NULs. */
+static int raw_ok(const char *raw) {
+	for (const char *p = raw; *p; p++) {
+		if (p[0] != '%' || !p[1] || !p[2]) continue;
+		char a = p[1], b = (char)lower((unsigned char)p[2]);
+		if ((a == '2' && b == 'f') || (a == '5' && b == 'c') || (a == '0' && b == '0')) return 0;
+	}
+	return 1;
+}
+
+enum { FOUND, IS_DIR, MISSING };
+
+/* open_safe opens path read-only without following a symlink in any component below
+ * ROOT. It returns FOUND with *fd and *st set for a regular file, IS_DIR for a directory,
+ * MISSING otherwise. */
+static int open_safe(int *fd, struct stat *st) {
+	/* Intermediate components: each must be a real directory. */
+	for (size_t i = rootlen + 1; i < pathlen; i++) {
+		if (path[i] != '/') continue;
+		path[i] = 0;
+		int r = fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+		path[i] = '/';
+		if (r != 0 || !S_ISDIR(st->st_mode)) return MISSING;
+	}
+	int f = open(pathlen ? path : "/", O_RDONLY | O_NOFOLLOW);
+	if (f < 0) return MISSING;
+	if (fstat(f, st) != 0) {
+		close(f);
+		return MISSING;
+	}
+	if (S_ISDIR(st->st_mode)) {
+		close(f);
+		return IS_DIR;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(f);
+		return MISSING;
+	}
+	*fd = f;
+	return FOUND;
+}
+
+/* open_sibling opens path+suffix as a regular file, or returns -1. */
+static int open_sibling(const char *suffix, struct stat *st) {
+	size_t keep = pathlen;
+	path_add(suffix, strlen(suffix));
+	int f = open(path, O_RDONLY | O_NOFOLLOW);
+	pathlen = keep;
+	path[pathlen] = 0;
+	if (f < 0) return -1;
+	if (fstat(f, st) != 0 || !S_ISREG(st->st_mode)) {
+		close(f);
+		return -1;
+	}
+	return f;
+}
+
+/* ---- content negotiation ---- */
+
+/* qvalue parses the q parameter in params (";q=0.5;..."), 1000 when absent. */
+static int qvalue(const char *p, const char *end) {
+	while (p < end) {
+		p = skip_ows(p);
+		if (p + 2 <= end && lower((unsigned char)p[0]) == 'q' && p[1] == '=') {
+			p += 2;
+			int v = 0, scale = 1000;
+			if (p < end && *p == '1') return 1000;
+			if (p < end && *p == '0') {
+				p++;
+				if (p < end && *p == '.') {
+					p++;
+					for (int i = 0; i < 3 && p < end && *p >= '0' && *p <= '9'; i++, p++) {
+						scale /= 10;
+						v += (*p - '0') * scale;
+					}
+				}
+				return v;
+			}
+			return 0;
+		}
+		while (p < end && *p != ';') p++;
+		if (p < end) p++;
+	}
+	return 1000;
+}
+
+/* choose_encoding returns ".br", ".gz" or NULL for the Accept-Encoding header ae. */
+static void accepted(const char *ae, int *qbr, int *qgz) {
+	int br = -1, gz = -1, star = -1;
+	const char *p = ae;
+	while (*p) {
+		p = skip_ows(p);
+		const char *tok = p;
+		while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t') p++;
+		size_t tl = (size_t)(p - tok);
+		const char *end = p;
+		while (*end && *end != ',') end++;
+		int q = qvalue(p, end);
+		if (tl == 2 && ieq(tok, "br", 2)) br = q;
+		else if ((tl == 4 && ieq(tok, "gzip", 4)) || (tl == 6 && ieq(tok, "x-gzip", 6))) gz = q;
+		else if (tl == 1 && *tok == '*') star = q;
+		p = *end ? end + 1 : end;
+	}
+	*qbr = br >= 0 ? br : star >= 0 ? star : 0;
+	*qgz = gz >= 0 ? gz : star >= 0 ? star : 0;
+}
+
+/* ---- conditionals ---- */
+
+static void put_etag(const struct stat *st, const char *enc) {
+	putc_('"');
+	putx((uint64_t)st->st_size);
+	putc_('-');
+	putx((uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec);
+	if (enc) {
+		putc_('-');
+		puts_(enc);
+	}
+	putc_('"');
+}
+
+/* etag_in reports whether the If-None-Match list inm contains tag (weak comparison). */
+static int etag_in(const char *inm, const char *tag, size_t taglen) {
+	const char *p = inm;
+	while (*p) {
+		p = skip_ows(p);
+		if (*p == '*') return 1;
+		if (p[0] == 'W' && p[1] == '/') p += 2;
+		if (*p == '"') {
+			const char *e = strchr(p + 1, '"');
+			if (!e) return 0;
+			if ((size_t)(e - p + 1) == taglen && memcmp(p, tag, taglen) == 0) return 1;
+			p = e + 1;
+		}
+		while (*p && *p != ',') p++;
+		if (*p) p++;
+	}
+	return 0;
+}
+
+/* ---- ranges ---- */
+
+enum { RANGE_NONE, RANGE_ONE, RANGE_BAD };
+
+static int parse_u64(const char **pp, uint64_t *v) {
+	const char *p = *pp;
+	if (*p < '0' || *p > '9') return -1;
+	uint64_t x = 0;
+	while (*p >= '0' && *p <= '9') {
+		if (x > (UINT64_MAX - 9) / 10) return -1;
+		x = x * 10 + (uint64_t)(*p - '0');
+		p++;
+	}
+	*pp = p;
+	*v = x;
+	return 0;
+}
+
+/* parse_range interprets one Range header against size. */
+static int parse_range(const char *r, uint64_t size, uint64_t *start, uint64_t *len) {
+	if (strncmp(r, "bytes=", 6) != 0) return RANGE_NONE;
+	const char *p = skip_ows(r + 6);
+	if (strchr(p, ',')) return RANGE_NONE; /* several ranges: send it all */
+	uint64_t a, b;
+	if (*p == '-') {
+		p++;
+		if (parse_u64(&p, &b) != 0 || *skip_ows(p)) return RANGE_NONE;
+		if (b == 0 || size == 0) return RANGE_BAD;
+		if (b > size) b = size;
+		*start = size - b;
+		*len = b;
+		return RANGE_ONE;
+	}
+	if (parse_u64(&p, &a) != 0 || *p != '-') return RANGE_NONE;
+	p++;
+	p = skip_ows(p);
+	if (*p == 0) {
+		b = UINT64_MAX;
+	} else if (parse_u64(&p, &b) != 0 || *skip_ows(p) || b < a) {
+		return RANGE_NONE;
+	}
+	if (a >= size) return RANGE_BAD;
+	if (b >= size) b = size - 1;
+	*start = a;
+	*len = b - a + 1;
+	return RANGE_ONE;
+}
+
+/* ---- serving ---- */
+
+/* send_body writes len bytes of fd from offset start after the header block. */
+static void send_body(int fd, uint64_t start, uint64_t len) {
+	if (is_head || len == 0) {
+		flush_with(NULL, 0);
+		return;
+	}
+	size_t cap = len < CHUNK ? (size_t)len : CHUNK;
+	char *buf = malloc(cap);
+	if (!buf) _Exit(70);
+	int first = 1;
+	while (len > 0) {
+		size_t want = len < cap ? (size_t)len : cap;
+		ssize_t n = pread(fd, buf, want, (off_t)start);
+		if (n <= 0) _Exit(74); /* the file shrank under us; headers are gone already */
+		if (first) {
+			flush_with(buf, (size_t)n);
+			first = 0;
+		} else {
+			write_all(buf, (size_t)n);
+		}
+		start += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	free(buf);
+}
+
+/* serve sends the open file fd (stat st) found at path with the given status (200 for a
+ * file or the SPA fallback, 404 for the custom 404 page, which gets no validators). */
+static void serve(int fd, struct stat *st, int status) {
+	const char *e = ext(path);
+	const char *type = content_type(e);
+	const char *enc = NULL;
+
+	if (status == 200 && !(getenv("PRECOMPRESSED") && !truthy(getenv("PRECOMPRESSED")))) {
+		const char *ae = getenv("HTTP_ACCEPT_ENCODING");
+		if (ae) {
+			int qbr, qgz;
+			accepted(ae, &qbr, &qgz);
+			struct stat cst;
+			int cfd = -1;
+			if (qbr > 0 && qbr >= qgz && (cfd = open_sibling(".br", &cst)) >= 0) enc = "br";
+			if (!enc && qgz > 0 && (cfd = open_sibling(".gz", &cst)) >= 0) enc = "gzip";
+			if (!enc && qbr > 0 && qbr < qgz && (cfd = open_sibling(".br", &cst)) >= 0) enc = "br";
+			if (enc) {
+				close(fd);
+				fd = cfd;
+				*st = cst;
+			}
+		}
+	}
+	uint64_t size = (uint64_t)st->st_size;
+
+	if (status == 404) {
+		header("status", "404");
+		header("content-type", type);
+		put_length(size);
+		send_body(fd, 0, size);
+		close(fd);
+		return;
+	}
+
+	/* Validators for the representation chosen above. */
+	size_t mark = out.n;
+	put_etag(st, enc && enc[0] == 'b' ? "br" : enc ? "gz" : NULL);
+	size_t taglen = out.n - mark;
+	char tag[64];
+	memcpy(tag, out.p + mark, taglen);
+	out.n = mark;
+	int64_t mtime = (int64_t)st->st_mtim.tv_sec;
+	const char *cc = cache_control(e);
+
+	const char *inm = getenv("HTTP_IF_NONE_MATCH");
+	const char *ims = getenv("HTTP_IF_MODIFIED_SINCE");
+	int64_t t;
+	int not_modified = inm ? etag_in(inm, tag, taglen)
+	                       : ims && parse_date(ims, &t) == 0 && mtime <= t;
+
+	uint64_t start = 0, len = size;
+	int range = RANGE_NONE;
+	const char *rh = getenv("HTTP_RANGE");
+	if (!not_modified && rh) {
+		const char *ir = getenv("HTTP_IF_RANGE");
+		int use = 1;
+		if (ir) {
+			if (ir[0] == '"')
+				use = strlen(ir) == taglen && memcmp(ir, tag, taglen) == 0;
+			else
+				use = parse_date(ir, &t) == 0 && t == mtime;
+		}
+		if (use) range = parse_range(rh, size, &start, &len);
+	}
+
+	header("status", not_modified ? "304" : range == RANGE_ONE ? "206" : range == RANGE_BAD ? "416" : "200");
+	if (range == RANGE_BAD) {
+		header("content-type", "text/plain; charset=utf-8");
+		puts_("content-range: bytes */");
+		putu(size);
+		putc_('\n');
+		static const char msg[] = "416 Range Not Satisfiable\n";
+		put_length(sizeof msg - 1);
+		close(fd);
+		flush_with(msg, is_head ? 0 : sizeof msg - 1);
+		return;
+	}
+	puts_("etag: ");
+	putn(tag, taglen);
+	putc_('\n');
+	puts_("last-modified: ");
+	put_date(mtime);
+	putc_('\n');
+	if (cc) header("cache-control", cc);
+	header("vary", "Accept-Encoding");
+	if (not_modified) {
+		close(fd);
+		flush_with(NULL, 0);
+		return;
+	}
+	header("content-type", type);
+	if (enc) header("content-encoding", enc);
+	header("accept-ranges", "bytes");
+	if (range == RANGE_ONE) {
+		puts_("content-range: bytes ");
+		putu(start);
+		putc_('-');
+		putu(start + len - 1);
+		putc_('/');
+		putu(size);
+		putc_('\n');
+	}
+	put_length(len);
+	send_body(fd, start, len);
+	close(fd);
+}
+
+/* try_file opens the configured file name (FALLBACK_PATH, CUSTOM_404_PATH) and serves it
+ * with status; it reports whether it did. */
+static int try_file(const char *name, int status) {
+	if (!name) return 0;
+	path_reset();
+	int trailing;
+	if (clean(name, &trailing) != 0) return 0;
+	int fd;
+	struct stat st;
+	if (open_safe(&fd, &st) != FOUND) return 0;
+	serve(fd, &st, status);
+	return 1;
+}
+
+static void not_found(void) {
+	if (try_file(env("FALLBACK_PATH"), 200)) return;
+	if (try_file(env("CUSTOM_404_PATH"), 404)) return;
+	simple("404", "404 Not Found\n");
+}
+
+/* redirect_dir answers 301 to the request path with a slash appended. */
+static void redirect_dir(void) {
+	const char *script = getenv("SCRIPT_NAME");
+	if (!script) script = "";
+	size_t sl = strlen(script);
+	while (sl > 0 && script[sl - 1] == '/') sl--;
+	header("status", "301");
+	puts_("location: ");
+	putn(script, sl);
+	/* The cleaned path (below ROOT), re-encoded: it starts with exactly one '/'. */
+	for (size_t i = rootlen; i < pathlen; i++) {
+		unsigned char c = (unsigned char)path[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    strchr("/-._~!$&'()*+,;=:@", c)) {
+			putc_((char)c);
+		} else {
+			putc_('%');
+			putc_("0123456789ABCDEF"[c >> 4]);
+			putc_("0123456789ABCDEF"[c & 15]);
+		}
+	}
+	putc_('/');
+	const char *q = env("QUERY_STRING");
+	if (q) {
+		putc_('?');
+		for (; *q; q++) {
+			unsigned char c = (unsigned char)*q;
+			if (c <= 0x20 || c >= 0x7f) {
+				putc_('%');
+				putc_("0123456789ABCDEF"[c >> 4]);
+				putc_("0123456789ABCDEF"[c & 15]);
+			} else {
+				putc_((char)c);
+			}
+		}
+	}
+	putc_('\n');
+	header("content-type", "text/plain; charset=utf-8");
+	static const char msg[] = "301 Moved Permanently\n";
+	put_length(sizeof msg - 1);
+	flush_with(msg, is_head ? 0 : sizeof msg - 1);
+}
+
+int main(void) {
+	const char *method = getenv("REQUEST_METHOD");
+	if (!method) method = "GET";
+	is_head = strcmp(method, "HEAD") == 0;
+	if (!is_head && strcmp(method, "GET") != 0) {
+		header("allow", "GET, HEAD");
+		simple("405", "405 Method Not Allowed\n");
+		return 0;
+	}
+
+	const char *raw = getenv("X_RAW_PATH_INFO");
+	const char *p = getenv("PATH_INFO");
+	if (!p) p = "";
+	path_reset();
+	int trailing;
+	if ((raw && !raw_ok(raw)) || clean(p, &trailing) != 0) {
+		simple("400", "400 Bad Request\n");
+		return 0;
+	}
+	int fd;
+	struct stat st;
+	if (trailing) {
+		const char *index = env("INDEX");
+		if (!index) index = "index.html";
+		path_add("/", 1);
+		path_add(index, strlen(index));
+		if (open_safe(&fd, &st) == FOUND) serve(fd, &st, 200);
+		else not_found();
+		return 0;
+	}
+	switch (open_safe(&fd, &st)) {
+	case FOUND:
+		serve(fd, &st, 200);
+		break;
+	case IS_DIR:
+		redirect_dir();
+		break;
+	default:
+		not_found();
+	}
+	return 0;
+}

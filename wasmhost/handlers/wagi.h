@@ -1,0 +1,120 @@
+/* wagi.h: tiny helpers shared by the whiskers WAGI handlers (redirect, fileserver).
+ *
+ * A WAGI guest reads the request from its environment (REQUEST_METHOD, PATH_INFO,
+ * HTTP_<HEADER>, ...) and stdin, and writes CGI headers, a blank line and the body to
+ * stdout. These helpers build the header block in one growable buffer and write it with
+ * as few fd_write calls as possible; they avoid stdio/printf to keep the modules small.
+ * Everything here is static: each handler is a single translation unit.
+ */
+#ifndef WHISKERS_WAGI_H
+#define WHISKERS_WAGI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/uio.h>
+
+/* out is the response header block under construction. */
+static struct {
+	char *p;
+	size_t n, cap;
+} out;
+
+static __attribute__((unused)) void out_grow(size_t need) {
+	if (out.n + need <= out.cap) return;
+	size_t c = out.cap ? out.cap : 1024;
+	while (c < out.n + need) c *= 2;
+	char *np = realloc(out.p, c);
+	if (!np) _Exit(70);
+	out.p = np;
+	out.cap = c;
+}
+
+static __attribute__((unused)) void putn(const char *s, size_t n) {
+	out_grow(n);
+	memcpy(out.p + out.n, s, n);
+	out.n += n;
+}
+
+static __attribute__((unused)) void puts_(const char *s) { putn(s, strlen(s)); }
+
+static __attribute__((unused)) void putc_(char c) { putn(&c, 1); }
+
+static __attribute__((unused)) void putu(uint64_t v) {
+	char b[24];
+	int i = sizeof b;
+	do {
+		b[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	putn(b + i, sizeof b - i);
+}
+
+static __attribute__((unused)) void putx(uint64_t v) {
+	char b[20];
+	int i = sizeof b;
+	do {
+		b[--i] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	putn(b + i, sizeof b - i);
+}
+
+/* header appends "name: value\n". */
+static __attribute__((unused)) void header(const char *name, const char *value) {
+	puts_(name);
+	putn(": ", 2);
+	puts_(value);
+	putc_('\n');
+}
+
+/* write_all writes n bytes to stdout, or exits: a broken stdout cannot be reported. */
+static __attribute__((unused)) void write_all(const char *p, size_t n) {
+	while (n > 0) {
+		ssize_t w = write(1, p, n);
+		if (w <= 0) _Exit(74);
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* flush_with writes the header block (ended by the blank line) and then body in one
+ * writev when possible, and empties the block. */
+static __attribute__((unused)) void flush_with(const char *body, size_t n) {
+	putc_('\n');
+	struct iovec iov[2] = {{out.p, out.n}, {(void *)body, n}};
+	int cnt = n ? 2 : 1;
+	ssize_t w = writev(1, iov, cnt);
+	if (w < 0) _Exit(74);
+	size_t done = (size_t)w;
+	if (done < out.n) {
+		write_all(out.p + done, out.n - done);
+		done = out.n;
+	}
+	if (done - out.n < n) write_all(body + (done - out.n), n - (done - out.n));
+	out.n = 0;
+}
+
+static __attribute__((unused)) int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+/* truthy reports whether an environment value means "on": 1, true, yes, on (any case). */
+static __attribute__((unused)) int truthy(const char *v) {
+	if (!v) return 0;
+	static const char *const yes[] = {"1", "true", "yes", "on"};
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+		const char *a = v, *b = yes[i];
+		while (*a && *b && lower(*a) == *b) a++, b++;
+		if (!*a && !*b) return 1;
+	}
+	return 0;
+}
+
+/* env returns the variable's value, or NULL when unset or empty. */
+static __attribute__((unused)) const char *env(const char *name) {
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+#endif
