@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	nomadapi "github.com/hashicorp/nomad/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/whiskers-dev/whiskers/syncer"
+	"github.com/whiskers-dev/whiskers/syncer/builder"
+	"github.com/whiskers-dev/whiskers/syncer/catalog"
+	"github.com/whiskers-dev/whiskers/syncer/consul"
+	"github.com/whiskers-dev/whiskers/syncer/nomad"
+	"github.com/whiskers-dev/whiskers/syncer/output"
+	"github.com/whiskers-dev/whiskers/syncer/render"
+)
+
+func init() {
+	commands["sync"] = command{
+		summary: "watch the Nomad and Consul catalogs, write Traefik dynamic configuration",
+		run:     runSync,
+	}
+}
+
+// syncFlags are the flags of `whiskers sync`.
+type syncFlags struct {
+	output, format, listen                      string
+	once                                        bool
+	debounce, maxWait, startupTimeout, waitTime time.Duration
+	consul, nomad                               bool
+	consulAddr, consulToken, consulNS, consulDC string
+	nomadAddr, nomadToken, nomadNS, nomadRegion string
+	exposedByDefault, routeWarning              bool
+	defaultRule, prefix, logLevel               string
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func newSyncFlagSet(stderr io.Writer) (*flag.FlagSet, *syncFlags) {
+	f := &syncFlags{}
+	fs := flag.NewFlagSet("whiskers sync", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.output, "output", "", "write the configuration to this file (atomically, only when it changes)")
+	fs.StringVar(&f.format, "format", "yaml", "format of --output and --once: yaml, json or toml")
+	fs.StringVar(&f.listen, "listen", "", "serve /config (JSON, for Traefik's HTTP provider), /healthz and /metrics on this address, e.g. 127.0.0.1:8081")
+	fs.BoolVar(&f.once, "once", false, "print the configuration to stdout once every catalog has been read, and exit")
+	fs.DurationVar(&f.debounce, "debounce", 50*time.Millisecond, "wait this long for a burst of catalog changes to end before writing; 0 writes on every change")
+	fs.DurationVar(&f.maxWait, "debounce-max", time.Second, "write at most this long after the first change of a burst")
+	fs.DurationVar(&f.startupTimeout, "startup-timeout", 30*time.Second, "write even if a catalog has not been read after this long (0: wait forever)")
+	fs.DurationVar(&f.waitTime, "wait", 5*time.Minute, "how long a blocking catalog query may wait")
+	fs.BoolVar(&f.consul, "consul", true, "watch the Consul catalog (--consul=false to switch it off)")
+	fs.BoolVar(&f.nomad, "nomad", true, "watch the Nomad service catalog (--nomad=false to switch it off)")
+	fs.StringVar(&f.consulAddr, "consul-addr", envOr("CONSUL_HTTP_ADDR", "127.0.0.1:8500"), "Consul HTTP address ($CONSUL_HTTP_ADDR); TLS from $CONSUL_CACERT, $CONSUL_CLIENT_CERT, …")
+	fs.StringVar(&f.consulToken, "consul-token", "", "Consul ACL token (default $CONSUL_HTTP_TOKEN)")
+	fs.StringVar(&f.consulNS, "consul-namespace", os.Getenv("CONSUL_NAMESPACE"), "Consul Enterprise namespace ($CONSUL_NAMESPACE)")
+	fs.StringVar(&f.consulDC, "consul-datacenter", "", "Consul datacenter (default: the agent's)")
+	fs.StringVar(&f.nomadAddr, "nomad-addr", envOr("NOMAD_ADDR", "http://127.0.0.1:4646"), "Nomad HTTP address ($NOMAD_ADDR); TLS from $NOMAD_CACERT, $NOMAD_CLIENT_CERT, …")
+	fs.StringVar(&f.nomadToken, "nomad-token", "", "Nomad ACL token (default $NOMAD_TOKEN)")
+	fs.StringVar(&f.nomadNS, "nomad-namespace", "*", "Nomad namespaces to watch, comma-separated; * is all")
+	fs.StringVar(&f.nomadRegion, "nomad-region", os.Getenv("NOMAD_REGION"), "Nomad region ($NOMAD_REGION)")
+	fs.BoolVar(&f.exposedByDefault, "exposed-by-default", false, "route services without traefik.enable=true")
+	fs.StringVar(&f.defaultRule, "default-rule", builder.DefaultRule, "rule template of routers without a rule tag")
+	fs.StringVar(&f.prefix, "prefix", builder.DefaultPrefix, "tag prefix")
+	fs.BoolVar(&f.routeWarning, "route-warning", false, "also route Consul instances whose checks are warning")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: whiskers sync [flags]")
+		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, "Watches the Consul and Nomad catalogs and writes Traefik dynamic configuration.")
+		fmt.Fprintln(stderr, "SIGHUP forces a full re-read of the catalogs; SIGTERM stops cleanly.")
+		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, "flags:")
+		fs.PrintDefaults()
+	}
+	return fs, f
+}
+
+func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, f := newSyncFlagSet(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "whiskers sync: unexpected arguments %q\n", fs.Args())
+		return errUsage
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		fmt.Fprintf(stderr, "whiskers sync: bad --log-level %q\n", f.logLevel)
+		return errUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	format, err := render.ParseFormat(f.format)
+	if err != nil {
+		fmt.Fprintf(stderr, "whiskers sync: %v\n", err)
+		return errUsage
+	}
+	if !f.once && f.output == "" && f.listen == "" {
+		fmt.Fprintln(stderr, "whiskers sync: nothing to do: give --output, --listen or --once")
+		return errUsage
+	}
+	b, err := builder.New(builder.Options{
+		Prefix: f.prefix, ExposedByDefault: f.exposedByDefault, DefaultRule: f.defaultRule, RouteWarning: f.routeWarning,
+	})
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := output.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	sources, err := f.sources(log, metrics)
+	if err != nil {
+		return err
+	}
+	opts := syncer.Options{
+		Sources: sources, Builder: b, Format: format, Metrics: metrics,
+		Debounce: f.debounce, MaxWait: f.maxWait, StartupTimeout: f.startupTimeout, Logger: log,
+	}
+	if f.once {
+		r, err := syncer.New(opts)
+		if err != nil {
+			return err
+		}
+		out, err := r.Once(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(out)
+		return err
+	}
+	if f.output != "" {
+		if opts.File, err = output.NewFile(f.output); err != nil {
+			return err
+		}
+	}
+	var srv *http.Server
+	if f.listen != "" {
+		opts.HTTP = output.NewServer(reg)
+		ln, err := net.Listen("tcp", f.listen)
+		if err != nil {
+			return fmt.Errorf("listening on %s: %w", f.listen, err)
+		}
+		log.Info("serving configuration", "addr", ln.Addr().String())
+		srv = &http.Server{Handler: opts.HTTP.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http server stopped", "err", err)
+			}
+		}()
+	}
+	r, err := syncer.New(opts)
+	if err != nil {
+		return err
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var wg sync.WaitGroup
+	hctx, hcancel := context.WithCancel(ctx)
+	defer wg.Wait()
+	defer hcancel()
+	wg.Go(func() {
+		for {
+			select {
+			case <-hup:
+				log.Info("SIGHUP: full resync")
+				r.Resync()
+			case <-hctx.Done():
+				return
+			}
+		}
+	})
+
+	err = r.Run(ctx)
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	log.Info("stopped")
+	return err
+}
+
+// sources builds the enabled catalog sources from the flags; the tools'
+// environment variables are read by the clients' DefaultConfig and the flags
+// override them.
+func (f *syncFlags) sources(log *slog.Logger, m *output.Metrics) ([]catalog.Source, error) {
+	var out []catalog.Source
+	if f.consul {
+		cfg := consulapi.DefaultConfig()
+		cfg.Address = f.consulAddr
+		if f.consulToken != "" {
+			cfg.Token = f.consulToken
+		}
+		if f.consulDC != "" {
+			cfg.Datacenter = f.consulDC
+		}
+		s, err := consul.New(consul.Options{
+			Config: cfg, Prefix: f.prefix, ExposedByDefault: f.exposedByDefault, Namespace: f.consulNS,
+			WaitTime: f.waitTime, Logger: log, OnError: m.WatchError("consul"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	if f.nomad {
+		cfg := nomadapi.DefaultConfig()
+		cfg.Address = f.nomadAddr
+		if f.nomadToken != "" {
+			cfg.SecretID = f.nomadToken
+		}
+		if f.nomadRegion != "" {
+			cfg.Region = f.nomadRegion
+		}
+		var nss []string
+		for _, ns := range strings.Split(f.nomadNS, ",") {
+			if ns = strings.TrimSpace(ns); ns != "" {
+				nss = append(nss, ns)
+			}
+		}
+		s, err := nomad.New(nomad.Options{
+			Config: cfg, Namespaces: nss, Prefix: f.prefix, ExposedByDefault: f.exposedByDefault,
+			WaitTime: f.waitTime, Logger: log, OnError: m.WatchError("nomad"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("both catalogs are switched off (--consul=false --nomad=false)")
+	}
+	return out, nil
+}

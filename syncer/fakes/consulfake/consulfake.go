@@ -1,0 +1,269 @@
+// Package consulfake is an in-process Consul agent for tests and demos: an
+// httptest server that speaks the real HTTP API for the endpoints the syncer
+// uses (/v1/catalog/services, /v1/health/service/:name), with blocking
+// queries (index, wait, X-Consul-Index), ACL tokens (403 without the right
+// X-Consul-Token) and fault knobs (down, slow, 500, index reset, hang).
+//
+// Instances enter through Register, Deregister and SetCheck, which may be
+// called at any time from any goroutine; the official client
+// (github.com/hashicorp/consul/api) reads them back through URL.
+package consulfake
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/whiskers-dev/whiskers/syncer/fakes/internal/fault"
+)
+
+// Endpoint names under which requests are counted.
+const (
+	EndpointCatalogServices = "catalog/services"
+	EndpointHealthService   = "health/service"
+)
+
+// Instance is one service instance registered in the fake.
+type Instance struct {
+	ID      string // service ID, unique in the fake
+	Service string // service name
+	Node    string // node name; "node1" when empty
+	Address string
+	Port    int
+	Tags    []string
+	Meta    map[string]string
+}
+
+type entry struct {
+	inst   Instance
+	status string // aggregated service check status: passing, warning, critical, maintenance
+	index  uint64
+}
+
+// Server is a fake Consul agent. Create it with New, release it with Close.
+type Server struct {
+	*fault.Box
+	hs *httptest.Server
+
+	mu        sync.Mutex
+	index     uint64            // the catalog's raft index
+	svcIndex  map[string]uint64 // service name → index of its last change
+	instances map[string]*entry // by service ID
+	dc        string
+}
+
+// New starts a fake Consul agent on a loopback port with no instances.
+func New() *Server {
+	s := &Server{
+		Box:       fault.New(),
+		index:     10,
+		svcIndex:  map[string]uint64{},
+		instances: map[string]*entry{},
+		dc:        "dc1",
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/catalog/services", s.catalogServices)
+	mux.HandleFunc("GET /v1/health/service/{name}", s.healthService)
+	s.hs = httptest.NewServer(mux)
+	return s
+}
+
+// URL is the agent's address, e.g. for api.Config.Address or CONSUL_HTTP_ADDR.
+func (s *Server) URL() string { return s.hs.URL }
+
+// Close stops the server and releases every blocked request.
+func (s *Server) Close() {
+	s.Box.Close()
+	s.hs.Close()
+}
+
+// Index returns the catalog's current index.
+func (s *Server) Index() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.index }
+
+// Register adds or replaces an instance, with a passing check.
+func (s *Server) Register(in Instance) {
+	if in.Node == "" {
+		in.Node = "node1"
+	}
+	s.mu.Lock()
+	status := "passing"
+	if old, ok := s.instances[in.ID]; ok {
+		status = old.status
+		if old.inst.Service != in.Service {
+			s.bumpLocked(old.inst.Service)
+		}
+	}
+	s.instances[in.ID] = &entry{inst: in, status: status}
+	s.bumpLocked(in.Service)
+	s.mu.Unlock()
+	s.Broadcast()
+}
+
+// Deregister removes the instance with this service ID; it reports whether
+// there was one.
+func (s *Server) Deregister(id string) bool {
+	s.mu.Lock()
+	e, ok := s.instances[id]
+	if ok {
+		delete(s.instances, id)
+		s.bumpLocked(e.inst.Service)
+	}
+	s.mu.Unlock()
+	if ok {
+		s.Broadcast()
+	}
+	return ok
+}
+
+// SetCheck sets the status of the instance's service check: "passing",
+// "warning", "critical" or "maintenance". It reports whether the instance
+// exists.
+func (s *Server) SetCheck(id, status string) bool {
+	s.mu.Lock()
+	e, ok := s.instances[id]
+	if ok && e.status != status {
+		e.status = status
+		s.bumpLocked(e.inst.Service)
+	}
+	s.mu.Unlock()
+	if ok {
+		s.Broadcast()
+	}
+	return ok
+}
+
+// ResetIndex sets the catalog's index (and every service's) to idx, as after
+// a restore from snapshot or a new cluster; use a value lower than Index to
+// exercise a client's index-reset handling.
+func (s *Server) ResetIndex(idx uint64) {
+	s.mu.Lock()
+	s.index = idx
+	for k := range s.svcIndex {
+		s.svcIndex[k] = idx
+	}
+	s.mu.Unlock()
+	s.Broadcast()
+}
+
+func (s *Server) bumpLocked(service string) {
+	s.index++
+	s.svcIndex[service] = s.index
+}
+
+func (s *Server) currentIndex() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.index }
+
+func (s *Server) serviceIndex(name string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i, ok := s.svcIndex[name]; ok {
+		return i
+	}
+	return 1
+}
+
+func token(r *http.Request) string {
+	if t := r.Header.Get("X-Consul-Token"); t != "" {
+		return t
+	}
+	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return t
+	}
+	return r.URL.Query().Get("token")
+}
+
+func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request) {
+	if !s.Enter(w, r, EndpointCatalogServices, token(r)) {
+		return
+	}
+	idx, wait := fault.Blocking(r)
+	if !s.Wait(w, r, idx, wait, s.currentIndex) {
+		return
+	}
+	s.mu.Lock()
+	out := map[string][]string{}
+	for _, e := range s.instances {
+		tags := append(out[e.inst.Service], e.inst.Tags...)
+		slices.Sort(tags)
+		out[e.inst.Service] = slices.Compact(tags)
+	}
+	index := s.index
+	s.mu.Unlock()
+	writeJSON(w, index, out)
+}
+
+func (s *Server) healthService(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if !s.Enter(w, r, EndpointHealthService, token(r)) {
+		return
+	}
+	idx, wait := fault.Blocking(r)
+	if !s.Wait(w, r, idx, wait, func() uint64 { return s.serviceIndex(name) }) {
+		return
+	}
+	passingOnly := r.URL.Query().Has("passing")
+	s.mu.Lock()
+	out := []*api.ServiceEntry{}
+	for _, e := range s.instances {
+		if e.inst.Service != name {
+			continue
+		}
+		if passingOnly && e.status != api.HealthPassing {
+			continue
+		}
+		out = append(out, s.entryLocked(e))
+	}
+	index := s.svcIndex[name]
+	if index == 0 {
+		index = 1
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b *api.ServiceEntry) int { return strings.Compare(a.Service.ID, b.Service.ID) })
+	writeJSON(w, index, out)
+}
+
+func (s *Server) entryLocked(e *entry) *api.ServiceEntry {
+	in := e.inst
+	tags := in.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	checks := api.HealthChecks{{
+		Node: in.Node, CheckID: "serfHealth", Name: "Serf Health Status", Status: api.HealthPassing,
+	}}
+	if e.status == api.HealthMaint {
+		checks = append(checks, &api.HealthCheck{
+			Node: in.Node, CheckID: "_service_maintenance:" + in.ID, Name: "Service Maintenance Mode",
+			Status: api.HealthCritical, ServiceID: in.ID, ServiceName: in.Service,
+		})
+	} else {
+		checks = append(checks, &api.HealthCheck{
+			Node: in.Node, CheckID: "service:" + in.ID, Name: "Service '" + in.Service + "' check",
+			Status: e.status, ServiceID: in.ID, ServiceName: in.Service, ServiceTags: tags, Type: "http",
+		})
+	}
+	return &api.ServiceEntry{
+		Node: &api.Node{ID: "node-" + in.Node, Node: in.Node, Address: "127.0.0.1", Datacenter: s.dc},
+		Service: &api.AgentService{
+			ID: in.ID, Service: in.Service, Tags: tags, Meta: in.Meta, Port: in.Port, Address: in.Address,
+			Weights: api.AgentWeights{Passing: 1, Warning: 1}, Datacenter: s.dc,
+		},
+		Checks: checks,
+	}
+}
+
+func writeJSON(w http.ResponseWriter, index uint64, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Consul-Index", strconv.FormatUint(index, 10))
+	h.Set("X-Consul-KnownLeader", "true")
+	h.Set("X-Consul-LastContact", "0")
+	h.Set("X-Consul-Effective-Consistency", "leader")
+	_ = json.NewEncoder(w).Encode(v)
+}
+

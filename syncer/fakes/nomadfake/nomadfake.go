@@ -1,0 +1,365 @@
+// Package nomadfake is an in-process Nomad agent for tests and demos: an
+// httptest server that speaks the real HTTP API for the endpoints the syncer
+// uses — native service registrations (/v1/services, /v1/service/:name) with
+// blocking queries (index, wait, X-Nomad-Index), and the event stream
+// (/v1/event/stream, NDJSON events and {} heartbeats) — with ACL tokens (403
+// without the right X-Nomad-Token) and fault knobs (down, slow, 500, index
+// reset, hang).
+//
+// Registrations enter through Register and Deregister (or SeedRecorded, which
+// loads responses recorded from a real agent), at any time from any
+// goroutine; the official client (github.com/hashicorp/nomad/api) reads them
+// back through URL.
+package nomadfake
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+
+	"github.com/whiskers-dev/whiskers/syncer/fakes/internal/fault"
+)
+
+// Endpoint names under which requests are counted.
+const (
+	EndpointServices    = "services"
+	EndpointService     = "service"
+	EndpointEventStream = "event/stream"
+)
+
+//go:embed testdata/*.json
+var recorded embed.FS
+
+// Server is a fake Nomad agent. Create it with New, release it with Close.
+type Server struct {
+	*fault.Box
+	hs *httptest.Server
+
+	mu        sync.Mutex
+	index     uint64
+	regs      map[string]*api.ServiceRegistration // by registration ID
+	events    []api.Events                        // the event buffer, by index
+	heartbeat time.Duration
+	streamOff bool
+	gen       int // bumped by ResetIndex: open streams end, as on a restart
+}
+
+// New starts a fake Nomad agent on a loopback port with no registrations. The
+// event stream sends a heartbeat every 10 s, as Nomad does; see SetHeartbeat.
+func New() *Server {
+	s := &Server{Box: fault.New(), index: 100, regs: map[string]*api.ServiceRegistration{}, heartbeat: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/services", s.services)
+	mux.HandleFunc("GET /v1/service/{name}", s.service)
+	mux.HandleFunc("GET /v1/event/stream", s.stream)
+	s.hs = httptest.NewServer(mux)
+	return s
+}
+
+// URL is the agent's address, e.g. for api.Config.Address or NOMAD_ADDR.
+func (s *Server) URL() string { return s.hs.URL }
+
+// Close stops the server and releases every blocked request and stream.
+func (s *Server) Close() {
+	s.Box.Close()
+	s.hs.Close()
+}
+
+// SetHeartbeat sets the interval of the event stream's {} heartbeats.
+func (s *Server) SetHeartbeat(d time.Duration) { s.mu.Lock(); s.heartbeat = d; s.mu.Unlock() }
+
+// SetStreamDisabled makes /v1/event/stream answer 500, as an agent whose
+// event broker is disabled does; clients must fall back to blocking queries.
+func (s *Server) SetStreamDisabled(off bool) { s.mu.Lock(); s.streamOff = off; s.mu.Unlock() }
+
+// Index returns the current index.
+func (s *Server) Index() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.index }
+
+// SeedRecorded registers the service registrations recorded from a real Nomad
+// agent (services hello-nomad and redis, from Traefik's Nomad provider tests).
+func (s *Server) SeedRecorded() error {
+	for _, f := range []string{"testdata/service_hello.json", "testdata/service_redis.json"} {
+		b, err := recorded.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("nomadfake: reading %s: %w", f, err)
+		}
+		var regs []*api.ServiceRegistration
+		if err := json.Unmarshal(b, &regs); err != nil {
+			return fmt.Errorf("nomadfake: decoding %s: %w", f, err)
+		}
+		for _, r := range regs {
+			s.Register(*r)
+		}
+	}
+	return nil
+}
+
+// Register adds or replaces a service registration (keyed by ID) and
+// publishes a ServiceRegistration event. Namespace defaults to "default",
+// Datacenter to "dc1".
+func (s *Server) Register(reg api.ServiceRegistration) {
+	if reg.Namespace == "" {
+		reg.Namespace = "default"
+	}
+	if reg.Datacenter == "" {
+		reg.Datacenter = "dc1"
+	}
+	s.mu.Lock()
+	s.index++
+	if old, ok := s.regs[reg.ID]; ok {
+		reg.CreateIndex = old.CreateIndex
+	} else {
+		reg.CreateIndex = s.index
+	}
+	reg.ModifyIndex = s.index
+	r := reg
+	s.regs[reg.ID] = &r
+	s.publishLocked("ServiceRegistration", &r)
+	s.mu.Unlock()
+	s.Broadcast()
+}
+
+// Deregister removes the registration with this ID and publishes a
+// ServiceDeregistration event; it reports whether there was one.
+func (s *Server) Deregister(id string) bool {
+	s.mu.Lock()
+	r, ok := s.regs[id]
+	if ok {
+		s.index++
+		delete(s.regs, id)
+		s.publishLocked("ServiceDeregistration", r)
+	}
+	s.mu.Unlock()
+	if ok {
+		s.Broadcast()
+	}
+	return ok
+}
+
+// ResetIndex sets the index to idx and forgets the event buffer, as a cluster
+// restored from a snapshot or rebuilt would; use a value lower than Index to
+// exercise a client's index-reset handling. Open event streams are closed.
+func (s *Server) ResetIndex(idx uint64) {
+	s.mu.Lock()
+	s.index = idx
+	s.events = nil
+	s.gen++
+	for _, r := range s.regs {
+		r.ModifyIndex = min(r.ModifyIndex, idx)
+		r.CreateIndex = min(r.CreateIndex, idx)
+	}
+	s.mu.Unlock()
+	s.Broadcast()
+}
+
+func (s *Server) publishLocked(typ string, r *api.ServiceRegistration) {
+	var payload map[string]any
+	b, _ := json.Marshal(map[string]any{"Service": r})
+	_ = json.Unmarshal(b, &payload)
+	s.events = append(s.events, api.Events{Index: s.index, Events: []api.Event{{
+		Topic: api.TopicService, Type: typ, Key: r.ServiceName,
+		FilterKeys: []string{r.JobID}, Index: s.index, Payload: payload,
+	}}})
+	if len(s.events) > 1000 {
+		s.events = slices.Delete(s.events, 0, len(s.events)-1000)
+	}
+}
+
+func (s *Server) currentIndex() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.index }
+
+func token(r *http.Request) string {
+	if t := r.Header.Get("X-Nomad-Token"); t != "" {
+		return t
+	}
+	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return t
+	}
+	return ""
+}
+
+func namespace(r *http.Request) string {
+	if ns := r.URL.Query().Get("namespace"); ns != "" {
+		return ns
+	}
+	return "default"
+}
+
+func (s *Server) services(w http.ResponseWriter, r *http.Request) {
+	if !s.Enter(w, r, EndpointServices, token(r)) {
+		return
+	}
+	idx, wait := fault.Blocking(r)
+	if !s.Wait(w, r, idx, wait, s.currentIndex) {
+		return
+	}
+	ns := namespace(r)
+	s.mu.Lock()
+	byNS := map[string]map[string][]string{}
+	for _, reg := range s.regs {
+		if ns != "*" && reg.Namespace != ns {
+			continue
+		}
+		if byNS[reg.Namespace] == nil {
+			byNS[reg.Namespace] = map[string][]string{}
+		}
+		tags := append(byNS[reg.Namespace][reg.ServiceName], reg.Tags...)
+		slices.Sort(tags)
+		byNS[reg.Namespace][reg.ServiceName] = slices.Compact(tags)
+	}
+	index := s.index
+	s.mu.Unlock()
+	out := []*api.ServiceRegistrationListStub{}
+	for _, n := range sortedKeys(byNS) {
+		stub := &api.ServiceRegistrationListStub{Namespace: n}
+		for _, name := range sortedKeys(byNS[n]) {
+			tags := byNS[n][name]
+			if tags == nil {
+				tags = []string{}
+			}
+			stub.Services = append(stub.Services, &api.ServiceRegistrationStub{ServiceName: name, Tags: tags})
+		}
+		out = append(out, stub)
+	}
+	writeJSON(w, index, out)
+}
+
+func (s *Server) service(w http.ResponseWriter, r *http.Request) {
+	if !s.Enter(w, r, EndpointService, token(r)) {
+		return
+	}
+	name, ns := r.PathValue("name"), namespace(r)
+	current := func() uint64 {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var m uint64 = 1
+		for _, reg := range s.regs {
+			if reg.ServiceName == name && (ns == "*" || reg.Namespace == ns) {
+				m = max(m, reg.ModifyIndex)
+			}
+		}
+		return m
+	}
+	idx, wait := fault.Blocking(r)
+	if !s.Wait(w, r, idx, wait, current) {
+		return
+	}
+	s.mu.Lock()
+	out := []*api.ServiceRegistration{}
+	for _, reg := range s.regs {
+		if reg.ServiceName == name && (ns == "*" || reg.Namespace == ns) {
+			c := *reg
+			out = append(out, &c)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b *api.ServiceRegistration) int { return strings.Compare(a.ID, b.ID) })
+	writeJSON(w, current(), out)
+}
+
+// stream serves /v1/event/stream: buffered events above the requested index
+// first, then new ones as they happen, with heartbeats in between. Only the
+// Service topic is published; other topics get heartbeats only.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	if !s.Enter(w, r, EndpointEventStream, token(r)) {
+		return
+	}
+	s.mu.Lock()
+	off, hb, gen := s.streamOff, s.heartbeat, s.gen
+	s.mu.Unlock()
+	if off {
+		http.Error(w, "event broker disabled", http.StatusInternalServerError)
+		return
+	}
+	wantService := false
+	for _, t := range r.URL.Query()["topic"] {
+		topic, _, _ := strings.Cut(t, ":")
+		if topic == string(api.TopicService) || topic == string(api.TopicAll) {
+			wantService = true
+		}
+	}
+	next, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	fl, _ := w.(http.Flusher)
+	enc := json.NewEncoder(w)
+	flush := func() {
+		if fl != nil {
+			fl.Flush()
+		}
+	}
+	flush()
+	ticker := time.NewTicker(hb)
+	defer ticker.Stop()
+	for {
+		changed := s.Changed()
+		if s.Down() {
+			fault.Drop(w)
+			return
+		}
+		s.mu.Lock()
+		if s.gen != gen {
+			s.mu.Unlock()
+			fault.Drop(w)
+			return
+		}
+		var batch []api.Events
+		for _, ev := range s.events {
+			if ev.Index > next {
+				batch = append(batch, ev)
+			}
+		}
+		s.mu.Unlock()
+		for _, ev := range batch {
+			next = ev.Index
+			if !wantService {
+				continue
+			}
+			if err := enc.Encode(ev); err != nil {
+				return
+			}
+		}
+		if len(batch) > 0 {
+			flush()
+		}
+		select {
+		case <-changed:
+		case <-ticker.C:
+			if _, err := w.Write([]byte("{}\n")); err != nil {
+				return
+			}
+			flush()
+		case <-r.Context().Done():
+			return
+		case <-s.Quit():
+			fault.Drop(w)
+			return
+		}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, index uint64, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Nomad-Index", strconv.FormatUint(index, 10))
+	h.Set("X-Nomad-KnownLeader", "true")
+	h.Set("X-Nomad-LastContact", "0")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

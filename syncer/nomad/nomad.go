@@ -1,0 +1,473 @@
+// Package nomad is the Nomad catalog source of the syncer: it reads Nomad's
+// native service registrations through the official client
+// (github.com/hashicorp/nomad/api) and keeps the latest instances of every
+// service Traefik may expose.
+//
+// Data enters through one full read (/v1/services, then /v1/service/:name per
+// enabled service) and then the event stream (/v1/event/stream, topic
+// Service): an event re-reads only the service it names, so the number of open
+// watches is constant. When the stream fails, the source falls back to
+// blocking queries on /v1/services (a changed index means a full re-read)
+// and tries the stream again later. It leaves through Snapshot, and Run's
+// notify signals that it may have changed.
+package nomad
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+
+	"github.com/whiskers-dev/whiskers/syncer/catalog"
+)
+
+// Options configures a Source. The zero value watches the agent named by the
+// NOMAD_* environment variables in every namespace.
+type Options struct {
+	// Config is the client configuration; nil means api.DefaultConfig(),
+	// which reads NOMAD_ADDR, NOMAD_TOKEN, NOMAD_CACERT, ….
+	Config *api.Config
+	// Namespaces to watch; "*" (the default) means all.
+	Namespaces []string
+	// Prefix is the tag prefix that enables a service ("traefik").
+	Prefix string
+	// ExposedByDefault reads every service, not only those tagged
+	// <prefix>.enable=true (services tagged <prefix>.enable=false are skipped).
+	ExposedByDefault bool
+	// WaitTime is how long a blocking query may wait (default 5 minutes).
+	WaitTime time.Duration
+	// MinInterval rate-limits the fallback blocking queries (default 50 ms,
+	// plus jitter).
+	MinInterval time.Duration
+	// MinBackoff and MaxBackoff bound the exponential backoff after errors
+	// (defaults 200 ms and 30 s).
+	MinBackoff, MaxBackoff time.Duration
+	// StreamRetry is how long the source uses blocking queries after the
+	// event stream failed before trying the stream again (default 30 s).
+	StreamRetry time.Duration
+	// Logger receives the source's logs (default slog.Default()).
+	Logger *slog.Logger
+	// OnError, if set, is called for every failed catalog call (for metrics);
+	// it must not block.
+	OnError func(error)
+}
+
+// Source watches Nomad's service registrations. Create it with New; Run it
+// once. Snapshot and Resync are safe to call from any goroutine.
+type Source struct {
+	opts   Options
+	client *api.Client
+	log    *slog.Logger
+	allNS  bool
+	ns     map[string]bool
+
+	resync chan struct{}
+
+	mu        sync.Mutex
+	instances map[svcKey][]catalog.Instance
+	ready     bool
+}
+
+type svcKey struct{ namespace, name string }
+
+var _ catalog.Source = (*Source)(nil)
+
+// New validates opts and returns a Source; it does not contact Nomad.
+func New(opts Options) (*Source, error) {
+	if opts.Config == nil {
+		opts.Config = api.DefaultConfig()
+	}
+	if len(opts.Namespaces) == 0 {
+		opts.Namespaces = []string{"*"}
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "traefik"
+	}
+	if opts.WaitTime <= 0 {
+		opts.WaitTime = 5 * time.Minute
+	}
+	if opts.MinInterval < 0 {
+		return nil, errors.New("nomad: negative MinInterval")
+	}
+	if opts.MinInterval == 0 {
+		opts.MinInterval = 50 * time.Millisecond
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 200 * time.Millisecond
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 30 * time.Second
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		return nil, fmt.Errorf("nomad: MaxBackoff %v below MinBackoff %v", opts.MaxBackoff, opts.MinBackoff)
+	}
+	if opts.StreamRetry <= 0 {
+		opts.StreamRetry = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Source{
+		opts:      opts,
+		log:       opts.Logger.With("source", "nomad"),
+		ns:        map[string]bool{},
+		resync:    make(chan struct{}, 1),
+		instances: map[svcKey][]catalog.Instance{},
+	}
+	for _, n := range opts.Namespaces {
+		if n == "" {
+			return nil, errors.New("nomad: empty namespace")
+		}
+		if n == "*" {
+			s.allNS = true
+		}
+		s.ns[n] = true
+	}
+	client, err := api.NewClient(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("nomad: creating client: %w", err)
+	}
+	s.client = client
+	return s, nil
+}
+
+// Name returns "nomad".
+func (s *Source) Name() string { return string(catalog.OriginNomad) }
+
+// Snapshot returns the last instances read, sorted, and whether a first full
+// read has completed. After a fault it keeps returning the last good
+// instances.
+func (s *Source) Snapshot() ([]catalog.Instance, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []catalog.Instance
+	for _, v := range s.instances {
+		out = append(out, v...)
+	}
+	slices.SortFunc(out, catalog.Compare)
+	return out, s.ready
+}
+
+// Resync makes Run re-read the whole catalog and reconnect its stream; the
+// last instances stay in the snapshot until replaced.
+func (s *Source) Resync() {
+	select {
+	case s.resync <- struct{}{}:
+	default:
+	}
+}
+
+// listNamespace is the namespace parameter of the list query and the stream.
+func (s *Source) listNamespace() string {
+	if s.allNS || len(s.ns) > 1 {
+		return "*"
+	}
+	return s.opts.Namespaces[0]
+}
+
+func (s *Source) wantNS(ns string) bool { return s.allNS || s.ns[ns] }
+
+// callTimeout bounds one blocking call; a call that has not answered well
+// after its wait is stuck and is torn down (the watchdog).
+func (s *Source) callTimeout() time.Duration {
+	return s.opts.WaitTime + s.opts.WaitTime/16 + 10*time.Second
+}
+
+func (s *Source) failed(ctx context.Context, err error, bo *backoff) {
+	if ctx.Err() != nil {
+		return
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("watchdog: blocking query stuck, re-establishing")
+	}
+	if s.opts.OnError != nil {
+		s.opts.OnError(err)
+	}
+	d := bo.next()
+	s.log.Warn("catalog call failed, retrying", "err", err, "retry_in", d)
+	sleep(ctx, d)
+}
+
+// Run watches the catalog until ctx is done, calling notify (which must not
+// block) whenever the snapshot may have changed. Catalog errors are logged
+// and retried with backoff; Run returns nil when ctx is done.
+func (s *Source) Run(ctx context.Context, notify func()) error {
+	bo := backoff{min: s.opts.MinBackoff, max: s.opts.MaxBackoff}
+	var (
+		index       uint64
+		needFull    = true
+		streamAfter time.Time // the stream is not tried before this
+		last        time.Time
+	)
+	for ctx.Err() == nil {
+		select {
+		case <-s.resync:
+			s.log.Info("full resync")
+			index, needFull, streamAfter = 0, true, time.Time{}
+		default:
+		}
+		if needFull {
+			idx, err := s.fullRead(ctx, notify)
+			if err != nil {
+				s.failed(ctx, err, &bo)
+				continue
+			}
+			bo.reset()
+			if idx < index {
+				s.log.Info("catalog index went backwards, re-read", "was", index, "now", idx)
+			}
+			index, needFull = idx, false
+		}
+		if !time.Now().Before(streamAfter) {
+			got, err := s.follow(ctx, index, notify)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, errResync) {
+				index, needFull = 0, true
+				continue
+			}
+			if s.opts.OnError != nil && err != nil {
+				s.opts.OnError(err)
+			}
+			s.log.Warn("event stream ended, re-reading and falling back to blocking queries",
+				"err", err, "retry_stream_in", s.opts.StreamRetry)
+			index = got
+			needFull = true
+			streamAfter = time.Now().Add(s.opts.StreamRetry)
+			continue
+		}
+		// Fallback: a blocking query on the service list.
+		if !sleep(ctx, time.Until(last.Add(jitter(s.opts.MinInterval)))) {
+			return nil
+		}
+		last = time.Now()
+		callCtx, cancel := context.WithTimeout(ctx, s.callTimeout())
+		q := (&api.QueryOptions{Namespace: s.listNamespace(), WaitIndex: index, WaitTime: s.opts.WaitTime}).WithContext(callCtx)
+		resynced := s.watchResync(callCtx, cancel)
+		_, meta, err := s.client.Services().List(q)
+		cancel()
+		if err != nil && resynced() {
+			continue
+		}
+		if err != nil {
+			s.failed(ctx, fmt.Errorf("nomad: listing services: %w", err), &bo)
+			continue
+		}
+		bo.reset()
+		newIndex, reset := nextIndex(index, meta.LastIndex)
+		if reset || newIndex != index {
+			index, needFull = newIndex, true
+		}
+	}
+	return nil
+}
+
+var errResync = errors.New("nomad: resync requested")
+
+// watchResync cancels a blocking call when Resync is called during it, and
+// puts the request back for Run to see. The returned function, called after
+// cancel, reports whether that happened.
+func (s *Source) watchResync(ctx context.Context, cancel context.CancelFunc) (fired func() bool) {
+	done := make(chan bool, 1)
+	go func() {
+		select {
+		case <-s.resync:
+			cancel()
+			s.Resync()
+			done <- true
+		case <-ctx.Done():
+			done <- false
+		}
+	}()
+	return func() bool { return <-done }
+}
+
+// fullRead lists every service and reads each enabled one, replacing the
+// whole snapshot only if every read succeeded. It returns the list's index.
+func (s *Source) fullRead(ctx context.Context, notify func()) (uint64, error) {
+	callCtx, cancel := context.WithTimeout(ctx, s.callTimeout())
+	defer cancel()
+	stubs, meta, err := s.client.Services().List((&api.QueryOptions{Namespace: s.listNamespace()}).WithContext(callCtx))
+	if err != nil {
+		return 0, fmt.Errorf("nomad: listing services: %w", err)
+	}
+	next := map[svcKey][]catalog.Instance{}
+	for _, stub := range stubs {
+		if stub == nil || !s.wantNS(stub.Namespace) {
+			continue
+		}
+		for _, svc := range stub.Services {
+			if svc == nil || !s.enabled(svc.Tags) {
+				continue
+			}
+			key := svcKey{stub.Namespace, svc.ServiceName}
+			insts, err := s.read(callCtx, key)
+			if err != nil {
+				return 0, err
+			}
+			if len(insts) > 0 {
+				next[key] = insts
+			}
+		}
+	}
+	s.mu.Lock()
+	changed := !s.ready || !maps.EqualFunc(s.instances, next, func(a, b []catalog.Instance) bool {
+		return slices.EqualFunc(a, b, equalInstance)
+	})
+	s.instances = next
+	if !s.ready {
+		s.ready = true
+		s.log.Info("catalog ready", "services", len(next))
+	}
+	s.mu.Unlock()
+	if changed {
+		notify()
+	}
+	return meta.LastIndex, nil
+}
+
+// read returns the enabled instances of one service, sorted.
+func (s *Source) read(ctx context.Context, key svcKey) ([]catalog.Instance, error) {
+	regs, _, err := s.client.Services().Get(key.name, (&api.QueryOptions{Namespace: key.namespace}).WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("nomad: reading service %q in namespace %q: %w", key.name, key.namespace, err)
+	}
+	var tags []string
+	out := make([]catalog.Instance, 0, len(regs))
+	for _, r := range regs {
+		if r == nil {
+			continue
+		}
+		tags = append(tags, r.Tags...)
+		out = append(out, toInstance(r))
+	}
+	if !s.enabled(tags) {
+		return nil, nil
+	}
+	slices.SortFunc(out, catalog.Compare)
+	return out, nil
+}
+
+// refresh re-reads one service and stores the result; it reports whether the
+// snapshot changed.
+func (s *Source) refresh(ctx context.Context, key svcKey) (bool, error) {
+	callCtx, cancel := context.WithTimeout(ctx, s.callTimeout())
+	defer cancel()
+	insts, err := s.read(callCtx, key)
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, had := s.instances[key]
+	if len(insts) == 0 {
+		delete(s.instances, key)
+		return had, nil
+	}
+	s.instances[key] = insts
+	return !had || !slices.EqualFunc(old, insts, equalInstance), nil
+}
+
+// follow consumes the event stream from index, re-reading the services that
+// events name, until the stream fails, ctx is done or a resync is requested.
+// It returns the last index seen.
+func (s *Source) follow(ctx context.Context, index uint64, notify func()) (uint64, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	q := &api.QueryOptions{Namespace: s.listNamespace()}
+	events, err := s.client.EventStream().Stream(sctx, map[api.Topic][]string{api.TopicService: {"*"}}, index, q)
+	if err != nil {
+		return index, fmt.Errorf("nomad: opening event stream: %w", err)
+	}
+	s.log.Debug("event stream open", "index", index)
+	for {
+		var batch *api.Events
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return index, ctx.Err()
+		case <-s.resync:
+			s.log.Info("full resync")
+			return index, errResync
+		case batch, ok = <-events:
+		}
+		if !ok {
+			return index, errors.New("nomad: event stream closed")
+		}
+		if batch.Err != nil {
+			return index, fmt.Errorf("nomad: reading event stream: %w", batch.Err)
+		}
+		if batch.Index < index {
+			return 0, fmt.Errorf("nomad: event index went backwards (%d < %d)", batch.Index, index)
+		}
+		index = batch.Index
+		keys := map[svcKey]bool{}
+		for _, ev := range batch.Events {
+			if ev.Topic != api.TopicService {
+				continue
+			}
+			reg, err := ev.Service()
+			if err != nil || reg == nil {
+				s.log.Warn("undecodable service event", "key", ev.Key, "err", err)
+				continue
+			}
+			if s.wantNS(reg.Namespace) {
+				keys[svcKey{reg.Namespace, reg.ServiceName}] = true
+			}
+		}
+		changed := false
+		for key := range keys {
+			c, err := s.refresh(ctx, key)
+			if err != nil {
+				return index, err
+			}
+			changed = changed || c
+		}
+		if changed {
+			notify()
+		}
+	}
+}
+
+// enabled reports whether a service with these tags is read.
+func (s *Source) enabled(tags []string) bool {
+	switch {
+	case slices.Contains(tags, s.opts.Prefix+".enable=true"):
+		return true
+	case slices.Contains(tags, s.opts.Prefix+".enable=false"):
+		return false
+	}
+	return s.opts.ExposedByDefault
+}
+
+func toInstance(r *api.ServiceRegistration) catalog.Instance {
+	return catalog.Instance{
+		Origin:     catalog.OriginNomad,
+		Service:    r.ServiceName,
+		Namespace:  r.Namespace,
+		ID:         r.ID,
+		Node:       r.NodeID,
+		Datacenter: r.Datacenter,
+		Address:    r.Address,
+		Port:       r.Port,
+		Tags:       slices.Clone(r.Tags),
+		Health:     catalog.HealthPassing,
+		AllocID:    r.AllocID,
+		JobID:      r.JobID,
+	}
+}
+
+func equalInstance(a, b catalog.Instance) bool {
+	return a.Origin == b.Origin && a.Service == b.Service && a.Namespace == b.Namespace && a.ID == b.ID &&
+		a.Node == b.Node && a.Datacenter == b.Datacenter && a.Address == b.Address && a.Port == b.Port &&
+		slices.Equal(a.Tags, b.Tags) && maps.Equal(a.Meta, b.Meta) && a.Health == b.Health &&
+		a.AllocID == b.AllocID && a.JobID == b.JobID && a.JobVersion == b.JobVersion &&
+		a.Canary == b.Canary && a.Draining == b.Draining
+}

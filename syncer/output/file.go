@@ -1,0 +1,107 @@
+// Package output is where the syncer's rendered configuration leaves the
+// process: an atomically replaced file for Traefik's file provider, and an
+// HTTP server for Traefik's HTTP provider (/config with ETag, /healthz,
+// Prometheus /metrics).
+//
+// Bytes enter through File.Write and Server.Set; both do nothing when the
+// bytes are the ones already published.
+package output
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// File is a configuration file replaced atomically. It is safe for
+// concurrent use.
+type File struct {
+	path string
+	perm fs.FileMode
+
+	mu      sync.Mutex
+	last    []byte
+	checked bool
+}
+
+// NewFile returns a File for path (created with mode 0o644); it does not
+// touch the file system.
+func NewFile(path string) (*File, error) {
+	if path == "" {
+		return nil, errors.New("output: empty file path")
+	}
+	return &File{path: path, perm: 0o644}, nil
+}
+
+// Path returns the file's path.
+func (f *File) Path() string { return f.path }
+
+// Write replaces the file's contents with b unless they are already b; it
+// reports whether it wrote. The replacement is atomic: readers see the old
+// or the new file, never a partial one.
+func (f *File) Write(b []byte) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.checked {
+		// After a restart the file on disk may already be current.
+		if old, err := os.ReadFile(f.path); err == nil {
+			f.last = old
+		}
+		f.checked = true
+	}
+	if f.last != nil && bytes.Equal(f.last, b) {
+		return false, nil
+	}
+	if err := WriteAtomic(f.path, b, f.perm); err != nil {
+		return false, err
+	}
+	f.last = bytes.Clone(b)
+	return true, nil
+}
+
+// WriteAtomic writes data to path through a temporary file in the same
+// directory: write, fsync, rename over path, fsync the directory.
+func WriteAtomic(path string, data []byte, perm fs.FileMode) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("output: creating temporary file for %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("output: writing %s: %w", tmp.Name(), err)
+	}
+	if err = tmp.Chmod(perm); err != nil {
+		return fmt.Errorf("output: setting mode of %s: %w", tmp.Name(), err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("output: syncing %s: %w", tmp.Name(), err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("output: closing %s: %w", tmp.Name(), err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("output: renaming into %s: %w", path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("output: opening directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err = d.Sync(); err != nil {
+		return fmt.Errorf("output: syncing directory %s: %w", dir, err)
+	}
+	return nil
+}

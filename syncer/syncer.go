@@ -1,0 +1,357 @@
+// Package syncer runs the syncer: it owns the catalog sources, waits for
+// them to signal, debounces, builds Traefik dynamic configuration with the
+// pure builder (syncer/builder), renders it (syncer/render) and hands the
+// bytes to the outputs (syncer/output) only when they changed.
+//
+// Data flows one way: sources → notify channel (size 1; watchers only
+// signal) → Runner → catalog.Merge → builder.Build → render.Marshal →
+// output.File / output.Server.
+package syncer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/whiskers-dev/whiskers/syncer/builder"
+	"github.com/whiskers-dev/whiskers/syncer/catalog"
+	"github.com/whiskers-dev/whiskers/syncer/dynamic"
+	"github.com/whiskers-dev/whiskers/syncer/output"
+	"github.com/whiskers-dev/whiskers/syncer/render"
+)
+
+// Options configures a Runner.
+type Options struct {
+	// Sources are the enabled catalogs; at least one.
+	Sources []catalog.Source
+	// Builder turns snapshots into configuration; required.
+	Builder *builder.Builder
+	// Format is the format written to File (default YAML).
+	Format render.Format
+	// File, if set, receives the configuration in Format.
+	File *output.File
+	// HTTP, if set, receives the configuration as JSON.
+	HTTP *output.Server
+	// Metrics, if set, records syncs.
+	Metrics *output.Metrics
+	// Debounce is how long the runner waits for a burst of changes to end
+	// before building; 0 builds on every signal.
+	Debounce time.Duration
+	// MaxWait bounds the debounce: a build happens at most this long after
+	// the first signal of a burst (default 1 s).
+	MaxWait time.Duration
+	// StartupTimeout is how long the runner waits for every source to be
+	// ready before writing anyway (logged); 0 waits forever.
+	StartupTimeout time.Duration
+	// Logger receives the runner's logs (default slog.Default()).
+	Logger *slog.Logger
+	// OnPublish, if set, is called with the rendered bytes (in Format) after
+	// every change was handed to the outputs. For tests and benchmarks.
+	OnPublish func([]byte)
+}
+
+// Runner runs sources and publishes their configuration. Create it with New;
+// call Run (or Once) once. Resync is safe to call from any goroutine.
+type Runner struct {
+	opts   Options
+	log    *slog.Logger
+	notify chan struct{}
+
+	mu       sync.Mutex
+	problems map[string]bool // problems logged for the current configuration
+	lastFile []byte
+	lastJSON []byte
+}
+
+// New validates opts and returns a Runner; it starts nothing.
+func New(opts Options) (*Runner, error) {
+	if len(opts.Sources) == 0 {
+		return nil, errors.New("syncer: no catalog source enabled")
+	}
+	if opts.Builder == nil {
+		return nil, errors.New("syncer: no builder")
+	}
+	if opts.Format == "" {
+		opts.Format = render.YAML
+	}
+	if _, err := render.ParseFormat(string(opts.Format)); err != nil {
+		return nil, fmt.Errorf("syncer: %w", err)
+	}
+	if opts.Debounce < 0 || opts.MaxWait < 0 || opts.StartupTimeout < 0 {
+		return nil, errors.New("syncer: negative duration")
+	}
+	if opts.MaxWait == 0 {
+		opts.MaxWait = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Runner{
+		opts:     opts,
+		log:      opts.Logger.With("component", "syncer"),
+		notify:   make(chan struct{}, 1),
+		problems: map[string]bool{},
+	}, nil
+}
+
+// signal is the notify function handed to sources: it never blocks; a full
+// channel means a build is already pending.
+func (r *Runner) signal() {
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Resync makes every source that supports it (a Resync() method) drop its
+// indexes and re-read its whole catalog, then rebuilds. Used on SIGHUP.
+func (r *Runner) Resync() {
+	for _, s := range r.opts.Sources {
+		if rs, ok := s.(interface{ Resync() }); ok {
+			rs.Resync()
+		}
+	}
+	r.signal()
+}
+
+// startSources runs every source in its own goroutine; wait waits for them
+// all to return after ctx is done.
+func (r *Runner) startSources(ctx context.Context) (wait func()) {
+	var wg sync.WaitGroup
+	for _, s := range r.opts.Sources {
+		wg.Go(func() {
+			if err := s.Run(ctx, r.signal); err != nil && ctx.Err() == nil {
+				r.log.Error("source stopped", "source", s.Name(), "err", err)
+			}
+		})
+	}
+	return wg.Wait
+}
+
+// notReady returns the names of the sources without a first snapshot.
+func (r *Runner) notReady() []string {
+	var names []string
+	for _, s := range r.opts.Sources {
+		if _, ok := s.Snapshot(); !ok {
+			names = append(names, s.Name())
+		}
+	}
+	return names
+}
+
+// waitReady waits until every source is ready, the startup timeout passes
+// (logged; true) or ctx is done (false).
+func (r *Runner) waitReady(ctx context.Context) bool {
+	var timeout <-chan time.Time
+	if r.opts.StartupTimeout > 0 {
+		t := time.NewTimer(r.opts.StartupTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	for {
+		if len(r.notReady()) == 0 {
+			r.log.Info("all catalogs ready")
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-r.notify:
+		case <-timeout:
+			r.log.Warn("startup timeout passed, writing without catalogs that are not ready",
+				"timeout", r.opts.StartupTimeout, "not_ready", strings.Join(r.notReady(), ","))
+			return true
+		}
+	}
+}
+
+// Run runs the sources and publishes configuration until ctx is done, then
+// waits for the sources to stop and returns nil. Nothing is published before
+// every source is ready or StartupTimeout has passed.
+func (r *Runner) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	wait := r.startSources(ctx)
+	defer wait()
+	defer cancel()
+
+	if !r.waitReady(ctx) {
+		return nil
+	}
+	var retry <-chan time.Time
+	for {
+		if err := r.Sync(); err != nil {
+			r.log.Error("sync failed, retrying", "err", err)
+			retry = time.After(time.Second)
+		} else {
+			retry = nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.notify:
+		case <-retry:
+		}
+		if !r.debounce(ctx) {
+			return nil
+		}
+	}
+}
+
+// debounce waits until no signal has arrived for Debounce, or MaxWait has
+// passed since it was called. It returns false if ctx is done.
+func (r *Runner) debounce(ctx context.Context) bool {
+	if r.opts.Debounce <= 0 {
+		return ctx.Err() == nil
+	}
+	limit := time.NewTimer(r.opts.MaxWait)
+	defer limit.Stop()
+	quiet := time.NewTimer(r.opts.Debounce)
+	defer quiet.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-r.notify:
+			quiet.Reset(r.opts.Debounce)
+		case <-quiet.C:
+			return true
+		case <-limit.C:
+			return true
+		}
+	}
+}
+
+// Snapshot merges the sources' current snapshots.
+func (r *Runner) Snapshot() catalog.Snapshot {
+	parts := make([][]catalog.Instance, 0, len(r.opts.Sources))
+	for _, s := range r.opts.Sources {
+		insts, _ := s.Snapshot()
+		parts = append(parts, insts)
+	}
+	return catalog.Merge(parts...)
+}
+
+// Build builds the configuration of the current snapshot and logs problems
+// not logged before (once per distinct problem while it persists).
+func (r *Runner) Build() *dynamic.Configuration {
+	res := r.opts.Builder.Build(r.Snapshot())
+	r.mu.Lock()
+	seen := make(map[string]bool, len(res.Problems))
+	for _, p := range res.Problems {
+		key := p.Error()
+		seen[key] = true
+		if !r.problems[key] {
+			r.log.Warn("tag problem", "origin", p.Origin, "service", p.Service, "tag", p.Tag, "reason", p.Err)
+		}
+	}
+	r.problems = seen
+	r.mu.Unlock()
+	return res.Config
+}
+
+// Sync builds, renders and publishes the configuration once, writing only
+// outputs whose bytes changed.
+func (r *Runner) Sync() error {
+	cfg := r.Build()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	wrote := false
+	var fileBytes []byte
+	if r.opts.File != nil || r.opts.OnPublish != nil {
+		b, err := render.Marshal(cfg, r.opts.Format)
+		if err != nil {
+			return fmt.Errorf("syncer: rendering: %w", err)
+		}
+		fileBytes = b
+		if !bytes.Equal(b, r.lastFile) {
+			if r.opts.File != nil {
+				w, err := r.opts.File.Write(b)
+				if err != nil {
+					return fmt.Errorf("syncer: writing configuration: %w", err)
+				}
+				if w {
+					r.log.Info("configuration written", "path", r.opts.File.Path(), "bytes", len(b))
+				}
+				wrote = wrote || w
+			}
+			r.lastFile = b
+		} else {
+			fileBytes = nil
+		}
+	}
+	if r.opts.HTTP != nil {
+		b, err := render.Marshal(cfg, render.JSON)
+		if err != nil {
+			return fmt.Errorf("syncer: rendering json: %w", err)
+		}
+		if !bytes.Equal(b, r.lastJSON) {
+			wrote = r.opts.HTTP.Set(b) || wrote
+			r.lastJSON = b
+		}
+	}
+	services, servers := Count(cfg)
+	r.opts.Metrics.Synced(time.Now(), services, servers, wrote)
+	if fileBytes != nil && r.opts.OnPublish != nil {
+		r.opts.OnPublish(fileBytes)
+	}
+	return nil
+}
+
+// Once runs the sources until they are all ready (or StartupTimeout passes),
+// then returns the configuration rendered in Format, without writing any
+// output. It is the dry run of `whiskers sync --once`.
+func (r *Runner) Once(ctx context.Context) ([]byte, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	wait := r.startSources(ctx)
+	defer wait()
+	defer cancel()
+	if !r.waitReady(ctx) {
+		return nil, ctx.Err()
+	}
+	if nr := r.notReady(); len(nr) > 0 {
+		return nil, fmt.Errorf("syncer: catalogs not ready: %s", strings.Join(nr, ", "))
+	}
+	b, err := render.Marshal(r.Build(), r.opts.Format)
+	if err != nil {
+		return nil, fmt.Errorf("syncer: rendering: %w", err)
+	}
+	return b, nil
+}
+
+// Count returns the number of services (HTTP, TCP, UDP) of cfg and of
+// servers across their load balancers.
+func Count(cfg *dynamic.Configuration) (services, servers int) {
+	if cfg == nil {
+		return 0, 0
+	}
+	if cfg.HTTP != nil {
+		for _, s := range cfg.HTTP.Services {
+			services++
+			if s != nil && s.LoadBalancer != nil {
+				servers += len(s.LoadBalancer.Servers)
+			}
+		}
+	}
+	if cfg.TCP != nil {
+		for _, s := range cfg.TCP.Services {
+			services++
+			if s != nil && s.LoadBalancer != nil {
+				servers += len(s.LoadBalancer.Servers)
+			}
+		}
+	}
+	if cfg.UDP != nil {
+		for _, s := range cfg.UDP.Services {
+			services++
+			if s != nil && s.LoadBalancer != nil {
+				servers += len(s.LoadBalancer.Servers)
+			}
+		}
+	}
+	return services, servers
+}
