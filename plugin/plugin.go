@@ -1,0 +1,408 @@
+// Package plugin is the Traefik middleware plugin that hands requests to the
+// node-local whiskers wasm host (`whiskers wasm serve`).
+//
+// Traefik loads it from source with its Yaegi interpreter (see .traefik.yml
+// at the repository root), so the package imports the standard library only
+// and avoids constructs Yaegi handles badly (closures returning error, build
+// constraints, unsafe). Data enters as the request Traefik routed to the
+// middleware and leaves either as the host's response, streamed back, or as
+// a call to the next handler.
+//
+// For each request the middleware:
+//
+//   - forwards method, URI, end-to-end headers (or the ForwardHeaders
+//     allow-list), X-Forwarded-For/Proto/Host and X-Whiskers-Handler, and the
+//     body to the host over a keep-alive pool (Unix socket or TCP);
+//   - streams the host's status, headers and body back, unless the status is
+//     listed in FallthroughStatus: then the host's body is discarded and the
+//     request goes to next, as if the host had not been asked;
+//   - bounds the whole exchange by Timeout (504 Gateway Timeout) and the
+//     connection by DialTimeout; after a failed connection it treats the host
+//     as down for HostDownCooldown without dialing, so a dead host costs
+//     nothing per request, and answers per OnHostDown (next, or a status with
+//     a plain-text body).
+//
+// Request bodies: when the request may still go to next (FallthroughStatus
+// set, or OnHostDown "next"), a body of at most MaxBufferedBody bytes is read
+// into memory, forwarded from there and replayed to next. A larger body is
+// never sent to the host when FallthroughStatus is set: the request goes
+// straight to next with its body intact. Without FallthroughStatus a larger
+// body is streamed to the host, and if the host is down the client gets
+// 502 Bad Gateway (the body is consumed, next cannot have it).
+//
+// A Middleware is safe for concurrent use; the only state shared between
+// requests is the connection pool and the host-down deadline (an atomic).
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// HandlerHeader is the request header naming the handler on the host.
+const HandlerHeader = "X-Whiskers-Handler"
+
+// Middleware forwards requests to the wasm host. Create it with New.
+type Middleware struct {
+	name      string
+	next      http.Handler
+	cfg       *settings
+	dialer    *hostDialer
+	transport *http.Transport
+	buffers   sync.Pool // *[]byte of copyBufferSize
+}
+
+const copyBufferSize = 32 << 10
+
+// New validates cfg and returns the middleware named name in front of next.
+// Errors name the configuration field that is wrong. New starts no
+// goroutines; connections are opened on demand and idle ones are closed by
+// the pool after a while.
+func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http.Handler, error) {
+	if next == nil {
+		return nil, fmt.Errorf("whiskers plugin %q: next handler is nil", name)
+	}
+	s, err := parse(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("whiskers plugin %q: %w", name, err)
+	}
+	d := &hostDialer{
+		network:  s.network,
+		address:  s.address,
+		cooldown: int64(s.cooldown),
+		name:     name,
+	}
+	d.dialer.Timeout = s.dialTimeout
+	t := &http.Transport{
+		DialContext:         d.DialContext,
+		MaxIdleConns:        s.maxIdleConns,
+		MaxIdleConnsPerHost: s.maxIdleConns,
+		IdleConnTimeout:     30 * time.Second,
+		DisableCompression:  true,
+	}
+	if s.maxIdleConns == 0 {
+		t.DisableKeepAlives = true
+	}
+	return &Middleware{name: name, next: next, cfg: s, dialer: d, transport: t}, nil
+}
+
+// ServeHTTP forwards r to the host, or to next on fallthrough or host-down.
+func (m *Middleware) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	if m.dialer.isDown() {
+		m.hostDown(rw, r, true)
+		return
+	}
+
+	s := m.cfg
+	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	replayable := s.downNext || len(s.fallthroughs) > 0
+	var outBody io.ReadCloser
+	outLength := int64(0)
+	var buffered []byte
+	if hasBody {
+		outBody, outLength = r.Body, r.ContentLength
+	}
+	if hasBody && replayable {
+		if r.ContentLength > s.maxBufferedBody && len(s.fallthroughs) > 0 {
+			m.next.ServeHTTP(rw, r)
+			return
+		}
+		if r.ContentLength > s.maxBufferedBody {
+			replayable = false // stream it; nothing to replay
+		} else {
+			buf, err := readUpTo(r.Body, r.ContentLength, s.maxBufferedBody)
+			if err != nil {
+				http.Error(rw, "whiskers: reading request body failed", http.StatusBadRequest)
+				return
+			}
+			if int64(len(buf)) > s.maxBufferedBody {
+				// An unannounced large body: give next all of it.
+				r.Body = &prefixedBody{r: io.MultiReader(bytes.NewReader(buf), r.Body), body: r.Body}
+				if len(s.fallthroughs) > 0 {
+					m.next.ServeHTTP(rw, r)
+					return
+				}
+				replayable = false
+				outBody, outLength = r.Body, -1
+			} else {
+				buffered = buf
+				outBody, outLength = io.NopCloser(bytes.NewReader(buf)), int64(len(buf))
+				if len(buf) == 0 {
+					outBody = nil
+				}
+			}
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+	defer cancel()
+
+	out := r.WithContext(ctx)
+	out.URL = &url.URL{Scheme: "http", Host: s.urlHost, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	out.RequestURI = ""
+	out.Host = r.Host
+	out.Header = m.outHeader(r)
+	out.Body = outBody
+	out.ContentLength = outLength
+	out.TransferEncoding = nil
+	out.Trailer = nil
+	out.GetBody = nil
+	out.Close = false
+
+	resp, err := m.transport.RoundTrip(out)
+	if err != nil {
+		m.roundTripFailed(rw, r, ctx, err, replayable, buffered)
+		return
+	}
+	defer resp.Body.Close()
+
+	if s.isFallthrough(resp.StatusCode) {
+		discard(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if buffered != nil {
+			r.Body = io.NopCloser(bytes.NewReader(buffered))
+		}
+		m.next.ServeHTTP(rw, r)
+		return
+	}
+
+	h := rw.Header()
+	for k, vv := range resp.Header {
+		if !isHopHeader(k) {
+			h[k] = vv
+		}
+	}
+	for _, v := range resp.Header["Connection"] {
+		for _, token := range strings.Split(v, ",") {
+			h.Del(strings.TrimSpace(token))
+		}
+	}
+	rw.WriteHeader(resp.StatusCode)
+	m.copyBody(rw, resp)
+}
+
+// roundTripFailed answers for an exchange with the host that failed before
+// a response arrived.
+func (m *Middleware) roundTripFailed(rw http.ResponseWriter, r *http.Request, ctx context.Context, err error, replayable bool, buffered []byte) {
+	if r.Context().Err() != nil {
+		return // the client is gone; nobody to answer
+	}
+	if isDialError(err) {
+		if buffered != nil {
+			r.Body = io.NopCloser(bytes.NewReader(buffered))
+		}
+		m.hostDown(rw, r, replayable)
+		return
+	}
+	if ctx.Err() == context.DeadlineExceeded || isTimeout(err) {
+		msg := "whiskers: handler " + m.cfg.handler + ": wasm host did not answer within " + m.cfg.timeout.String()
+		http.Error(rw, msg, http.StatusGatewayTimeout)
+		return
+	}
+	http.Error(rw, "whiskers: handler "+m.cfg.handler+": bad answer from wasm host", http.StatusBadGateway)
+}
+
+// hostDown answers while the host is unreachable: next when configured and
+// the request body is still available, the configured status otherwise.
+func (m *Middleware) hostDown(rw http.ResponseWriter, r *http.Request, replayable bool) {
+	if m.cfg.downNext && replayable {
+		m.next.ServeHTTP(rw, r)
+		return
+	}
+	code := m.cfg.downStatus
+	if code == 0 {
+		code = http.StatusBadGateway
+	}
+	http.Error(rw, "whiskers: handler "+m.cfg.handler+": wasm host unavailable", code)
+}
+
+// outHeader returns the headers sent to the host for r. It does not modify r.
+func (m *Middleware) outHeader(r *http.Request) http.Header {
+	h := make(http.Header, len(r.Header)+4)
+	if m.cfg.forwardHeaders != nil {
+		for _, k := range m.cfg.forwardHeaders {
+			if vv, ok := r.Header[k]; ok {
+				h[k] = vv
+			}
+		}
+	} else {
+		for k, vv := range r.Header {
+			h[k] = vv
+		}
+	}
+	for _, v := range r.Header["Connection"] {
+		for _, token := range strings.Split(v, ",") {
+			delete(h, http.CanonicalHeaderKey(strings.TrimSpace(token)))
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		h["X-Forwarded-For"] = []string{ip}
+	} else if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
+		h["X-Forwarded-For"] = prior
+	}
+	if vv := r.Header["X-Forwarded-Proto"]; len(vv) > 0 {
+		h["X-Forwarded-Proto"] = vv
+	} else if r.TLS != nil {
+		h["X-Forwarded-Proto"] = []string{"https"}
+	} else {
+		h["X-Forwarded-Proto"] = []string{"http"}
+	}
+	if vv := r.Header["X-Forwarded-Host"]; len(vv) > 0 {
+		h["X-Forwarded-Host"] = vv
+	} else if r.Host != "" {
+		h["X-Forwarded-Host"] = []string{r.Host}
+	}
+	h[HandlerHeader] = []string{m.cfg.handler}
+	return h
+}
+
+// copyBody streams the host's body to the client, flushing as it goes when
+// the length is unknown (a streaming handler).
+func (m *Middleware) copyBody(rw http.ResponseWriter, resp *http.Response) {
+	bp, _ := m.buffers.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, copyBufferSize)
+		bp = &b
+	}
+	defer m.buffers.Put(bp)
+
+	flusher, _ := rw.(http.Flusher)
+	if resp.ContentLength >= 0 || flusher == nil {
+		_, _ = io.CopyBuffer(rw, resp.Body, *bp)
+		return
+	}
+	buf := *bp
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := rw.Write(buf[:n]); werr != nil {
+				return
+			}
+			flusher.Flush()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// prefixedBody is a request body whose first bytes were already read.
+type prefixedBody struct {
+	r    io.Reader
+	body io.Closer
+}
+
+// Read reads the already-read prefix, then the rest of the original body.
+func (b *prefixedBody) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// Close closes the original body.
+func (b *prefixedBody) Close() error { return b.body.Close() }
+
+// readUpTo reads body, expecting length bytes (-1: unknown), and stops after
+// limit+1 bytes so a caller can tell that the body is larger than limit.
+func readUpTo(body io.Reader, length, limit int64) ([]byte, error) {
+	if length >= 0 && length <= limit {
+		buf := make([]byte, length)
+		_, err := io.ReadFull(body, buf)
+		return buf, err
+	}
+	return io.ReadAll(io.LimitReader(body, limit+1))
+}
+
+// discard drains a little of an unwanted body so its connection can be
+// reused; bodies larger than that close their connection instead.
+func discard(body io.Reader) {
+	_, _ = io.CopyN(io.Discard, body, 64<<10)
+}
+
+// isDialError reports whether err means the host could not be reached.
+func isDialError(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
+}
+
+// isTimeout reports whether err is a network timeout.
+func isTimeout(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) && netErr.Timeout()
+}
+
+// hopHeaders are the hop-by-hop headers (RFC 9110, section 7.6.1) never
+// forwarded in either direction.
+var hopHeaders = []string{
+	"Connection",
+	"Proxy-Connection",
+	"Keep-Alive",
+	"Proxy-Authenticate",
+	"Proxy-Authorization",
+	"Te",
+	"Trailer",
+	"Transfer-Encoding",
+	"Upgrade",
+}
+
+// isHopHeader reports whether the canonical header name k is hop-by-hop.
+func isHopHeader(k string) bool {
+	for _, h := range hopHeaders {
+		if h == k {
+			return true
+		}
+	}
+	return false
+}
+
+// hostDialer connects to the host and remembers, for a cool-down, that it
+// could not.
+type hostDialer struct {
+	// downUntil is the Unix time in nanoseconds until which the host is
+	// considered down; first field so 64-bit atomics are aligned everywhere.
+	downUntil int64
+	cooldown  int64 // nanoseconds
+	network   string
+	address   string
+	name      string
+	dialer    net.Dialer
+}
+
+// DialContext connects to the host, ignoring the transport's address.
+func (d *hostDialer) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
+	conn, err := d.dialer.DialContext(ctx, d.network, d.address)
+	if err != nil {
+		if ctx.Err() == nil && d.cooldown > 0 {
+			until := time.Now().UnixNano() + d.cooldown
+			if atomic.SwapInt64(&d.downUntil, until) == 0 {
+				log.Printf("whiskers plugin %q: wasm host %s unreachable, cooling down %s: %v", d.name, d.address, time.Duration(d.cooldown), err)
+			}
+		}
+		return nil, err
+	}
+	if atomic.SwapInt64(&d.downUntil, 0) != 0 {
+		log.Printf("whiskers plugin %q: wasm host %s reachable again", d.name, d.address)
+	}
+	return conn, nil
+}
+
+// isDown reports whether requests should skip the host right now.
+func (d *hostDialer) isDown() bool {
+	until := atomic.LoadInt64(&d.downUntil)
+	return until != 0 && time.Now().UnixNano() < until
+}
