@@ -23,7 +23,8 @@ import (
 	"github.com/whiskers-dev/whiskers/syncer/fakes/internal/fault"
 )
 
-// Endpoint names under which requests are counted.
+// Endpoint names under which requests are counted. Health requests are also
+// counted per service, as EndpointHealthService+"/"+name.
 const (
 	EndpointCatalogServices = "catalog/services"
 	EndpointHealthService   = "health/service"
@@ -182,7 +183,7 @@ func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	idx, wait := fault.Blocking(r)
-	if !s.Wait(w, r, idx, wait, s.currentIndex) {
+	if !s.Wait(w, r, token(r), idx, wait, s.currentIndex) {
 		return
 	}
 	s.mu.Lock()
@@ -199,11 +200,12 @@ func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) healthService(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	s.Count(EndpointHealthService + "/" + name)
 	if !s.Enter(w, r, EndpointHealthService, token(r)) {
 		return
 	}
 	idx, wait := fault.Blocking(r)
-	if !s.Wait(w, r, idx, wait, func() uint64 { return s.serviceIndex(name) }) {
+	if !s.Wait(w, r, token(r), idx, wait, func() uint64 { return s.serviceIndex(name) }) {
 		return
 	}
 	passingOnly := r.URL.Query().Has("passing")

@@ -29,7 +29,8 @@ import (
 	"github.com/whiskers-dev/whiskers/syncer/fakes/internal/fault"
 )
 
-// Endpoint names under which requests are counted.
+// Endpoint names under which requests are counted. Service reads are also
+// counted per service, as EndpointService+"/"+name.
 const (
 	EndpointServices    = "services"
 	EndpointService     = "service"
@@ -198,7 +199,7 @@ func (s *Server) services(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	idx, wait := fault.Blocking(r)
-	if !s.Wait(w, r, idx, wait, s.currentIndex) {
+	if !s.Wait(w, r, token(r), idx, wait, s.currentIndex) {
 		return
 	}
 	ns := namespace(r)
@@ -233,10 +234,11 @@ func (s *Server) services(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) service(w http.ResponseWriter, r *http.Request) {
+	name, ns := r.PathValue("name"), namespace(r)
+	s.Count(EndpointService + "/" + name)
 	if !s.Enter(w, r, EndpointService, token(r)) {
 		return
 	}
-	name, ns := r.PathValue("name"), namespace(r)
 	current := func() uint64 {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -249,7 +251,7 @@ func (s *Server) service(w http.ResponseWriter, r *http.Request) {
 		return m
 	}
 	idx, wait := fault.Blocking(r)
-	if !s.Wait(w, r, idx, wait, current) {
+	if !s.Wait(w, r, token(r), idx, wait, current) {
 		return
 	}
 	s.mu.Lock()
@@ -301,7 +303,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	defer ticker.Stop()
 	for {
 		changed := s.Changed()
-		if s.Down() {
+		if s.Broken(token(r)) {
 			fault.Drop(w)
 			return
 		}

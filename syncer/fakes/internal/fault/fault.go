@@ -56,7 +56,7 @@ func (b *Box) SetDelay(d time.Duration) { b.mu.Lock(); b.delay = d; b.mu.Unlock(
 func (b *Box) SetFailCode(code int) { b.mu.Lock(); b.failCode = code; b.mu.Unlock(); b.Broadcast() }
 
 // SetToken requires this ACL token on every request; "" turns ACLs off.
-func (b *Box) SetToken(tok string) { b.mu.Lock(); b.token = tok; b.mu.Unlock() }
+func (b *Box) SetToken(tok string) { b.mu.Lock(); b.token = tok; b.mu.Unlock(); b.Broadcast() }
 
 // Requests returns how many requests reached endpoint (as named by the fake).
 func (b *Box) Requests(endpoint string) int {
@@ -76,6 +76,9 @@ func (b *Box) RequestCounts() map[string]int {
 	return out
 }
 
+// Count adds one request to endpoint without applying any knob.
+func (b *Box) Count(endpoint string) { b.mu.Lock(); b.counts[endpoint]++; b.mu.Unlock() }
+
 // ResetCounts sets every request count to zero.
 func (b *Box) ResetCounts() { b.mu.Lock(); clear(b.counts); b.mu.Unlock() }
 
@@ -92,6 +95,15 @@ func (b *Box) Changed() <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.changed
+}
+
+// Broken reports whether a long-lived answer (an event stream) for a request
+// with this token must be cut: the fake is down, failing, or the token is no
+// longer accepted.
+func (b *Box) Broken(token string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.down || b.failCode != 0 || (b.token != "" && token != b.token)
 }
 
 // Down reports whether the fake is down.
@@ -189,7 +201,10 @@ func Blocking(r *http.Request) (index uint64, wait time.Duration) {
 // Wait blocks a query that asked for minIndex until current() is above it,
 // the wait elapses, the request ends, or the fake goes down or closes. It
 // returns false if the handler must not answer.
-func (b *Box) Wait(w http.ResponseWriter, r *http.Request, minIndex uint64, wait time.Duration, current func() uint64) bool {
+//
+// Knobs turned on while a query waits apply to it: down drops it, a fail code
+// or a token change answers it with that error.
+func (b *Box) Wait(w http.ResponseWriter, r *http.Request, token string, minIndex uint64, wait time.Duration, current func() uint64) bool {
 	if minIndex == 0 {
 		return true
 	}
@@ -197,8 +212,18 @@ func (b *Box) Wait(w http.ResponseWriter, r *http.Request, minIndex uint64, wait
 	defer deadline.Stop()
 	for {
 		ch := b.Changed()
-		if b.Down() {
+		b.mu.Lock()
+		down, code, want := b.down, b.failCode, b.token
+		b.mu.Unlock()
+		switch {
+		case down:
 			Drop(w)
+			return false
+		case want != "" && token != want:
+			http.Error(w, "Permission denied", http.StatusForbidden)
+			return false
+		case code != 0:
+			http.Error(w, "injected failure", code)
 			return false
 		}
 		if current() > minIndex {

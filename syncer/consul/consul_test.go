@@ -1,0 +1,270 @@
+package consul_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/whiskers-dev/whiskers/syncer/catalog"
+	"github.com/whiskers-dev/whiskers/syncer/consul"
+	"github.com/whiskers-dev/whiskers/syncer/fakes/consulfake"
+)
+
+func TestAggregate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		status []string
+		want   catalog.Health
+	}{
+		{"no checks", nil, catalog.HealthPassing},
+		{"passing", []string{"passing", "passing"}, catalog.HealthPassing},
+		{"warning beats passing", []string{"passing", "warning"}, catalog.HealthWarning},
+		{"critical beats warning", []string{"warning", "critical", "passing"}, catalog.HealthCritical},
+		{"maintenance is critical", []string{"passing", "maintenance"}, catalog.HealthCritical},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var checks api.HealthChecks
+			for _, s := range tc.status {
+				checks = append(checks, &api.HealthCheck{Status: s})
+			}
+			assert.Equal(t, tc.want, consul.Aggregate(checks))
+		})
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	_, err := consul.New(consul.Options{MinBackoff: time.Second, MaxBackoff: time.Millisecond})
+	assert.Error(t, err)
+	_, err = consul.New(consul.Options{MinInterval: -1})
+	assert.Error(t, err)
+}
+
+// waitFor waits until cond holds, failing the test after a generous deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type harness struct {
+	fake   *consulfake.Server
+	src    *consul.Source
+	errors atomic.Int64
+	notes  atomic.Int64
+}
+
+func start(t *testing.T, fake *consulfake.Server, token string, exposed bool) *harness {
+	t.Helper()
+	h := &harness{fake: fake}
+	cfg := api.DefaultConfig()
+	cfg.Address = fake.URL()
+	cfg.Token = token
+	src, err := consul.New(consul.Options{
+		Config: cfg, ExposedByDefault: exposed, WaitTime: time.Second,
+		MinInterval: time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnError: func(error) { h.errors.Add(1) },
+	})
+	require.NoError(t, err)
+	h.src = src
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, func() { h.notes.Add(1) }) }()
+	t.Cleanup(func() {
+		cancel()
+		assert.NoError(t, <-done)
+	})
+	return h
+}
+
+func (h *harness) byID() map[string]catalog.Instance {
+	insts, _ := h.src.Snapshot()
+	out := map[string]catalog.Instance{}
+	for _, in := range insts {
+		out[in.ID] = in
+	}
+	return out
+}
+
+func (h *harness) ready() bool { _, ok := h.src.Snapshot(); return ok }
+
+func seed(f *consulfake.Server) {
+	f.Register(consulfake.Instance{ID: "web-1", Service: "web", Address: "10.0.0.1", Port: 8080, Tags: []string{"traefik.enable=true"}})
+	f.Register(consulfake.Instance{ID: "web-2", Service: "web", Address: "10.0.0.2", Port: 8080, Tags: []string{"traefik.enable=true"}, Node: "node2"})
+	f.Register(consulfake.Instance{ID: "api-1", Service: "api", Address: "10.0.0.3", Port: 9090, Tags: []string{"traefik.enable=true"}})
+	f.Register(consulfake.Instance{ID: "db-1", Service: "db", Address: "10.0.0.4", Port: 5432})
+}
+
+func TestSourceFollowsCatalog(t *testing.T) {
+	t.Parallel()
+	fake := consulfake.New()
+	t.Cleanup(fake.Close)
+	seed(fake)
+	h := start(t, fake, "", false)
+
+	waitFor(t, "ready", h.ready)
+	got := h.byID()
+	require.Len(t, got, 3, "db is not enabled")
+	web1 := got["web-1"]
+	assert.Equal(t, catalog.Instance{
+		Origin: catalog.OriginConsul, Service: "web", ID: "web-1", Node: "node1", Datacenter: "dc1",
+		Address: "10.0.0.1", Port: 8080, Tags: []string{"traefik.enable=true"}, Health: catalog.HealthPassing,
+	}, web1)
+
+	fake.SetCheck("web-2", "critical")
+	waitFor(t, "web-2 critical", func() bool { return h.byID()["web-2"].Health == catalog.HealthCritical })
+	fake.SetCheck("web-2", "warning")
+	waitFor(t, "web-2 warning", func() bool { return h.byID()["web-2"].Health == catalog.HealthWarning })
+
+	fake.Deregister("web-1")
+	waitFor(t, "web-1 gone", func() bool { _, ok := h.byID()["web-1"]; return !ok })
+
+	// A service that becomes enabled gets a watch; one that goes away loses it.
+	fake.Register(consulfake.Instance{ID: "db-1", Service: "db", Address: "10.0.0.4", Port: 5432, Tags: []string{"traefik.enable=true"}})
+	waitFor(t, "db enabled", func() bool { _, ok := h.byID()["db-1"]; return ok })
+	fake.Deregister("api-1")
+	waitFor(t, "api gone", func() bool { _, ok := h.byID()["api-1"]; return !ok })
+	assert.Positive(t, h.notes.Load())
+}
+
+func TestSourceExposedByDefault(t *testing.T) {
+	t.Parallel()
+	fake := consulfake.New()
+	t.Cleanup(fake.Close)
+	seed(fake)
+	fake.Register(consulfake.Instance{ID: "off-1", Service: "off", Address: "10.0.0.9", Port: 1, Tags: []string{"traefik.enable=false"}})
+	h := start(t, fake, "", true)
+	waitFor(t, "ready", h.ready)
+	got := h.byID()
+	assert.Len(t, got, 4)
+	assert.Contains(t, got, "db-1")
+	assert.NotContains(t, got, "off-1")
+}
+
+func TestSourceOnlyRereadsChangedService(t *testing.T) {
+	t.Parallel()
+	fake := consulfake.New()
+	t.Cleanup(fake.Close)
+	seed(fake)
+	h := start(t, fake, "", false)
+	waitFor(t, "ready", h.ready)
+	// Let both watches settle into their blocking query.
+	waitFor(t, "watches blocked", func() bool {
+		return fake.Requests(consulfake.EndpointHealthService+"/api") >= 2 && fake.Requests(consulfake.EndpointHealthService+"/web") >= 2
+	})
+	apiBefore := fake.Requests(consulfake.EndpointHealthService + "/api")
+	webBefore := fake.Requests(consulfake.EndpointHealthService + "/web")
+	for i := range 5 {
+		status := []string{"critical", "passing"}[i%2]
+		fake.SetCheck("web-1", status)
+		waitFor(t, "web-1 "+status, func() bool { return string(h.byID()["web-1"].Health) == status })
+	}
+	assert.GreaterOrEqual(t, fake.Requests(consulfake.EndpointHealthService+"/web")-webBefore, 5)
+	// api's watch is still the same blocking query, unless its 1 s wait expired meanwhile.
+	assert.LessOrEqual(t, fake.Requests(consulfake.EndpointHealthService+"/api")-apiBefore, 10)
+}
+
+func TestSourceFaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		fault   func(f *consulfake.Server)
+		recover func(f *consulfake.Server)
+	}{
+		{"down, back with a lower index",
+			func(f *consulfake.Server) { f.SetDown(true) },
+			func(f *consulfake.Server) { f.ResetIndex(2); f.SetDown(false) }},
+		{"500",
+			func(f *consulfake.Server) { f.SetFailCode(500) },
+			func(f *consulfake.Server) { f.SetFailCode(0) }},
+		{"403 after token change",
+			func(f *consulfake.Server) { f.SetToken("other") },
+			func(f *consulfake.Server) { f.SetToken("") }},
+		{"slow",
+			func(f *consulfake.Server) { f.SetDelay(100 * time.Millisecond) },
+			func(f *consulfake.Server) { f.SetDelay(0) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := consulfake.New()
+			t.Cleanup(fake.Close)
+			seed(fake)
+			h := start(t, fake, "", false)
+			waitFor(t, "ready", h.ready)
+			before, _ := h.src.Snapshot()
+
+			tc.fault(fake)
+			fake.Deregister("api-1") // a change the source cannot see while faulted… or sees late (slow)
+			if tc.name != "slow" {
+				waitFor(t, "an error", func() bool { return h.errors.Load() > 0 })
+				after, ready := h.src.Snapshot()
+				assert.True(t, ready)
+				assert.Equal(t, before, after, "last good instances kept")
+			}
+			tc.recover(fake)
+			fake.Register(consulfake.Instance{ID: "web-3", Service: "web", Address: "10.0.0.5", Port: 8080, Tags: []string{"traefik.enable=true"}})
+			waitFor(t, "recovered", func() bool {
+				got := h.byID()
+				_, api := got["api-1"]
+				_, web3 := got["web-3"]
+				return !api && web3
+			})
+		})
+	}
+}
+
+func TestSourceToken(t *testing.T) {
+	t.Parallel()
+	fake := consulfake.New()
+	t.Cleanup(fake.Close)
+	fake.SetToken("s3cret")
+	seed(fake)
+	good := start(t, fake, "s3cret", false)
+	bad := start(t, fake, "wrong", false)
+	waitFor(t, "good ready", good.ready)
+	waitFor(t, "bad errors", func() bool { return bad.errors.Load() > 0 })
+	assert.False(t, bad.ready())
+	assert.Len(t, good.byID(), 3)
+}
+
+func TestSourceHangIsCancelled(t *testing.T) {
+	t.Parallel()
+	fake := consulfake.New()
+	t.Cleanup(fake.Close)
+	seed(fake)
+	fake.SetHang(true)
+	h := start(t, fake, "", false)
+	waitFor(t, "a hanging request", func() bool { return fake.Requests(consulfake.EndpointCatalogServices) > 0 })
+	// Cleanup cancels Run; it must return although the call never answers.
+	assert.False(t, h.ready())
+}
+
+func TestSourceResync(t *testing.T) {
+	t.Parallel()
+	fake := consulfake.New()
+	t.Cleanup(fake.Close)
+	seed(fake)
+	h := start(t, fake, "", false)
+	waitFor(t, "ready", h.ready)
+	before := fake.Requests(consulfake.EndpointCatalogServices)
+	h.src.Resync()
+	waitFor(t, "re-list", func() bool { return fake.Requests(consulfake.EndpointCatalogServices) > before })
+	waitFor(t, "still complete", func() bool { return len(h.byID()) == 3 })
+}

@@ -1,0 +1,263 @@
+package nomad_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/whiskers-dev/whiskers/syncer/catalog"
+	"github.com/whiskers-dev/whiskers/syncer/fakes/nomadfake"
+	"github.com/whiskers-dev/whiskers/syncer/nomad"
+)
+
+// waitFor waits until cond holds, failing the test after a generous deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type harness struct {
+	fake   *nomadfake.Server
+	src    *nomad.Source
+	errors atomic.Int64
+}
+
+type opt func(*nomad.Options)
+
+func start(t *testing.T, fake *nomadfake.Server, token string, opts ...opt) *harness {
+	t.Helper()
+	h := &harness{fake: fake}
+	cfg := api.DefaultConfig()
+	cfg.Address = fake.URL()
+	cfg.SecretID = token
+	o := nomad.Options{
+		Config: cfg, WaitTime: time.Second, StreamRetry: 200 * time.Millisecond,
+		MinInterval: time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnError: func(error) { h.errors.Add(1) },
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	src, err := nomad.New(o)
+	require.NoError(t, err)
+	h.src = src
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, func() {}) }()
+	t.Cleanup(func() {
+		cancel()
+		assert.NoError(t, <-done)
+	})
+	return h
+}
+
+func (h *harness) byID() map[string]catalog.Instance {
+	insts, _ := h.src.Snapshot()
+	out := map[string]catalog.Instance{}
+	for _, in := range insts {
+		out[in.ID] = in
+	}
+	return out
+}
+
+func (h *harness) ready() bool { _, ok := h.src.Snapshot(); return ok }
+
+func reg(id, service, addr string, port int, tags ...string) api.ServiceRegistration {
+	return api.ServiceRegistration{
+		ID: id, ServiceName: service, Address: addr, Port: port, Tags: tags,
+		JobID: service, AllocID: "alloc-" + id, NodeID: "node-" + id,
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		opts nomad.Options
+	}{
+		{"backoff bounds", nomad.Options{MinBackoff: time.Second, MaxBackoff: time.Millisecond}},
+		{"negative interval", nomad.Options{MinInterval: -1}},
+		{"empty namespace", nomad.Options{Namespaces: []string{""}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := nomad.New(tc.opts)
+			assert.Error(t, err)
+		})
+	}
+}
+
+func TestSourceReadsRecordedRegistrations(t *testing.T) {
+	t.Parallel()
+	fake := nomadfake.New()
+	t.Cleanup(fake.Close)
+	require.NoError(t, fake.SeedRecorded())
+	h := start(t, fake, "")
+	waitFor(t, "ready", h.ready)
+	insts, _ := h.src.Snapshot()
+	require.Len(t, insts, 2)
+	assert.Equal(t, catalog.Instance{
+		Origin: catalog.OriginNomad, Service: "hello-nomad", Namespace: "default",
+		ID:   "_nomad-task-71a63a80-a98a-93ee-4fd7-73b808577c20-group-hello-nomad-hello-nomad-http",
+		Node: "6d7f412e-e7ff-2e66-d47b-867b0e9d8726", Datacenter: "dc1", Address: "127.0.0.1", Port: 20627,
+		Tags: []string{"traefik.enable=true", "traefik.http.routers.hellon.entrypoints=web", "traefik.http.routers.hellon.service=hello-nomad"},
+		Health: catalog.HealthPassing, AllocID: "71a63a80-a98a-93ee-4fd7-73b808577c20", JobID: "echo",
+	}, insts[0])
+	assert.Equal(t, "redis", insts[1].Service)
+}
+
+func TestSourceFollowsEvents(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		stream bool
+	}{{"event stream", true}, {"blocking-query fallback", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := nomadfake.New()
+			t.Cleanup(fake.Close)
+			fake.SetStreamDisabled(!tc.stream)
+			fake.Register(reg("a1", "app", "10.0.0.1", 8080, "traefik.enable=true"))
+			fake.Register(reg("b1", "other", "10.0.0.2", 8080, "traefik.enable=true"))
+			fake.Register(reg("c1", "hidden", "10.0.0.3", 8080))
+			h := start(t, fake, "", func(o *nomad.Options) { o.StreamRetry = time.Hour })
+			waitFor(t, "ready", h.ready)
+			assert.Len(t, h.byID(), 2)
+
+			fake.Register(reg("a2", "app", "10.0.0.4", 8080, "traefik.enable=true"))
+			waitFor(t, "a2 appears", func() bool { _, ok := h.byID()["a2"]; return ok })
+			fake.Deregister("a1")
+			waitFor(t, "a1 goes", func() bool { _, ok := h.byID()["a1"]; return !ok })
+			fake.Deregister("b1")
+			waitFor(t, "other goes", func() bool { _, ok := h.byID()["b1"]; return !ok })
+			fake.Register(reg("c1", "hidden", "10.0.0.3", 8080, "traefik.enable=true"))
+			waitFor(t, "hidden enabled", func() bool { _, ok := h.byID()["c1"]; return ok })
+
+			if tc.stream {
+				// O(1) watches: one stream, no blocking list queries, and a
+				// change re-reads only its own service.
+				before := fake.Requests(nomadfake.EndpointService + "/other")
+				fake.Register(reg("a3", "app", "10.0.0.5", 8080, "traefik.enable=true"))
+				waitFor(t, "a3 appears", func() bool { _, ok := h.byID()["a3"]; return ok })
+				assert.Equal(t, before, fake.Requests(nomadfake.EndpointService+"/other"))
+				assert.Equal(t, 1, fake.Requests(nomadfake.EndpointEventStream))
+				assert.Equal(t, 1, fake.Requests(nomadfake.EndpointServices))
+			}
+		})
+	}
+}
+
+func TestSourceFaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		fault   func(f *nomadfake.Server)
+		recover func(f *nomadfake.Server)
+	}{
+		{"down, back with a lower index",
+			func(f *nomadfake.Server) { f.SetDown(true) },
+			func(f *nomadfake.Server) { f.ResetIndex(5); f.SetDown(false) }},
+		{"500",
+			func(f *nomadfake.Server) { f.SetFailCode(500) },
+			func(f *nomadfake.Server) { f.SetFailCode(0) }},
+		{"403",
+			func(f *nomadfake.Server) { f.SetToken("other") },
+			func(f *nomadfake.Server) { f.SetToken("") }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := nomadfake.New()
+			t.Cleanup(fake.Close)
+			fake.Register(reg("a1", "app", "10.0.0.1", 8080, "traefik.enable=true"))
+			fake.Register(reg("b1", "other", "10.0.0.2", 8080, "traefik.enable=true"))
+			h := start(t, fake, "")
+			waitFor(t, "ready", h.ready)
+			before, _ := h.src.Snapshot()
+
+			tc.fault(fake) // the open stream is cut; reconnecting fails
+			waitFor(t, "an error", func() bool { return h.errors.Load() > 0 })
+			fake.Deregister("b1")
+			after, ready := h.src.Snapshot()
+			assert.True(t, ready)
+			assert.Equal(t, before, after, "last good instances kept")
+
+			tc.recover(fake)
+			fake.Register(reg("a2", "app", "10.0.0.4", 8080, "traefik.enable=true"))
+			waitFor(t, "recovered", func() bool {
+				got := h.byID()
+				_, b1 := got["b1"]
+				_, a2 := got["a2"]
+				return !b1 && a2
+			})
+			// And it follows changes again afterwards.
+			fake.Deregister("a1")
+			waitFor(t, "a1 gone", func() bool { _, ok := h.byID()["a1"]; return !ok })
+		})
+	}
+}
+
+func TestSourceNamespaces(t *testing.T) {
+	t.Parallel()
+	fake := nomadfake.New()
+	t.Cleanup(fake.Close)
+	in := func(ns string, r api.ServiceRegistration) api.ServiceRegistration { r.Namespace = ns; return r }
+	fake.Register(in("default", reg("d1", "app", "10.0.0.1", 80, "traefik.enable=true")))
+	fake.Register(in("prod", reg("p1", "app", "10.0.0.2", 80, "traefik.enable=true")))
+	fake.Register(in("dev", reg("x1", "app", "10.0.0.3", 80, "traefik.enable=true")))
+	tests := []struct {
+		name string
+		ns   []string
+		want []string
+	}{
+		{"all", []string{"*"}, []string{"d1", "p1", "x1"}},
+		{"one", []string{"prod"}, []string{"p1"}},
+		{"two", []string{"prod", "default"}, []string{"d1", "p1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := start(t, fake, "", func(o *nomad.Options) { o.Namespaces = tc.ns })
+			waitFor(t, "ready", h.ready)
+			var ids []string
+			insts, _ := h.src.Snapshot()
+			for _, i := range insts {
+				ids = append(ids, i.ID)
+			}
+			assert.ElementsMatch(t, tc.want, ids)
+		})
+	}
+}
+
+func TestSourceTokenAndResync(t *testing.T) {
+	t.Parallel()
+	fake := nomadfake.New()
+	t.Cleanup(fake.Close)
+	fake.SetToken("s3cret")
+	fake.Register(reg("a1", "app", "10.0.0.1", 8080, "traefik.enable=true"))
+	good := start(t, fake, "s3cret")
+	bad := start(t, fake, "nope")
+	waitFor(t, "good ready", good.ready)
+	waitFor(t, "bad errors", func() bool { return bad.errors.Load() > 0 })
+	assert.False(t, bad.ready())
+
+	before := fake.Requests(nomadfake.EndpointServices)
+	good.src.Resync()
+	waitFor(t, "full re-read", func() bool { return fake.Requests(nomadfake.EndpointServices) > before })
+	assert.Len(t, good.byID(), 1)
+}
