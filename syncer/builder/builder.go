@@ -12,7 +12,6 @@
 package builder
 
 import (
-	"errors"
 	"fmt"
 	"text/template"
 
@@ -102,11 +101,3 @@ func (p Problem) String() string { return p.Error() }
 
 // Unwrap returns Err.
 func (p Problem) Unwrap() error { return p.Err }
-
-var errNotImplemented = errors.New("not implemented")
-
-// Build turns snap into a configuration. It never panics on any snapshot.
-func (b *Builder) Build(snap catalog.Snapshot) Result {
-	_ = errNotImplemented
-	return Result{Config: &dynamic.Configuration{}}
-}

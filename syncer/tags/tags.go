@@ -312,3 +312,28 @@ func fieldOf(t reflect.Type, lower string) (field, bool) {
 	f, ok := m[lower]
 	return f, ok
 }
+
+// Delete removes the object o from cfg, if it is there.
+func Delete(cfg *dynamic.Configuration, o Object) {
+	if cfg == nil {
+		return
+	}
+	root := reflect.ValueOf(cfg).Elem()
+	sf, ok := fieldOf(root.Type(), strings.ToLower(o.Section))
+	if !ok || sf.alias {
+		return
+	}
+	sec := root.Field(sf.index)
+	if sec.IsNil() {
+		return
+	}
+	kf, ok := fieldOf(sec.Elem().Type(), strings.ToLower(o.Kind))
+	if !ok || kf.alias {
+		return
+	}
+	m := sec.Elem().Field(kf.index)
+	if m.Kind() != reflect.Map || m.IsNil() {
+		return
+	}
+	m.SetMapIndex(reflect.ValueOf(o.Name).Convert(m.Type().Key()), reflect.Value{})
+}

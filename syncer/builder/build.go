@@ -1,0 +1,700 @@
+package builder
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/whiskers-dev/whiskers/syncer/catalog"
+	"github.com/whiskers-dev/whiskers/syncer/dynamic"
+	"github.com/whiskers-dev/whiskers/syncer/tags"
+)
+
+// Build turns snap into a configuration: one router and one service per
+// enabled catalog service unless its tags say otherwise, servers from its
+// healthy instances in every catalog. It never panics, whatever the snapshot.
+func (b *Builder) Build(snap catalog.Snapshot) Result {
+	st := &state{
+		b:          b,
+		cfg:        &dynamic.Configuration{},
+		owners:     map[string]string{},
+		conflicted: map[string]bool{},
+		seen:       map[string]bool{},
+	}
+	insts := slices.Clone(snap.Instances)
+	slices.SortFunc(insts, catalog.Compare)
+	for start := 0; start < len(insts); {
+		end := start + 1
+		for end < len(insts) && insts[end].Service == insts[start].Service {
+			end++
+		}
+		st.service(insts[start].Service, insts[start:end])
+		start = end
+	}
+	return st.result()
+}
+
+// state is one Build in progress.
+type state struct {
+	b          *Builder
+	cfg        *dynamic.Configuration
+	owners     map[string]string // "http.routers.web" → catalog service that defined it
+	conflicted map[string]bool   // objects defined differently by several catalog services
+	problems   []Problem
+	seen       map[string]bool // problems already reported
+}
+
+func (st *state) problem(origin catalog.Origin, service, tag string, err error) {
+	k := string(origin) + "\x00" + service + "\x00" + tag + "\x00" + err.Error()
+	if st.seen[k] {
+		return
+	}
+	st.seen[k] = true
+	st.problems = append(st.problems, Problem{Origin: origin, Service: service, Tag: tag, Err: err})
+}
+
+func (st *state) result() Result {
+	c := st.cfg
+	if c.HTTP != nil && reflect.ValueOf(*c.HTTP).IsZero() {
+		c.HTTP = nil
+	}
+	if c.TCP != nil && reflect.ValueOf(*c.TCP).IsZero() {
+		c.TCP = nil
+	}
+	if c.UDP != nil && reflect.ValueOf(*c.UDP).IsZero() {
+		c.UDP = nil
+	}
+	if c.TLS != nil && reflect.ValueOf(*c.TLS).IsZero() {
+		c.TLS = nil
+	}
+	slices.SortFunc(st.problems, func(a, b Problem) int {
+		return cmp.Or(
+			cmp.Compare(a.Service, b.Service),
+			cmp.Compare(a.Tag, b.Tag),
+			cmp.Compare(a.Origin, b.Origin),
+			cmp.Compare(a.Err.Error(), b.Err.Error()),
+		)
+	})
+	return Result{Config: c, Problems: st.problems}
+}
+
+// routable reports whether in may receive traffic.
+func (b *Builder) routable(in catalog.Instance) bool {
+	if in.Draining {
+		return false
+	}
+	switch in.Health {
+	case catalog.HealthPassing, "":
+		return true
+	case catalog.HealthWarning:
+		return b.routeWarning
+	}
+	return false
+}
+
+// cutPrefix returns the rest of key after "<prefix>." (prefix matched
+// case-insensitively).
+func cutPrefix(key, prefix string) (string, bool) {
+	if len(key) <= len(prefix) || key[len(prefix)] != '.' || !strings.EqualFold(key[:len(prefix)], prefix) {
+		return "", false
+	}
+	return key[len(prefix)+1:], true
+}
+
+// enabled reports whether the tags of an instance opt it in.
+func (st *state) enabled(in catalog.Instance) bool {
+	en := st.b.exposed
+	for _, tag := range in.Tags {
+		k, v, _ := tags.Split(tag)
+		rest, ok := cutPrefix(k, st.b.prefix)
+		if !ok || !strings.EqualFold(rest, "enable") {
+			continue
+		}
+		e, err := strconv.ParseBool(v)
+		if err != nil {
+			st.problem(in.Origin, in.Service, tag, fmt.Errorf("want true or false: instance not routed"))
+			return false
+		}
+		en = e
+	}
+	return en
+}
+
+// relevant returns the sorted, deduplicated tags that shape configuration:
+// those with the prefix (but enable) and the whiskers ones.
+func (b *Builder) relevant(ts []string) []string {
+	var out []string
+	for _, tag := range ts {
+		k, _, _ := tags.Split(tag)
+		if rest, ok := cutPrefix(k, b.prefix); ok {
+			if strings.EqualFold(rest, "enable") {
+				continue
+			}
+			out = append(out, strings.TrimSpace(tag))
+			continue
+		}
+		if _, ok := cutPrefix(k, whiskersPrefix); ok {
+			out = append(out, strings.TrimSpace(tag))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// variant is a group of instances of one catalog service carrying the same
+// relevant tags.
+type variant struct {
+	key       string
+	tags      []string
+	instances []catalog.Instance
+	version   uint64 // highest job version among instances
+}
+
+// variants groups insts by their relevant tags and sorts the groups so that
+// the first one wins: highest job version, then most instances, then the
+// lexically smallest tags.
+func (b *Builder) variants(insts []catalog.Instance) []*variant {
+	byKey := map[string]*variant{}
+	var out []*variant
+	for _, in := range insts {
+		ts := b.relevant(in.Tags)
+		k := strings.Join(ts, "\n")
+		v := byKey[k]
+		if v == nil {
+			v = &variant{key: k, tags: ts}
+			byKey[k] = v
+			out = append(out, v)
+		}
+		v.instances = append(v.instances, in)
+		v.version = max(v.version, in.JobVersion)
+	}
+	slices.SortFunc(out, func(a, b *variant) int {
+		return cmp.Or(
+			-cmp.Compare(a.version, b.version),
+			-cmp.Compare(len(a.instances), len(b.instances)),
+			cmp.Compare(a.key, b.key),
+		)
+	})
+	return out
+}
+
+// service builds the configuration of one catalog service from all its
+// instances and merges it into st.cfg.
+func (st *state) service(name string, insts []catalog.Instance) {
+	var eligible, healthy []catalog.Instance
+	for _, in := range insts {
+		if !st.enabled(in) {
+			continue
+		}
+		eligible = append(eligible, in)
+		if st.b.routable(in) {
+			healthy = append(healthy, in)
+		}
+	}
+	if len(eligible) == 0 {
+		return
+	}
+	pool := healthy
+	if len(pool) == 0 {
+		pool = eligible
+	}
+	vs := st.b.variants(pool)
+	win := vs[0]
+	origin := win.instances[0].Origin
+	d, err := st.b.decode(win.tags, func(tag string, err error) { st.problem(origin, name, tag, err) })
+	if err != nil {
+		return
+	}
+	if len(vs) > 1 {
+		st.problem(origin, name, "", fmt.Errorf(
+			"instances disagree on tags (%d variants): using those of %d instance(s) at job version %d",
+			len(vs), len(win.instances), win.version))
+	}
+	// Server templates of the other variants, so that each instance keeps
+	// its own port and scheme during a rolling deploy.
+	own := map[string]*decoded{win.key: d}
+	for _, v := range vs[1:] {
+		if od, err := st.b.decode(v.tags, func(string, error) {}); err == nil {
+			own[v.key] = od
+		}
+	}
+	servers := healthy
+	if len(servers) == 0 && d.zero == zeroPanic {
+		servers = eligible
+	}
+	if len(servers) == 0 && d.zero == zeroDrop {
+		return
+	}
+	part := st.assemble(name, origin, d, servers, func(in catalog.Instance) *decoded {
+		if od := own[st.b.variantKey(in)]; od != nil {
+			return od
+		}
+		return d
+	})
+	if part != nil {
+		st.merge(name, origin, part)
+	}
+}
+
+func (b *Builder) variantKey(in catalog.Instance) string {
+	return strings.Join(b.relevant(in.Tags), "\n")
+}
+
+// errWholeService marks a tag that could not be attributed to one object.
+var errWholeService = errors.New("whole service dropped")
+
+// decoded is the configuration that one set of tags describes, before
+// defaults and servers.
+type decoded struct {
+	cfg      *dynamic.Configuration
+	dropped  map[tags.Object]bool
+	labels   map[string]string
+	zero     zeroPolicy
+	canary   bool
+	weight   int
+	httpTmpl map[string]dynamic.Server    // loadbalancer.server.* per HTTP service, as tagged
+	tcpTmpl  map[string]dynamic.TCPServer // per TCP service
+	udpTmpl  map[string]dynamic.UDPServer // per UDP service
+}
+
+func (d *decoded) droppedKind(section, kind string) bool {
+	for o := range d.dropped {
+		if o.Section == section && o.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *decoded) isDropped(section, kind, name string) bool {
+	return d.dropped[tags.Object{Section: section, Kind: kind, Name: name}]
+}
+
+// decode reads relevant tags (sorted) into a configuration. A tag that fails
+// drops the object it configures; a tag that names no object drops
+// everything (errWholeService). report receives every problem.
+func (b *Builder) decode(ts []string, report func(tag string, err error)) (*decoded, error) {
+	d := &decoded{
+		cfg:     &dynamic.Configuration{},
+		dropped: map[tags.Object]bool{},
+		labels:  map[string]string{},
+		zero:    zero503,
+		weight:  DefaultCanaryWeight,
+	}
+	fail := func(tag string, o tags.Object, err error) {
+		d.dropped[o] = true
+		report(tag, fmt.Errorf("%s %q dropped: %w", singular(o), o.Name, err))
+	}
+	for _, tag := range ts {
+		k, v, hasEq := tags.Split(tag)
+		if wk, ok := cutPrefix(k, whiskersPrefix); ok {
+			d.whiskers(tag, wk, v, hasEq, report)
+			continue
+		}
+		rest, ok := cutPrefix(k, b.prefix)
+		if !ok {
+			continue
+		}
+		d.labels["traefik."+rest] = v
+		sec, _, _ := strings.Cut(strings.ToLower(rest), ".")
+		switch sec {
+		case "http", "tcp", "udp", "tls":
+		default:
+			continue // provider options of Traefik (consulcatalog.*, nomad.*): not ours
+		}
+		o, ok := tags.ObjectOf(rest)
+		if !ok {
+			report(tag, fmt.Errorf("names no router, service or middleware: %w", errWholeService))
+			return nil, errWholeService
+		}
+		if d.dropped[o] {
+			continue
+		}
+		if !hasEq {
+			fail(tag, o, errors.New("no '=' in tag"))
+			continue
+		}
+		if err := checkServerValue(rest, v); err != nil {
+			fail(tag, o, err)
+			continue
+		}
+		if err := tags.Set(d.cfg, rest, v); err != nil {
+			fail(tag, o, err)
+		}
+	}
+	for o := range d.dropped {
+		tags.Delete(d.cfg, o)
+	}
+	d.takeServerTemplates()
+	return d, nil
+}
+
+// checkServerValue validates the tag-only server options that become part
+// of a URL or address.
+func checkServerValue(key, value string) error {
+	lk := strings.ToLower(key)
+	switch {
+	case strings.HasSuffix(lk, ".loadbalancer.server.port"):
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q: want 1..65535", value)
+		}
+	case strings.HasSuffix(lk, ".loadbalancer.server.scheme"):
+		if !validScheme(value) {
+			return fmt.Errorf("scheme %q: want letters, digits, '+', '-', '.'", value)
+		}
+	}
+	return nil
+}
+
+func validScheme(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// takeServerTemplates moves the tagged first server of each load balancer
+// out of the configuration: servers are made from instances.
+func (d *decoded) takeServerTemplates() {
+	d.httpTmpl = map[string]dynamic.Server{}
+	d.tcpTmpl = map[string]dynamic.TCPServer{}
+	d.udpTmpl = map[string]dynamic.UDPServer{}
+	if h := d.cfg.HTTP; h != nil {
+		for n, s := range h.Services {
+			if s.LoadBalancer != nil && len(s.LoadBalancer.Servers) > 0 {
+				d.httpTmpl[n] = s.LoadBalancer.Servers[0]
+				s.LoadBalancer.Servers = nil
+			}
+		}
+	}
+	if t := d.cfg.TCP; t != nil {
+		for n, s := range t.Services {
+			if s.LoadBalancer != nil && len(s.LoadBalancer.Servers) > 0 {
+				d.tcpTmpl[n] = s.LoadBalancer.Servers[0]
+				s.LoadBalancer.Servers = nil
+			}
+		}
+	}
+	if u := d.cfg.UDP; u != nil {
+		for n, s := range u.Services {
+			if s.LoadBalancer != nil && len(s.LoadBalancer.Servers) > 0 {
+				d.udpTmpl[n] = s.LoadBalancer.Servers[0]
+				s.LoadBalancer.Servers = nil
+			}
+		}
+	}
+}
+
+// singular names the kind of an object in messages: "router", "service", …
+func singular(o tags.Object) string {
+	k := strings.TrimSuffix(o.Kind, "s")
+	if o.Section == "http" {
+		return k
+	}
+	return o.Section + " " + k
+}
+
+// ruleData is what the default rule template sees.
+type ruleData struct {
+	Name      string            // catalog service name
+	Namespace string            // catalog namespace, "" for the default
+	Labels    map[string]string // tags with the prefix, keys rewritten to "traefik.…"
+	Tags      []string          // all tags of the instance
+}
+
+// assemble applies Traefik's provider defaults to d and fills servers from
+// insts; ownOf gives the decoded tags of each instance (for its port and
+// scheme). It returns nil when nothing is left.
+func (st *state) assemble(name string, origin catalog.Origin, d *decoded, insts []catalog.Instance, ownOf func(catalog.Instance) *decoded) *dynamic.Configuration {
+	def := Normalize(name)
+	if def == "" {
+		st.problem(origin, name, "", errors.New("name has no letters or digits: not routed"))
+		return nil
+	}
+	report := func(tag string, err error) { st.problem(origin, name, tag, err) }
+	cfg := d.cfg
+	tcpOrUDP := false
+
+	if t := cfg.TCP; t != nil && (len(t.Routers) > 0 || len(t.Services) > 0 || d.droppedKind("tcp", "routers") || d.droppedKind("tcp", "services")) {
+		tcpOrUDP = true
+		if len(t.Services) == 0 && !d.droppedKind("tcp", "services") {
+			t.Services = map[string]*dynamic.TCPService{def: {LoadBalancer: &dynamic.TCPServersLoadBalancer{}}}
+		}
+		for _, sn := range sortedKeys(t.Services) {
+			lb := t.Services[sn].LoadBalancer
+			if lb == nil {
+				continue
+			}
+			lb.Servers = tcpServers(sn, d, insts, ownOf, report)
+		}
+		n := len(t.Services) + countDropped(d, "tcp", "services")
+		for _, rn := range sortedKeys(t.Routers) {
+			r := t.Routers[rn]
+			if r.Rule == "" {
+				delete(t.Routers, rn)
+				report("", fmt.Errorf("tcp router %q dropped: it has no rule (TCP routers need one, e.g. HostSNI(`*`))", rn))
+				continue
+			}
+			if !st.bindService(&r.Service, n, t.Services, d, "tcp", rn, report) {
+				delete(t.Routers, rn)
+			}
+		}
+	}
+	if u := cfg.UDP; u != nil && (len(u.Routers) > 0 || len(u.Services) > 0 || d.droppedKind("udp", "routers") || d.droppedKind("udp", "services")) {
+		tcpOrUDP = true
+		if len(u.Services) == 0 && !d.droppedKind("udp", "services") {
+			u.Services = map[string]*dynamic.UDPService{def: {LoadBalancer: &dynamic.UDPServersLoadBalancer{}}}
+		}
+		for _, sn := range sortedKeys(u.Services) {
+			lb := u.Services[sn].LoadBalancer
+			if lb == nil {
+				continue
+			}
+			lb.Servers = udpServers(sn, d, insts, ownOf, report)
+		}
+		n := len(u.Services) + countDropped(d, "udp", "services")
+		for _, rn := range sortedKeys(u.Routers) {
+			if !st.bindService(&u.Routers[rn].Service, n, u.Services, d, "udp", rn, report) {
+				delete(u.Routers, rn)
+			}
+		}
+	}
+
+	h := cfg.HTTP
+	httpTagged := h != nil && (len(h.Routers) > 0 || len(h.Services) > 0 || len(h.Middlewares) > 0) ||
+		d.droppedKind("http", "routers") || d.droppedKind("http", "services") || d.droppedKind("http", "middlewares")
+	if tcpOrUDP && !httpTagged {
+		return cfg
+	}
+	if h == nil {
+		h = &dynamic.HTTPConfiguration{}
+		cfg.HTTP = h
+	}
+	if len(h.Services) == 0 && !d.droppedKind("http", "services") {
+		h.Services = map[string]*dynamic.Service{def: {LoadBalancer: &dynamic.ServersLoadBalancer{PassHostHeader: ptr(true)}}}
+	}
+	for _, sn := range sortedKeys(h.Services) {
+		lb := h.Services[sn].LoadBalancer
+		if lb == nil {
+			continue
+		}
+		if lb.PassHostHeader == nil {
+			lb.PassHostHeader = ptr(true) // Traefik's default, written out for every reader
+		}
+		srv, err := httpServers(sn, d, insts, ownOf, report)
+		if err != nil {
+			delete(h.Services, sn)
+			d.dropped[tags.Object{Section: "http", Kind: "services", Name: sn}] = true
+			report("", fmt.Errorf("service %q dropped: %w", sn, err))
+			continue
+		}
+		lb.Servers = srv
+	}
+	n := len(h.Services) + countDropped(d, "http", "services")
+	if len(h.Routers) == 0 && !d.droppedKind("http", "routers") {
+		switch {
+		case n > 1:
+			report("", fmt.Errorf("no default router: %d services, and no router names one", n))
+		case len(h.Services) == 1:
+			h.Routers = map[string]*dynamic.Router{def: {}}
+		}
+	}
+	data := ruleData{Name: name, Namespace: insts0(insts).Namespace, Labels: d.labels, Tags: insts0(insts).Tags}
+	for _, rn := range sortedKeys(h.Routers) {
+		r := h.Routers[rn]
+		if r.Rule == "" {
+			var buf bytes.Buffer
+			if err := st.b.rule.Execute(&buf, data); err != nil {
+				delete(h.Routers, rn)
+				report("", fmt.Errorf("router %q dropped: default rule: %w", rn, err))
+				continue
+			}
+			if r.Rule = buf.String(); strings.TrimSpace(r.Rule) == "" {
+				delete(h.Routers, rn)
+				report("", fmt.Errorf("router %q dropped: default rule is empty", rn))
+				continue
+			}
+		}
+		if !st.bindService(&r.Service, n, h.Services, d, "http", rn, report) {
+			delete(h.Routers, rn)
+			continue
+		}
+		for _, m := range r.Middlewares {
+			if d.isDropped("http", "middlewares", m) {
+				delete(h.Routers, rn)
+				report("", fmt.Errorf("router %q dropped: its middleware %q was dropped", rn, m))
+				break
+			}
+		}
+	}
+	if t := cfg.TCP; t != nil {
+		for _, rn := range sortedKeys(t.Routers) {
+			for _, m := range t.Routers[rn].Middlewares {
+				if d.isDropped("tcp", "middlewares", m) {
+					delete(t.Routers, rn)
+					report("", fmt.Errorf("tcp router %q dropped: its middleware %q was dropped", rn, m))
+					break
+				}
+			}
+		}
+	}
+	return cfg
+}
+
+func insts0(insts []catalog.Instance) catalog.Instance {
+	if len(insts) == 0 {
+		return catalog.Instance{}
+	}
+	return insts[0]
+}
+
+// bindService gives a router without a service the only service of its
+// catalog service, as Traefik does; n counts the services including the
+// dropped ones. It reports false when the router must go.
+func (st *state) bindService(svc *string, n int, services any, d *decoded, section, rn string, report func(string, error)) bool {
+	what := "router"
+	if section != "http" {
+		what = section + " router"
+	}
+	if *svc == "" {
+		names := reflect.ValueOf(services).MapKeys()
+		if n != 1 || len(names) != 1 {
+			switch {
+			case n == 1:
+				report("", fmt.Errorf("%s %q dropped: its only service was dropped", what, rn))
+			case n == 0:
+				report("", fmt.Errorf("%s %q dropped: no service to route to", what, rn))
+			default:
+				report("", fmt.Errorf("%s %q dropped: %d services, and the router names none", what, rn, n))
+			}
+			return false
+		}
+		*svc = names[0].String()
+		return true
+	}
+	if d.isDropped(section, "services", *svc) {
+		report("", fmt.Errorf("%s %q dropped: its service %q was dropped", what, rn, *svc))
+		return false
+	}
+	return true
+}
+
+func countDropped(d *decoded, section, kind string) int {
+	n := 0
+	for o := range d.dropped {
+		if o.Section == section && o.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// httpServers makes the servers of HTTP load balancer sn: one per instance
+// (URL scheme://address:port, port and scheme from the instance's own tags),
+// or the one tagged URL.
+func httpServers(sn string, d *decoded, insts []catalog.Instance, ownOf func(catalog.Instance) *decoded, report func(string, error)) ([]dynamic.Server, error) {
+	tmpl := d.httpTmpl[sn]
+	if tmpl.URL != "" {
+		if tmpl.Port != "" || tmpl.Scheme != "" {
+			return nil, errors.New("server.url excludes server.port and server.scheme")
+		}
+		return []dynamic.Server{{URL: tmpl.URL, Weight: tmpl.Weight, PreservePath: tmpl.PreservePath}}, nil
+	}
+	out := make([]dynamic.Server, 0, len(insts))
+	for _, in := range insts {
+		t := tmpl
+		if o := ownOf(in); o != d {
+			if ot, ok := o.httpTmpl[sn]; ok && ot.URL == "" {
+				t = ot
+			}
+		}
+		hp, ok := hostPort(in, t.Port, report)
+		if !ok {
+			continue
+		}
+		scheme := cmp.Or(t.Scheme, "http")
+		out = append(out, dynamic.Server{URL: scheme + "://" + hp, Weight: t.Weight, PreservePath: t.PreservePath})
+	}
+	slices.SortFunc(out, func(a, b dynamic.Server) int { return cmp.Compare(a.URL, b.URL) })
+	return slices.CompactFunc(out, func(a, b dynamic.Server) bool { return a.URL == b.URL }), nil
+}
+
+func tcpServers(sn string, d *decoded, insts []catalog.Instance, ownOf func(catalog.Instance) *decoded, report func(string, error)) []dynamic.TCPServer {
+	out := make([]dynamic.TCPServer, 0, len(insts))
+	for _, in := range insts {
+		t := d.tcpTmpl[sn]
+		if o := ownOf(in); o != d {
+			if ot, ok := o.tcpTmpl[sn]; ok {
+				t = ot
+			}
+		}
+		hp, ok := hostPort(in, t.Port, report)
+		if !ok {
+			continue
+		}
+		out = append(out, dynamic.TCPServer{Address: hp, TLS: t.TLS})
+	}
+	slices.SortFunc(out, func(a, b dynamic.TCPServer) int { return cmp.Compare(a.Address, b.Address) })
+	return slices.CompactFunc(out, func(a, b dynamic.TCPServer) bool { return a.Address == b.Address })
+}
+
+func udpServers(sn string, d *decoded, insts []catalog.Instance, ownOf func(catalog.Instance) *decoded, report func(string, error)) []dynamic.UDPServer {
+	out := make([]dynamic.UDPServer, 0, len(insts))
+	for _, in := range insts {
+		t := d.udpTmpl[sn]
+		if o := ownOf(in); o != d {
+			if ot, ok := o.udpTmpl[sn]; ok {
+				t = ot
+			}
+		}
+		hp, ok := hostPort(in, t.Port, report)
+		if !ok {
+			continue
+		}
+		out = append(out, dynamic.UDPServer{Address: hp})
+	}
+	slices.SortFunc(out, func(a, b dynamic.UDPServer) int { return cmp.Compare(a.Address, b.Address) })
+	return slices.CompactFunc(out, func(a, b dynamic.UDPServer) bool { return a.Address == b.Address })
+}
+
+// hostPort is the address of in, with port overridden by a tag.
+func hostPort(in catalog.Instance, port string, report func(string, error)) (string, bool) {
+	if in.Address == "" {
+		report("", fmt.Errorf("instance %s has no address: not a server", in.Key()))
+		return "", false
+	}
+	if port == "" {
+		if in.Port <= 0 || in.Port > 65535 {
+			report("", fmt.Errorf("instance %s has no port (%d) and no server.port tag: not a server", in.Key(), in.Port))
+			return "", false
+		}
+		port = strconv.Itoa(in.Port)
+	}
+	return net.JoinHostPort(in.Address, port), true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+func ptr[T any](v T) *T { return &v }

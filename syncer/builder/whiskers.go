@@ -1,0 +1,57 @@
+package builder
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// whiskersPrefix starts the tags that whiskers reads on top of Traefik's.
+const whiskersPrefix = "whiskers"
+
+// DefaultCanaryWeight is the share (percent) of requests canaries get when
+// no whiskers.canary.weight tag says otherwise.
+const DefaultCanaryWeight = 10
+
+// zeroPolicy is what a catalog service with no healthy instance becomes.
+type zeroPolicy string
+
+const (
+	zero503   zeroPolicy = "503"   // keep routers; the service has no servers, Traefik answers 503
+	zeroPanic zeroPolicy = "panic" // route to all instances, healthy or not
+	zeroDrop  zeroPolicy = "drop"  // drop routers and services, as Traefik's providers do (404)
+)
+
+// whiskers reads one whiskers.* tag (key without the prefix).
+func (d *decoded) whiskers(tag, key, value string, hasEq bool, report func(string, error)) {
+	if !hasEq {
+		report(tag, errors.New("no '=' in tag: ignored"))
+		return
+	}
+	switch strings.ToLower(key) {
+	case "canary":
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			report(tag, fmt.Errorf("want true or false: ignored"))
+			return
+		}
+		d.canary = b
+	case "canary.weight":
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 0 || n > 100 {
+			report(tag, fmt.Errorf("want 0..100: using %d", DefaultCanaryWeight))
+			return
+		}
+		d.weight = n
+	case "zero":
+		switch p := zeroPolicy(strings.ToLower(value)); p {
+		case zero503, zeroPanic, zeroDrop:
+			d.zero = p
+		default:
+			report(tag, fmt.Errorf("want 503, panic or drop: using 503"))
+		}
+	default:
+		report(tag, errors.New("unknown whiskers tag: ignored"))
+	}
+}
