@@ -316,15 +316,15 @@ func normalizeRoute(r string) (string, error) {
 	if strings.ContainsAny(r, "?#%* \t\r\n") {
 		return "", fmt.Errorf("%q must be a plain path (no '?', '#', '%%', '*' or spaces)", r)
 	}
-	for _, seg := range strings.Split(strings.Trim(r, "/"), "/") {
-		if seg == "." || seg == ".." || (seg == "" && r != "/") {
+	if r == "/" {
+		return r, nil
+	}
+	for _, seg := range strings.Split(strings.TrimSuffix(r[1:], "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." {
 			return "", fmt.Errorf("%q must not contain empty, '.' or '..' segments", r)
 		}
 	}
-	if r != "/" {
-		r = strings.TrimSuffix(r, "/")
-	}
-	return r, nil
+	return strings.TrimSuffix(r, "/"), nil
 }
 
 func resolve(baseDir, p string) string {

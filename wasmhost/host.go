@@ -383,7 +383,13 @@ func (hd *handler) run(w http.ResponseWriter, r *http.Request, m *metrics, scrip
 	for k, v := range resp.header {
 		hdr[k] = v
 	}
-	hdr.Set("Content-Length", strconv.Itoa(len(resp.body)))
+	cl := strconv.Itoa(len(resp.body))
+	if r.Method == http.MethodHead && len(resp.body) == 0 && resp.contentLength != "" {
+		if n, err := strconv.ParseUint(resp.contentLength, 10, 63); err == nil {
+			cl = strconv.FormatUint(n, 10) // what a GET would send
+		}
+	}
+	hdr.Set("Content-Length", cl)
 	w.WriteHeader(resp.status)
 	_, _ = w.Write(resp.body)
 	return resp.status

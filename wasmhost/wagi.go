@@ -168,6 +168,9 @@ type cgiResponse struct {
 	status int
 	header http.Header
 	body   []byte
+	// contentLength is the guest's own Content-Length header, kept apart:
+	// only a HEAD response without body may use it.
+	contentLength string
 }
 
 // errNoResponseHeaders is returned for output that names no content-type,
@@ -178,7 +181,8 @@ var errNoResponseHeaders = errors.New("guest output has no content-type, locatio
 // LF or CRLF), a blank line, then the body. A status header sets the
 // status ("404" or "404 Not Found"); a location header without a status
 // implies 302, whatever the order; other headers are kept, repeated ones
-// too. Content-Length and hop-by-hop headers from the guest are dropped.
+// too. Hop-by-hop headers from the guest are dropped and Content-Length is
+// set aside (the host frames the body itself).
 // Output that ends before a blank line is all headers.
 func parseCGIResponse(out []byte) (*cgiResponse, error) {
 	resp := &cgiResponse{header: http.Header{}}
@@ -221,7 +225,9 @@ func parseCGIResponse(out []byte) (*cgiResponse, error) {
 		case "Location", "Content-Type":
 			sufficient = true
 			resp.header.Add(key, val)
-		case "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Upgrade", "Trailer":
+		case "Content-Length":
+			resp.contentLength = val
+		case "Transfer-Encoding", "Connection", "Keep-Alive", "Upgrade", "Trailer":
 			// The host frames the response itself.
 		default:
 			resp.header.Add(key, val)
