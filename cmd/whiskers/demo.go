@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/whiskers-dev/whiskers/demo"
+)
+
+func init() {
+	commands["demo"] = command{
+		summary: "run the whole system on loopback with fake catalogs",
+		run:     runDemo,
+	}
+}
+
+// runDemo is `whiskers demo`.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("whiskers demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "./"+demo.DefaultDir, "directory for dynamic.yaml, wasmhost.yaml and the static site")
+	drainEvery := fs.Duration("drain-every", demo.DefaultDrainEvery, "period of the drain cycle: drain one worker, then bring it back (0 disables it)")
+	duration := fs.Duration("duration", 0, "stop after this long (0 runs until Ctrl-C)")
+	handlers := fs.String("handlers", "", "directory with redirect/redirect.wasm and fileserver/fileserver.wasm (default: wasmhost/handlers of the checkout the command runs in)")
+	verbose := fs.Bool("v", false, "log the components' info messages too")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: whiskers demo [flags]")
+		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, "Runs fake Nomad and Consul catalogs, three workers, the syncer and the wasm host,")
+		fmt.Fprintln(stderr, "all on 127.0.0.1, and shows the Traefik configuration change as workers come and go.")
+		fmt.Fprintln(stderr)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "whiskers demo: unexpected arguments %q\n", fs.Args())
+		return errUsage
+	}
+	if *drainEvery < 0 || *duration < 0 {
+		fmt.Fprintln(stderr, "whiskers demo: -drain-every and -duration must not be negative")
+		return errUsage
+	}
+	every := *drainEvery
+	if every == 0 {
+		every = -1 // demo.Options: negative disables the cycle
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	d, err := demo.New(demo.Options{
+		Dir:         *dir,
+		DrainEvery:  every,
+		HandlersDir: *handlers,
+		Out:         stdout,
+		Logger:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	})
+	if err != nil {
+		return err
+	}
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	start := time.Now()
+	err = d.Run(ctx)
+	fmt.Fprintf(stdout, "whiskers demo: stopped after %s\n", time.Since(start).Round(time.Second))
+	return err
+}

@@ -1,0 +1,483 @@
+// Package demo runs the whole of whiskers on one machine, on loopback only,
+// for `whiskers demo`: fake Nomad and Consul catalogs seeded with a
+// Finicky-Whiskers-like app, three worker HTTP servers the catalogs point
+// at, the real syncer (syncer/nomad and syncer/consul sources against the
+// fakes) writing Traefik dynamic configuration to <Dir>/dynamic.yaml, and
+// the wasm host serving the redirect and fileserver handlers over a small
+// static site.
+//
+// Data enters through the fakes: every DrainEvery the demo deregisters one
+// finicky worker from the fake Nomad, and registers it again on the next
+// tick. It leaves as the configuration file and as a few readable lines on
+// Options.Out: where everything is, what to try, and every change of the
+// servers in the configuration.
+package demo
+
+import (
+	"cmp"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/whiskers-dev/whiskers/syncer"
+	"github.com/whiskers-dev/whiskers/syncer/builder"
+	"github.com/whiskers-dev/whiskers/syncer/catalog"
+	"github.com/whiskers-dev/whiskers/syncer/consul"
+	"github.com/whiskers-dev/whiskers/syncer/fakes/consulfake"
+	"github.com/whiskers-dev/whiskers/syncer/fakes/nomadfake"
+	"github.com/whiskers-dev/whiskers/syncer/nomad"
+	"github.com/whiskers-dev/whiskers/syncer/output"
+	"github.com/whiskers-dev/whiskers/wasmhost"
+)
+
+// Defaults of Options.
+const (
+	DefaultDir        = "whiskers-demo"
+	DefaultDrainEvery = 5 * time.Second
+	// ConfigFile is the name of the dynamic configuration file in Dir.
+	ConfigFile = "dynamic.yaml"
+	// WasmConfigFile is the name of the wasm host's config file in Dir.
+	WasmConfigFile = "wasmhost.yaml"
+)
+
+// Names of the demo's catalog services.
+const (
+	AppService        = "finicky"    // in Nomad, one instance per worker
+	ScoreboardService = "scoreboard" // in Consul
+	RedisService      = "redis"      // in Nomad, without routing tags
+)
+
+// Workers are the names of the demo's three worker servers; each answers
+// every request with "<AppService> on <worker>".
+var Workers = []string{"worker-1", "worker-2", "worker-3"}
+
+//go:embed site
+var site embed.FS
+
+// Options configure a Demo.
+type Options struct {
+	// Dir receives dynamic.yaml, wasmhost.yaml and the static site; it is
+	// created if missing. Default DefaultDir (relative to the working
+	// directory).
+	Dir string
+	// DrainEvery is the period of the drain cycle: one tick drains a
+	// worker, the next brings it back. 0 means DefaultDrainEvery; negative
+	// disables draining.
+	DrainEvery time.Duration
+	// HandlersDir holds redirect/redirect.wasm and fileserver/fileserver.wasm.
+	// "" looks for wasmhost/handlers in the working directory and its
+	// parents (the demo runs from a checkout of the repository).
+	HandlersDir string
+	// Out receives the demo's readable lines. Nil discards them.
+	Out io.Writer
+	// Logger receives the components' logs. Nil logs warnings and errors
+	// to os.Stderr.
+	Logger *slog.Logger
+}
+
+// Demo is one run of the demo. Create it with New and call Run once.
+type Demo struct {
+	opts        Options
+	handlersDir string
+
+	mu      sync.Mutex // serializes lines written to opts.Out and guards below
+	names   map[string]string
+	servers map[string][]string // last published: service → server URLs
+	ready   chan struct{}       // closed at the first publish
+	once    sync.Once
+}
+
+// New validates opts and returns a Demo; it starts nothing and writes nothing.
+func New(opts Options) (*Demo, error) {
+	opts.Dir = cmp.Or(opts.Dir, DefaultDir)
+	if opts.DrainEvery == 0 {
+		opts.DrainEvery = DefaultDrainEvery
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	dir := opts.HandlersDir
+	if dir == "" {
+		var err error
+		if dir, err = findHandlers(); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range handlerModules {
+		if _, err := os.Stat(filepath.Join(dir, m)); err != nil {
+			return nil, fmt.Errorf("demo: handler module: %w", err)
+		}
+	}
+	return &Demo{opts: opts, handlersDir: dir, names: map[string]string{}, ready: make(chan struct{})}, nil
+}
+
+// handlerModules are the modules the demo runs, relative to HandlersDir.
+var handlerModules = []string{"redirect/redirect.wasm", "fileserver/fileserver.wasm"}
+
+// findHandlers returns the first wasmhost/handlers found in the working
+// directory or one of its parents.
+func findHandlers() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("demo: finding wasmhost/handlers: %w", err)
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		p := filepath.Join(d, "wasmhost", "handlers")
+		if _, err := os.Stat(filepath.Join(p, handlerModules[0])); err == nil {
+			return p, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("demo: wasmhost/handlers not found in %s or its parents: run the demo from the repository, or pass the handlers directory", wd)
+		}
+	}
+}
+
+// Ready is closed once the first configuration has been written.
+func (d *Demo) Ready() <-chan struct{} { return d.ready }
+
+// Run starts every part of the demo, prints where they are, runs the drain
+// cycle until ctx is done, then stops everything and returns. It returns an
+// error only when a part cannot start.
+func (d *Demo) Run(ctx context.Context) error {
+	// Shutdown order: cancel ctx, which stops every goroutine Run started
+	// (servers close through context.AfterFunc), wait for them, then
+	// release the rest, last opened first.
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var closers []func()
+	defer func() {
+		cancel()
+		wg.Wait()
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+	log := d.opts.Logger.With("component", "demo")
+
+	dir, err := filepath.Abs(d.opts.Dir)
+	if err != nil {
+		return fmt.Errorf("demo: dir: %w", err)
+	}
+	siteDir := filepath.Join(dir, "site")
+	if err := writeSite(siteDir); err != nil {
+		return err
+	}
+
+	// Workers: plain HTTP servers that say who they are.
+	workers := make([]string, len(Workers)) // their URLs
+	for i, name := range Workers {
+		url, err := serveHTTP(ctx, &wg, textHandler(AppService+" on "+name))
+		if err != nil {
+			return fmt.Errorf("demo: starting %s: %w", name, err)
+		}
+		workers[i] = url
+		d.names[url] = name
+	}
+	scoreboard, err := serveHTTP(ctx, &wg, textHandler(ScoreboardService+" on worker-1"))
+	if err != nil {
+		return fmt.Errorf("demo: starting scoreboard: %w", err)
+	}
+	d.names[scoreboard] = ScoreboardService
+
+	// The wasm host, from a config file the user can edit while it runs.
+	wasmCfg := filepath.Join(dir, WasmConfigFile)
+	if err := os.WriteFile(wasmCfg, []byte(wasmConfig(d.handlersDir, siteDir)), 0o644); err != nil {
+		return fmt.Errorf("demo: writing wasm host config: %w", err)
+	}
+	wasmSrv, err := wasmhost.NewServer(ctx, wasmCfg, wasmhost.Options{Logger: d.opts.Logger})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	closers = append(closers, func() { _ = wasmSrv.Close(context.WithoutCancel(ctx)) })
+	wasmLn, err := wasmhost.Listen("127.0.0.1:0", 0)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	wasmURL := "http://" + wasmLn.Addr().String()
+	wg.Go(func() {
+		if err := wasmSrv.Serve(ctx, wasmLn, 0, nil); err != nil {
+			log.Error("wasm host stopped", "err", err)
+		}
+	})
+	// The catalogs.
+	nomadSrv := nomadfake.New()
+	closers = append(closers, nomadSrv.Close)
+	consulSrv := consulfake.New()
+	closers = append(closers, consulSrv.Close)
+	regs := make([]nomadapi.ServiceRegistration, len(Workers))
+	for i := range Workers {
+		regs[i] = appRegistration(i, workers[i], wasmURL)
+		nomadSrv.Register(regs[i])
+	}
+	nomadSrv.Register(nomadapi.ServiceRegistration{
+		ID: "_nomad-task-redis-0-redis-redis", ServiceName: RedisService, NodeID: "node-1",
+		JobID: "finicky-whiskers", AllocID: "redis-0", Address: "127.0.0.1", Port: 6379,
+	})
+	host, port, err := hostPort(scoreboard)
+	if err != nil {
+		return err
+	}
+	consulSrv.Register(consulfake.Instance{
+		ID: "scoreboard-1", Service: ScoreboardService, Node: "worker-1", Address: host, Port: port,
+		Tags: []string{"traefik.enable=true", "traefik.http.routers.scoreboard.rule=Host(`scoreboard.localhost`)"},
+	})
+
+	// The syncer: the real sources, builder, runner and file output.
+	d.banner(dir, nomadSrv.URL(), consulSrv.URL(), workers, scoreboard, wasmURL)
+
+	runner, err := d.newRunner(nomadSrv.URL(), consulSrv.URL(), filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return err
+	}
+	wg.Go(func() {
+		if err := runner.Run(ctx); err != nil {
+			log.Error("syncer stopped", "err", err)
+		}
+	})
+
+	if d.opts.DrainEvery < 0 {
+		<-ctx.Done()
+		return nil
+	}
+	d.drainCycle(ctx, nomadSrv, regs)
+	return nil
+}
+
+// newRunner builds the syncer against the fake catalogs.
+func (d *Demo) newRunner(nomadURL, consulURL, file string) (*syncer.Runner, error) {
+	nomadSrc, err := nomad.New(nomad.Options{
+		Config:      &nomadapi.Config{Address: nomadURL},
+		WaitTime:    time.Minute,
+		MinInterval: 20 * time.Millisecond,
+		Logger:      d.opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	host := strings.TrimPrefix(consulURL, "http://")
+	consulSrc, err := consul.New(consul.Options{
+		Config:      &consulapi.Config{Address: host, Scheme: "http"},
+		WaitTime:    time.Minute,
+		MinInterval: 20 * time.Millisecond,
+		Logger:      d.opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	b, err := builder.New(builder.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	out, err := output.NewFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	r, err := syncer.New(syncer.Options{
+		Sources:        []catalog.Source{nomadSrc, consulSrc},
+		Builder:        b,
+		File:           out,
+		Debounce:       50 * time.Millisecond,
+		MaxWait:        500 * time.Millisecond,
+		StartupTimeout: 10 * time.Second,
+		Logger:         d.opts.Logger,
+		OnPublish:      d.published,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	return r, nil
+}
+
+// drainCycle alternates until ctx is done: drain the next worker (its
+// registration leaves Nomad, as when its allocation stops), then bring it
+// back.
+func (d *Demo) drainCycle(ctx context.Context, srv *nomadfake.Server, regs []nomadapi.ServiceRegistration) {
+	t := time.NewTicker(d.opts.DrainEvery)
+	defer t.Stop()
+	next, drained := 0, -1
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if drained < 0 {
+			drained, next = next, (next+1)%len(regs)
+			srv.Deregister(regs[drained].ID)
+			d.printf("drain: %s drained: its %s registration left Nomad\n", Workers[drained], AppService)
+		} else {
+			srv.Register(regs[drained])
+			d.printf("drain: %s is back in Nomad\n", Workers[drained])
+			drained = -1
+		}
+	}
+}
+
+// published is the runner's OnPublish: it prints how the servers changed.
+func (d *Demo) published(b []byte) {
+	now, err := Servers(b)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		fmt.Fprintf(d.opts.Out, "config: unreadable: %v\n", err)
+		return
+	}
+	first := d.servers == nil
+	if first {
+		fmt.Fprintf(d.opts.Out, "config: %s written: %s\n", ConfigFile, Summary(now, d.names))
+	} else {
+		for _, line := range Diff(d.servers, now, d.names) {
+			fmt.Fprintf(d.opts.Out, "config: %s\n", line)
+		}
+	}
+	d.servers = now
+	d.once.Do(func() { close(d.ready) })
+}
+
+func (d *Demo) printf(format string, args ...any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(d.opts.Out, format, args...)
+}
+
+// banner prints where everything is and what to try.
+func (d *Demo) banner(dir, nomadURL, consulURL string, workers []string, scoreboard, wasmURL string) {
+	rel := dir
+	if wd, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(wd, dir); err == nil && !strings.HasPrefix(r, "..") {
+			rel = "./" + r
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "whiskers demo: everything listens on 127.0.0.1 only; Ctrl-C stops it.\n")
+	fmt.Fprintf(&b, "  fake Nomad   %s   %s on %s, %s (no routing tags)\n", nomadURL, AppService, strings.Join(Workers, ", "), RedisService)
+	fmt.Fprintf(&b, "  fake Consul  %s   %s\n", consulURL, ScoreboardService)
+	for i, w := range workers {
+		fmt.Fprintf(&b, "  %-12s %s\n", Workers[i], w)
+	}
+	fmt.Fprintf(&b, "  scoreboard   %s\n", scoreboard)
+	fmt.Fprintf(&b, "  wasm host    %s   fileserver on /, redirect on /old (config %s/%s)\n", wasmURL, rel, WasmConfigFile)
+	fmt.Fprintf(&b, "  syncer       writes %s/%s (Traefik file provider format)\n", rel, ConfigFile)
+	fmt.Fprintf(&b, "try:\n")
+	fmt.Fprintf(&b, "  cat %s/%s\n", rel, ConfigFile)
+	fmt.Fprintf(&b, "  curl %s/v1/service/%s\n", nomadURL, AppService)
+	fmt.Fprintf(&b, "  curl %s/            # a worker\n", workers[0])
+	fmt.Fprintf(&b, "  curl %s/cat.txt     # a static file, served by fileserver.wasm\n", wasmURL)
+	fmt.Fprintf(&b, "  curl -i %s/old      # a redirect, by redirect.wasm\n", wasmURL)
+	fmt.Fprintf(&b, "  traefik --providers.file.filename=%s/%s --providers.file.watch   # a real Traefik, if you have one\n", rel, ConfigFile)
+	if d.opts.DrainEvery > 0 {
+		fmt.Fprintf(&b, "every %s one %s worker is drained or brought back; the config changes follow:\n", d.opts.DrainEvery, AppService)
+	}
+	d.printf("%s", b.String())
+}
+
+// appRegistration is the Nomad registration of worker i's finicky instance.
+func appRegistration(i int, url, wasmURL string) nomadapi.ServiceRegistration {
+	host, port, _ := hostPort(url)
+	return nomadapi.ServiceRegistration{
+		ID:          fmt.Sprintf("_nomad-task-finicky-%d-spin-%s-http", i, AppService),
+		ServiceName: AppService,
+		NodeID:      Workers[i],
+		JobID:       "finicky-whiskers",
+		AllocID:     fmt.Sprintf("finicky-%d", i),
+		Address:     host,
+		Port:        port,
+		Tags:        appTags(wasmURL),
+	}
+}
+
+// appTags are the finicky service's tags, as in deploy/nomad/finicky-whiskers.nomad.hcl,
+// with the middleware forwarding to the demo's wasm host.
+func appTags(wasmURL string) []string {
+	return []string{
+		"traefik.enable=true",
+		"traefik.http.routers.finicky.rule=Host(`finicky.localhost`)",
+		"traefik.http.routers.finicky.middlewares=finicky-static",
+		"traefik.http.middlewares.finicky-static.plugin.whiskers.handler=fileserver",
+		"traefik.http.middlewares.finicky-static.plugin.whiskers.socket=" + wasmURL,
+		"traefik.http.middlewares.finicky-static.plugin.whiskers.fallthroughStatus=404",
+		"traefik.http.middlewares.finicky-static.plugin.whiskers.onHostDown=next",
+	}
+}
+
+// wasmConfig is the wasm host's config: fileserver over the site on /,
+// redirect on /old.
+func wasmConfig(handlersDir, siteDir string) string {
+	return fmt.Sprintf(`# The demo's wasm host; edit and save, the host reloads it.
+handlers:
+  - name: fileserver
+    module: %q
+    route: /
+    volumes: [%q]
+    env: {ROOT: /site}
+  - name: redirect
+    module: %q
+    route: /old
+    env: {DESTINATION: /, STATUS: "301"}
+`, filepath.Join(handlersDir, "fileserver", "fileserver.wasm"), siteDir+":/site",
+		filepath.Join(handlersDir, "redirect", "redirect.wasm"))
+}
+
+// writeSite copies the embedded static site into dir.
+func writeSite(dir string) error {
+	sub, err := fs.Sub(site, "site")
+	if err != nil {
+		return fmt.Errorf("demo: site: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("demo: site: %w", err)
+	}
+	if err := os.CopyFS(dir, sub); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("demo: writing site: %w", err)
+	}
+	return nil
+}
+
+// textHandler answers every request with text.
+func textHandler(text string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, text+"\n")
+	})
+}
+
+// serveHTTP serves h on a loopback port until ctx is done and returns its URL.
+func serveHTTP(ctx context.Context, wg *sync.WaitGroup, h http.Handler) (url string, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	context.AfterFunc(ctx, func() { _ = srv.Close() })
+	wg.Go(func() { _ = srv.Serve(ln) })
+	return "http://" + ln.Addr().String(), nil
+}
+
+func hostPort(url string) (string, int, error) {
+	h, p, err := net.SplitHostPort(strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		return "", 0, fmt.Errorf("demo: address %q: %w", url, err)
+	}
+	var port int
+	if _, err := fmt.Sscanf(p, "%d", &port); err != nil {
+		return "", 0, fmt.Errorf("demo: port of %q: %w", url, err)
+	}
+	return h, port, nil
+}
