@@ -277,8 +277,8 @@ func (r *Runner) Sync() error {
 				if w {
 					r.log.Info("configuration written", "path", r.opts.File.Path(), "bytes", len(b))
 				}
-				wrote = wrote || w
 			}
+			wrote = true
 			r.lastFile = b
 		} else {
 			fileBytes = nil
@@ -290,7 +290,8 @@ func (r *Runner) Sync() error {
 			return fmt.Errorf("syncer: rendering json: %w", err)
 		}
 		if !bytes.Equal(b, r.lastJSON) {
-			wrote = r.opts.HTTP.Set(b) || wrote
+			r.opts.HTTP.Set(b)
+			wrote = true
 			r.lastJSON = b
 		}
 	}

@@ -115,7 +115,7 @@ func TestSourceReadsRecordedRegistrations(t *testing.T) {
 		Origin: catalog.OriginNomad, Service: "hello-nomad", Namespace: "default",
 		ID:   "_nomad-task-71a63a80-a98a-93ee-4fd7-73b808577c20-group-hello-nomad-hello-nomad-http",
 		Node: "6d7f412e-e7ff-2e66-d47b-867b0e9d8726", Datacenter: "dc1", Address: "127.0.0.1", Port: 20627,
-		Tags: []string{"traefik.enable=true", "traefik.http.routers.hellon.entrypoints=web", "traefik.http.routers.hellon.service=hello-nomad"},
+		Tags:   []string{"traefik.enable=true", "traefik.http.routers.hellon.entrypoints=web", "traefik.http.routers.hellon.service=hello-nomad"},
 		Health: catalog.HealthPassing, AllocID: "71a63a80-a98a-93ee-4fd7-73b808577c20", JobID: "echo",
 	}, insts[0])
 	assert.Equal(t, "redis", insts[1].Service)

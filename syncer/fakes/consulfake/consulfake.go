@@ -268,4 +268,3 @@ func writeJSON(w http.ResponseWriter, index uint64, v any) {
 	h.Set("X-Consul-Effective-Consistency", "leader")
 	_ = json.NewEncoder(w).Encode(v)
 }
-
