@@ -226,27 +226,26 @@ func (h *Host) route(r *http.Request) (hd *handler, scriptName, rawRest string, 
 		if !ok {
 			return nil, "", "", false
 		}
-		if hd.routeEsc != "" && matchRoute(hd.routeEsc, raw) {
-			return hd, hd.scriptName(), raw[len(hd.routeEsc):], true
-		}
-		return hd, "", raw, true
+		scriptName, rawRest = hd.split(raw)
+		return hd, scriptName, rawRest, true
 	}
 	for _, hd := range h.handlers {
 		if matchRoute(hd.routeEsc, raw) {
-			if hd.routeEsc == "/" {
-				return hd, "", raw, true
-			}
-			return hd, hd.scriptName(), raw[len(hd.routeEsc):], true
+			scriptName, rawRest = hd.split(raw)
+			return hd, scriptName, rawRest, true
 		}
 	}
 	return nil, "", "", false
 }
 
-func (hd *handler) scriptName() string {
-	if hd.cfg.Route == "/" {
-		return ""
+// split divides an escaped path into SCRIPT_NAME and the raw PATH_INFO:
+// the route and the rest when the route matches (the route "/" gives an
+// empty SCRIPT_NAME), else "" and the whole path.
+func (hd *handler) split(raw string) (scriptName, rawRest string) {
+	if hd.routeEsc == "" || hd.routeEsc == "/" || !matchRoute(hd.routeEsc, raw) {
+		return "", raw
 	}
-	return hd.cfg.Route
+	return hd.cfg.Route, raw[len(hd.routeEsc):]
 }
 
 // matchRoute reports whether route is a prefix of path on a path-segment

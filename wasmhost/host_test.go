@@ -223,6 +223,7 @@ func TestRouting(t *testing.T) {
 		{"longest prefix wins", "/old/deeper/z", "", 200, "deeper", "/old/deeper", "/z"},
 		{"encoded slash is not a boundary", "/old%2Fx", "", 200, "root", "", "/old/x"},
 		{"root", "/", "", 200, "root", "", "/"},
+		{"header on the root handler", "/x/y", "root", 200, "root", "", "/x/y"},
 		{"header names a routeless handler", "/any/path", "hidden", 200, "hidden", "", "/any/path"},
 		{"header beats routes, keeps the handler's prefix", "/old/deeper/q", "old", 200, "old", "/old", "/deeper/q"},
 		{"header handler outside its route", "/elsewhere", "deeper", 200, "deeper", "", "/elsewhere"},
