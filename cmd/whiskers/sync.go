@@ -71,11 +71,11 @@ func newSyncFlagSet(stderr io.Writer) (*flag.FlagSet, *syncFlags) {
 	fs.BoolVar(&f.consul, "consul", true, "watch the Consul catalog (--consul=false to switch it off)")
 	fs.BoolVar(&f.nomad, "nomad", true, "watch the Nomad service catalog (--nomad=false to switch it off)")
 	fs.StringVar(&f.consulAddr, "consul-addr", envOr("CONSUL_HTTP_ADDR", "127.0.0.1:8500"), "Consul HTTP address ($CONSUL_HTTP_ADDR); TLS from $CONSUL_CACERT, $CONSUL_CLIENT_CERT, …")
-	fs.StringVar(&f.consulToken, "consul-token", "", "Consul ACL token (default $CONSUL_HTTP_TOKEN)")
+	fs.StringVar(&f.consulToken, "consul-token", "", `Consul ACL token; "" uses $CONSUL_HTTP_TOKEN (never printed)`)
 	fs.StringVar(&f.consulNS, "consul-namespace", os.Getenv("CONSUL_NAMESPACE"), "Consul Enterprise namespace ($CONSUL_NAMESPACE)")
-	fs.StringVar(&f.consulDC, "consul-datacenter", "", "Consul datacenter (default: the agent's)")
+	fs.StringVar(&f.consulDC, "consul-datacenter", "", `Consul datacenter; "" is the agent's`)
 	fs.StringVar(&f.nomadAddr, "nomad-addr", envOr("NOMAD_ADDR", "http://127.0.0.1:4646"), "Nomad HTTP address ($NOMAD_ADDR); TLS from $NOMAD_CACERT, $NOMAD_CLIENT_CERT, …")
-	fs.StringVar(&f.nomadToken, "nomad-token", "", "Nomad ACL token (default $NOMAD_TOKEN)")
+	fs.StringVar(&f.nomadToken, "nomad-token", "", `Nomad ACL token; "" uses $NOMAD_TOKEN (never printed)`)
 	fs.StringVar(&f.nomadNS, "nomad-namespace", "*", "Nomad namespaces to watch, comma-separated; * is all")
 	fs.StringVar(&f.nomadRegion, "nomad-region", os.Getenv("NOMAD_REGION"), "Nomad region ($NOMAD_REGION)")
 	fs.BoolVar(&f.exposedByDefault, "exposed-by-default", false, "route services without traefik.enable=true")
@@ -90,9 +90,26 @@ func newSyncFlagSet(stderr io.Writer) (*flag.FlagSet, *syncFlags) {
 		fmt.Fprintln(stderr, "SIGHUP forces a full re-read of the catalogs; SIGTERM stops cleanly.")
 		fmt.Fprintln(stderr)
 		fmt.Fprintln(stderr, "flags:")
-		fs.PrintDefaults()
+		printDefaults(stderr, fs)
 	}
 	return fs, f
+}
+
+// printDefaults is flag.PrintDefaults, except that every flag shows its
+// default, zero values included.
+func printDefaults(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		def := f.DefValue
+		if name == "string" {
+			def = fmt.Sprintf("%q", def)
+		}
+		fmt.Fprintf(w, "%s\n    \t%s (default %s)\n", line, strings.ReplaceAll(usage, "\n", "\n    \t"), def)
+	})
 }
 
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
