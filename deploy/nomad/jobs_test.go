@@ -17,6 +17,7 @@ import (
 
 	"github.com/whiskers-dev/whiskers/syncer/dynamic"
 	"github.com/whiskers-dev/whiskers/syncer/tags"
+	"github.com/whiskers-dev/whiskers/wasmhost"
 )
 
 // The model below is the part of a Nomad job specification these tests
@@ -55,6 +56,7 @@ type task struct {
 	mounts    []mount // volume_mount blocks
 	binds     []bind  // docker config mount blocks
 	templates []template
+	artifacts []string // destinations of the artifact blocks
 	blocks    []string
 }
 
@@ -164,8 +166,34 @@ func TestJobs(t *testing.T) {
 		}
 	})
 
+	t.Run("wasm host modules come from the handlers artifact", func(t *testing.T) {
+		cfg := flagValue(wasmT.args, "--config")
+		for _, h := range wasmConfig(t, wasmT) {
+			mod := path.Join(path.Dir(cfg), h.Module)
+			found := false
+			for _, dest := range wasmT.artifacts {
+				rel, ok := strings.CutPrefix(mod, path.Clean(dest)+"/")
+				if !ok {
+					continue
+				}
+				found = true
+				// The artifact is a release of wasmhost/handlers: the
+				// module must exist there under the same path.
+				if _, err := os.Stat(path.Join("../../wasmhost/handlers", rel)); err != nil {
+					t.Errorf("handler %q module %q: %v", h.Name, h.Module, err)
+				}
+			}
+			if !found {
+				t.Errorf("handler %q module %q (%s) is in no artifact destination %q", h.Name, h.Module, mod, wasmT.artifacts)
+			}
+		}
+	})
+
 	t.Run("plugin handlers exist on the wasm host", func(t *testing.T) {
-		names := wasmHandlers(t, wasmT)
+		var names []string
+		for _, h := range wasmConfig(t, wasmT) {
+			names = append(names, h.Name)
+		}
 		for mw, o := range opts {
 			if !slices.Contains(names, o["handler"]) {
 				t.Errorf("middleware %q handler = %q; the wasm host config has %q", mw, o["handler"], names)
@@ -376,6 +404,8 @@ func (p *parser) task(b *hclsyntax.Block) task {
 			}
 		case "volume_mount":
 			tk.mounts = append(tk.mounts, mount{volume: p.str(c.Body, "volume"), destination: p.str(c.Body, "destination")})
+		case "artifact":
+			tk.artifacts = append(tk.artifacts, p.str(c.Body, "destination"))
 		case "template":
 			tk.templates = append(tk.templates, template{destination: p.str(c.Body, "destination"), data: p.str(c.Body, "data")})
 		default:
@@ -586,28 +616,33 @@ func pluginOptions(tags []string, plugin string) map[string]map[string]string {
 	return out
 }
 
-// wasmHandlers returns the handler names of the wasm host config the wasm
-// task renders and passes with --config.
-func wasmHandlers(t *testing.T, tk task) []string {
+// wasmHandler is the part of a wasm host handler config these tests check.
+type wasmHandler struct {
+	Name   string `yaml:"name"`
+	Module string `yaml:"module"`
+}
+
+// wasmConfig returns the handlers of the wasm host config the wasm task
+// renders and passes with --config.
+func wasmConfig(t *testing.T, tk task) []wasmHandler {
 	t.Helper()
 	cfg := flagValue(tk.args, "--config")
 	for _, tpl := range tk.templates {
 		if path.Clean(tpl.destination) != path.Clean(cfg) {
 			continue
 		}
+		// The wasm host's own parser: unknown keys, bad limits, duplicate
+		// names or routes are errors.
+		if _, err := wasmhost.ParseConfig([]byte(tpl.data), ""); err != nil {
+			t.Errorf("wasm host config template %q: %v", tpl.destination, err)
+		}
 		var c struct {
-			Handlers []struct {
-				Name string `yaml:"name"`
-			} `yaml:"handlers"`
+			Handlers []wasmHandler `yaml:"handlers"`
 		}
 		if err := yaml.Unmarshal([]byte(tpl.data), &c); err != nil {
 			t.Fatalf("wasm host config template %q: %v", tpl.destination, err)
 		}
-		var names []string
-		for _, h := range c.Handlers {
-			names = append(names, h.Name)
-		}
-		return names
+		return c.Handlers
 	}
 	t.Fatalf("task %q: --config %q is not rendered by a template", tk.name, cfg)
 	return nil

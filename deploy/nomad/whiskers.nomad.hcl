@@ -60,13 +60,13 @@ variable "nomad_addr" {
 }
 
 variable "consul_addr" {
-  description = "Consul HTTP API the syncer reads the catalog from (CONSUL_HTTP_ADDR). Empty disables the Consul source."
+  description = "Consul HTTP API the syncer reads the catalog from (CONSUL_HTTP_ADDR, host:port or https://host:port)."
   type        = string
-  default     = "http://127.0.0.1:8500"
+  default     = "127.0.0.1:8500"
 }
 
 variable "wasm_handlers_artifact" {
-  description = "URL of a tar.gz with the wasm host's handlers (*.wasm) and the static site, unpacked into local/handlers."
+  description = "URL of a tar.gz with the wasm host's handlers (redirect/redirect.wasm, fileserver/fileserver.wasm, as in wasmhost/handlers) and the static site (site/), unpacked into local/handlers."
   type        = string
   default     = "https://github.com/whiskers-dev/whiskers/releases/latest/download/handlers.tar.gz"
 }
@@ -174,6 +174,8 @@ job "whiskers" {
           "wasm", "serve",
           "--config", "local/wasmhost.yaml",
           "--listen", "unix:///run/whiskers/wasm.sock",
+          # Compiled modules survive task restarts (not allocation moves).
+          "--cache-dir", "${NOMAD_ALLOC_DIR}/data/wasm-cache",
         ]
       }
 
@@ -205,11 +207,11 @@ job "whiskers" {
         data        = <<-EOT
           handlers:
             - name: fileserver
-              module: handlers/fileserver.wasm
+              module: handlers/fileserver/fileserver.wasm
               volumes: ["handlers/site:/site"]
               env: {ROOT: /site}
             - name: redirect
-              module: handlers/redirect.wasm
+              module: handlers/redirect/redirect.wasm
               env: {DESTINATION: /index.html, STATUS: "301"}
         EOT
       }
