@@ -10,10 +10,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/BurntSushi/toml"
-	"gopkg.in/yaml.v3"
 
 	"github.com/whiskers-dev/whiskers/syncer/dynamic"
 )
@@ -51,12 +51,13 @@ func Marshal(cfg *dynamic.Configuration, f Format) ([]byte, error) {
 	var buf bytes.Buffer
 	switch f {
 	case YAML, "":
-		enc := yaml.NewEncoder(&buf)
-		enc.SetIndent(2)
-		if err := enc.Encode(cfg); err != nil {
-			return nil, fmt.Errorf("render: encoding yaml: %w", err)
+		buf.Grow(4096)
+		w := yamlWriter{buf: &buf}
+		if !isBlock(reflect.ValueOf(cfg)) {
+			buf.WriteString("{}\n")
+			break
 		}
-		if err := enc.Close(); err != nil {
+		if err := w.block(reflect.ValueOf(cfg), 0); err != nil {
 			return nil, fmt.Errorf("render: encoding yaml: %w", err)
 		}
 	case JSON:
