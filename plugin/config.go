@@ -234,7 +234,7 @@ func validHeaderName(name string) bool {
 }
 
 // isFallthrough reports whether the host's status sends the request to next.
-func (s *settings) isFallthrough(code int) bool {
+func isFallthrough(s *settings, code int) bool {
 	for _, c := range s.fallthroughs {
 		if c == code {
 			return true

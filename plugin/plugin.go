@@ -98,9 +98,14 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http
 }
 
 // ServeHTTP forwards r to the host, or to next on fallthrough or host-down.
+//
+// Its helpers are plain functions, not methods, on purpose: Yaegi v0.16.1
+// turns each call of an interpreted method into a fresh reflect.MakeFunc
+// wrapper (allocations per call, and a lazily built type that races on
+// first concurrent use), while plain function calls stay cheap.
 func (m *Middleware) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	if m.dialer.isDown() {
-		m.hostDown(rw, r, true)
+	if hostIsDown(m.dialer) {
+		hostDown(m, rw, r, true)
 		return
 	}
 
@@ -128,7 +133,8 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			}
 			if int64(len(buf)) > s.maxBufferedBody {
 				// An unannounced large body: give next all of it.
-				r.Body = &prefixedBody{r: io.MultiReader(bytes.NewReader(buf), r.Body), body: r.Body}
+				// The server closes the original body after the handler.
+				r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(buf), r.Body))
 				if len(s.fallthroughs) > 0 {
 					m.next.ServeHTTP(rw, r)
 					return
@@ -152,7 +158,7 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	out.URL = &url.URL{Scheme: "http", Host: s.urlHost, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
 	out.RequestURI = ""
 	out.Host = r.Host
-	out.Header = m.outHeader(r)
+	out.Header = outHeader(m.cfg, r)
 	out.Body = outBody
 	out.ContentLength = outLength
 	out.TransferEncoding = nil
@@ -162,12 +168,12 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 	resp, err := m.transport.RoundTrip(out)
 	if err != nil {
-		m.roundTripFailed(rw, r, ctx, err, replayable, buffered)
+		roundTripFailed(m, rw, r, ctx, err, replayable, buffered)
 		return
 	}
 	defer resp.Body.Close()
 
-	if s.isFallthrough(resp.StatusCode) {
+	if isFallthrough(s, resp.StatusCode) {
 		discard(resp.Body)
 		resp.Body.Close()
 		cancel()
@@ -190,12 +196,12 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rw.WriteHeader(resp.StatusCode)
-	m.copyBody(rw, resp)
+	copyBody(m, rw, resp)
 }
 
 // roundTripFailed answers for an exchange with the host that failed before
 // a response arrived.
-func (m *Middleware) roundTripFailed(rw http.ResponseWriter, r *http.Request, ctx context.Context, err error, replayable bool, buffered []byte) {
+func roundTripFailed(m *Middleware, rw http.ResponseWriter, r *http.Request, ctx context.Context, err error, replayable bool, buffered []byte) {
 	if r.Context().Err() != nil {
 		return // the client is gone; nobody to answer
 	}
@@ -203,7 +209,7 @@ func (m *Middleware) roundTripFailed(rw http.ResponseWriter, r *http.Request, ct
 		if buffered != nil {
 			r.Body = io.NopCloser(bytes.NewReader(buffered))
 		}
-		m.hostDown(rw, r, replayable)
+		hostDown(m, rw, r, replayable)
 		return
 	}
 	if ctx.Err() == context.DeadlineExceeded || isTimeout(err) {
@@ -216,7 +222,7 @@ func (m *Middleware) roundTripFailed(rw http.ResponseWriter, r *http.Request, ct
 
 // hostDown answers while the host is unreachable: next when configured and
 // the request body is still available, the configured status otherwise.
-func (m *Middleware) hostDown(rw http.ResponseWriter, r *http.Request, replayable bool) {
+func hostDown(m *Middleware, rw http.ResponseWriter, r *http.Request, replayable bool) {
 	if m.cfg.downNext && replayable {
 		m.next.ServeHTTP(rw, r)
 		return
@@ -229,10 +235,10 @@ func (m *Middleware) hostDown(rw http.ResponseWriter, r *http.Request, replayabl
 }
 
 // outHeader returns the headers sent to the host for r. It does not modify r.
-func (m *Middleware) outHeader(r *http.Request) http.Header {
+func outHeader(cfg *settings, r *http.Request) http.Header {
 	h := make(http.Header, len(r.Header)+4)
-	if m.cfg.forwardHeaders != nil {
-		for _, k := range m.cfg.forwardHeaders {
+	if cfg.forwardHeaders != nil {
+		for _, k := range cfg.forwardHeaders {
 			if vv, ok := r.Header[k]; ok {
 				h[k] = vv
 			}
@@ -271,13 +277,13 @@ func (m *Middleware) outHeader(r *http.Request) http.Header {
 	} else if r.Host != "" {
 		h["X-Forwarded-Host"] = []string{r.Host}
 	}
-	h[HandlerHeader] = []string{m.cfg.handler}
+	h[HandlerHeader] = []string{cfg.handler}
 	return h
 }
 
 // copyBody streams the host's body to the client, flushing as it goes when
 // the length is unknown (a streaming handler).
-func (m *Middleware) copyBody(rw http.ResponseWriter, resp *http.Response) {
+func copyBody(m *Middleware, rw http.ResponseWriter, resp *http.Response) {
 	bp, _ := m.buffers.Get().(*[]byte)
 	if bp == nil {
 		b := make([]byte, copyBufferSize)
@@ -304,18 +310,6 @@ func (m *Middleware) copyBody(rw http.ResponseWriter, resp *http.Response) {
 		}
 	}
 }
-
-// prefixedBody is a request body whose first bytes were already read.
-type prefixedBody struct {
-	r    io.Reader
-	body io.Closer
-}
-
-// Read reads the already-read prefix, then the rest of the original body.
-func (b *prefixedBody) Read(p []byte) (int, error) { return b.r.Read(p) }
-
-// Close closes the original body.
-func (b *prefixedBody) Close() error { return b.body.Close() }
 
 // readUpTo reads body, expecting length bytes (-1: unknown), and stops after
 // limit+1 bytes so a caller can tell that the body is larger than limit.
@@ -401,8 +395,8 @@ func (d *hostDialer) DialContext(ctx context.Context, _, _ string) (net.Conn, er
 	return conn, nil
 }
 
-// isDown reports whether requests should skip the host right now.
-func (d *hostDialer) isDown() bool {
+// hostIsDown reports whether requests should skip the host right now.
+func hostIsDown(d *hostDialer) bool {
 	until := atomic.LoadInt64(&d.downUntil)
 	return until != 0 && time.Now().UnixNano() < until
 }

@@ -184,9 +184,22 @@ func newInterpreter(goPath string) (*interp.Interpreter, error) {
 	return i, nil
 }
 
+var (
+	goPathOnce sync.Once
+	goPathErr  error
+)
+
+// sharedGoPath builds the GOPATH once per test binary.
+func sharedGoPath() (string, error) {
+	goPathOnce.Do(func() {
+		_, goPathErr = buildGoPath()
+	})
+	return goPathDir, goPathErr
+}
+
 // buildYaegi loads the plugin as Traefik v3.6/v3.7 does for a local plugin.
 func buildYaegi() (*yaegiPlugin, error) {
-	goPath, err := buildGoPath()
+	goPath, err := sharedGoPath()
 	if err != nil {
 		return nil, err
 	}
