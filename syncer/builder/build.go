@@ -23,12 +23,20 @@ func (b *Builder) Build(snap catalog.Snapshot) Result {
 	st := &state{
 		b:          b,
 		cfg:        &dynamic.Configuration{},
-		owners:     map[string]string{},
-		conflicted: map[string]bool{},
+		conflicted: map[objKey]bool{},
 		seen:       map[string]bool{},
 	}
-	insts := slices.Clone(snap.Instances)
-	slices.SortFunc(insts, catalog.Compare)
+	insts := snap.Instances
+	if !slices.IsSortedFunc(insts, catalog.Compare) {
+		insts = slices.Clone(insts)
+		slices.SortFunc(insts, catalog.Compare)
+	}
+	for i := range insts {
+		if i == 0 || insts[i].Service != insts[i-1].Service {
+			st.size++
+		}
+	}
+	st.owners = make(map[objKey]string, 2*st.size)
 	for start := 0; start < len(insts); {
 		end := start + 1
 		for end < len(insts) && insts[end].Service == insts[start].Service {
@@ -44,8 +52,9 @@ func (b *Builder) Build(snap catalog.Snapshot) Result {
 type state struct {
 	b          *Builder
 	cfg        *dynamic.Configuration
-	owners     map[string]string // "http.routers.web" → catalog service that defined it
-	conflicted map[string]bool   // objects defined differently by several catalog services
+	owners     map[objKey]string // object → catalog service that defined it first
+	conflicted map[objKey]bool   // objects defined differently by several catalog services
+	size       int               // number of catalog services, to size maps
 	problems   []Problem
 	seen       map[string]bool // problems already reported
 }
@@ -85,7 +94,7 @@ func (st *state) result() Result {
 }
 
 // routable reports whether in may receive traffic.
-func (b *Builder) routable(in catalog.Instance) bool {
+func (b *Builder) routable(in *catalog.Instance) bool {
 	if in.Draining {
 		return false
 	}
@@ -108,7 +117,7 @@ func cutPrefix(key, prefix string) (string, bool) {
 }
 
 // enabled reports whether the tags of an instance opt it in.
-func (st *state) enabled(in catalog.Instance) bool {
+func (st *state) enabled(in *catalog.Instance) bool {
 	en := st.b.exposed
 	for _, tag := range in.Tags {
 		k, v, _ := tags.Split(tag)
@@ -150,34 +159,57 @@ func (b *Builder) relevant(ts []string) []string {
 // variant is a group of instances of one catalog service carrying the same
 // relevant tags.
 type variant struct {
-	key       string
-	tags      []string
-	instances []catalog.Instance
-	version   uint64 // highest job version among instances
+	key     string
+	tags    []string
+	n       int    // instances in the pool that decides the winner
+	version uint64 // highest job version among them
+	first   *catalog.Instance
+	d       *decoded // decoded tags; nil until decoded or when they name no object
 }
 
-// variants groups insts by their relevant tags and sorts the groups so that
-// the first one wins: highest job version, then most instances, then the
-// lexically smallest tags.
-func (b *Builder) variants(insts []catalog.Instance) []*variant {
+// member is an instance and the variant of its tags.
+type member struct {
+	in *catalog.Instance
+	v  *variant
+}
+
+// variants assigns each member its variant and returns the variants that
+// have members in the pool (inPool), the winner first: highest job version,
+// then most instances, then the lexically smallest tags.
+func (b *Builder) variants(ms []member, inPool func(*catalog.Instance) bool) []*variant {
 	byKey := map[string]*variant{}
-	var out []*variant
-	for _, in := range insts {
-		ts := b.relevant(in.Tags)
-		k := strings.Join(ts, "\n")
-		v := byKey[k]
-		if v == nil {
-			v = &variant{key: k, tags: ts}
-			byKey[k] = v
-			out = append(out, v)
+	var prev *member
+	for i := range ms {
+		m := &ms[i]
+		if prev != nil && slices.Equal(prev.in.Tags, m.in.Tags) {
+			m.v = prev.v
+		} else {
+			ts := b.relevant(m.in.Tags)
+			k := strings.Join(ts, "\n")
+			if m.v = byKey[k]; m.v == nil {
+				m.v = &variant{key: k, tags: ts}
+				byKey[k] = m.v
+			}
 		}
-		v.instances = append(v.instances, in)
-		v.version = max(v.version, in.JobVersion)
+		prev = m
+	}
+	var out []*variant
+	for i := range ms {
+		m := &ms[i]
+		if !inPool(m.in) {
+			continue
+		}
+		if m.v.n == 0 {
+			m.v.first = m.in
+			out = append(out, m.v)
+		}
+		m.v.n++
+		m.v.version = max(m.v.version, m.in.JobVersion)
 	}
 	slices.SortFunc(out, func(a, b *variant) int {
 		return cmp.Or(
 			-cmp.Compare(a.version, b.version),
-			-cmp.Compare(len(a.instances), len(b.instances)),
+			-cmp.Compare(a.n, b.n),
 			cmp.Compare(a.key, b.key),
 		)
 	})
@@ -187,63 +219,70 @@ func (b *Builder) variants(insts []catalog.Instance) []*variant {
 // service builds the configuration of one catalog service from all its
 // instances and merges it into st.cfg.
 func (st *state) service(name string, insts []catalog.Instance) {
-	var eligible, healthy []catalog.Instance
-	for _, in := range insts {
-		if !st.enabled(in) {
+	var eligible []member
+	nHealthy := 0
+	for i := range insts {
+		if !st.enabled(&insts[i]) {
 			continue
 		}
-		eligible = append(eligible, in)
-		if st.b.routable(in) {
-			healthy = append(healthy, in)
+		eligible = append(eligible, member{in: &insts[i]})
+		if st.b.routable(&insts[i]) {
+			nHealthy++
 		}
 	}
 	if len(eligible) == 0 {
 		return
 	}
-	pool := healthy
-	if len(pool) == 0 {
-		pool = eligible
+	inPool := st.b.routable
+	if nHealthy == 0 {
+		inPool = func(*catalog.Instance) bool { return true }
 	}
-	vs := st.b.variants(pool)
+	vs := st.b.variants(eligible, inPool)
 	win := vs[0]
-	origin := win.instances[0].Origin
+	origin := win.first.Origin
 	d, err := st.b.decode(win.tags, func(tag string, err error) { st.problem(origin, name, tag, err) })
 	if err != nil {
 		return
 	}
+	win.d = d
 	if len(vs) > 1 {
 		st.problem(origin, name, "", fmt.Errorf(
 			"instances disagree on tags (%d variants): using those of %d instance(s) at job version %d",
-			len(vs), len(win.instances), win.version))
+			len(vs), win.n, win.version))
 	}
-	// Server templates of the other variants, so that each instance keeps
-	// its own port and scheme during a rolling deploy.
-	own := map[string]*decoded{win.key: d}
-	for _, v := range vs[1:] {
-		if od, err := st.b.decode(v.tags, func(string, error) {}); err == nil {
-			own[v.key] = od
+	// The other variants keep their own server port and scheme during a
+	// rolling deploy.
+	for _, m := range eligible {
+		if m.v.d == nil && m.v.key != win.key {
+			if od, err := st.b.decode(m.v.tags, func(string, error) {}); err == nil {
+				m.v.d = od
+			}
 		}
 	}
-	servers := healthy
+	servers := make([]member, 0, len(eligible))
+	for _, m := range eligible {
+		if st.b.routable(m.in) {
+			servers = append(servers, m)
+		}
+	}
 	if len(servers) == 0 && d.zero == zeroPanic {
 		servers = eligible
 	}
 	if len(servers) == 0 && d.zero == zeroDrop {
 		return
 	}
-	part := st.assemble(name, origin, d, servers, func(in catalog.Instance) *decoded {
-		if od := own[st.b.variantKey(in)]; od != nil {
-			return od
-		}
-		return d
-	})
+	part := st.assemble(name, origin, d, servers)
 	if part != nil {
 		st.merge(name, origin, part)
 	}
 }
 
-func (b *Builder) variantKey(in catalog.Instance) string {
-	return strings.Join(b.relevant(in.Tags), "\n")
+// own returns the decoded tags of m's instance, or the winner's.
+func (m member) own(win *decoded) *decoded {
+	if m.v != nil && m.v.d != nil {
+		return m.v.d
+	}
+	return win
 }
 
 // errWholeService marks a tag that could not be attributed to one object.
@@ -418,9 +457,8 @@ type ruleData struct {
 }
 
 // assemble applies Traefik's provider defaults to d and fills servers from
-// insts; ownOf gives the decoded tags of each instance (for its port and
-// scheme). It returns nil when nothing is left.
-func (st *state) assemble(name string, origin catalog.Origin, d *decoded, insts []catalog.Instance, ownOf func(catalog.Instance) *decoded) *dynamic.Configuration {
+// insts, each with the port and scheme of its own tags. It returns nil when nothing is left.
+func (st *state) assemble(name string, origin catalog.Origin, d *decoded, insts []member) *dynamic.Configuration {
 	def := Normalize(name)
 	if def == "" {
 		st.problem(origin, name, "", errors.New("name has no letters or digits: not routed"))
@@ -440,7 +478,7 @@ func (st *state) assemble(name string, origin catalog.Origin, d *decoded, insts 
 			if lb == nil {
 				continue
 			}
-			lb.Servers = tcpServers(sn, d, insts, ownOf, report)
+			lb.Servers = tcpServers(sn, d, insts, report)
 		}
 		n := len(t.Services) + countDropped(d, "tcp", "services")
 		for _, rn := range sortedKeys(t.Routers) {
@@ -465,7 +503,7 @@ func (st *state) assemble(name string, origin catalog.Origin, d *decoded, insts 
 			if lb == nil {
 				continue
 			}
-			lb.Servers = udpServers(sn, d, insts, ownOf, report)
+			lb.Servers = udpServers(sn, d, insts, report)
 		}
 		n := len(u.Services) + countDropped(d, "udp", "services")
 		for _, rn := range sortedKeys(u.Routers) {
@@ -496,7 +534,7 @@ func (st *state) assemble(name string, origin catalog.Origin, d *decoded, insts 
 		if lb.PassHostHeader == nil {
 			lb.PassHostHeader = ptr(true) // Traefik's default, written out for every reader
 		}
-		srv, err := httpServers(sn, d, insts, ownOf, report)
+		srv, err := httpServers(sn, d, insts, report)
 		if err != nil {
 			delete(h.Services, sn)
 			d.dropped[tags.Object{Section: "http", Kind: "services", Name: sn}] = true
@@ -556,11 +594,11 @@ func (st *state) assemble(name string, origin catalog.Origin, d *decoded, insts 
 	return cfg
 }
 
-func insts0(insts []catalog.Instance) catalog.Instance {
+func insts0(insts []member) catalog.Instance {
 	if len(insts) == 0 {
 		return catalog.Instance{}
 	}
-	return insts[0]
+	return *insts[0].in
 }
 
 // bindService gives a router without a service the only service of its
@@ -607,7 +645,7 @@ func countDropped(d *decoded, section, kind string) int {
 // httpServers makes the servers of HTTP load balancer sn: one per instance
 // (URL scheme://address:port, port and scheme from the instance's own tags),
 // or the one tagged URL.
-func httpServers(sn string, d *decoded, insts []catalog.Instance, ownOf func(catalog.Instance) *decoded, report func(string, error)) ([]dynamic.Server, error) {
+func httpServers(sn string, d *decoded, insts []member, report func(string, error)) ([]dynamic.Server, error) {
 	tmpl := d.httpTmpl[sn]
 	if tmpl.URL != "" {
 		if tmpl.Port != "" || tmpl.Scheme != "" {
@@ -616,9 +654,10 @@ func httpServers(sn string, d *decoded, insts []catalog.Instance, ownOf func(cat
 		return []dynamic.Server{{URL: tmpl.URL, Weight: tmpl.Weight, PreservePath: tmpl.PreservePath}}, nil
 	}
 	out := make([]dynamic.Server, 0, len(insts))
-	for _, in := range insts {
+	for _, m := range insts {
+		in := *m.in
 		t := tmpl
-		if o := ownOf(in); o != d {
+		if o := m.own(d); o != d {
 			if ot, ok := o.httpTmpl[sn]; ok && ot.URL == "" {
 				t = ot
 			}
@@ -634,11 +673,12 @@ func httpServers(sn string, d *decoded, insts []catalog.Instance, ownOf func(cat
 	return slices.CompactFunc(out, func(a, b dynamic.Server) bool { return a.URL == b.URL }), nil
 }
 
-func tcpServers(sn string, d *decoded, insts []catalog.Instance, ownOf func(catalog.Instance) *decoded, report func(string, error)) []dynamic.TCPServer {
+func tcpServers(sn string, d *decoded, insts []member, report func(string, error)) []dynamic.TCPServer {
 	out := make([]dynamic.TCPServer, 0, len(insts))
-	for _, in := range insts {
+	for _, m := range insts {
+		in := *m.in
 		t := d.tcpTmpl[sn]
-		if o := ownOf(in); o != d {
+		if o := m.own(d); o != d {
 			if ot, ok := o.tcpTmpl[sn]; ok {
 				t = ot
 			}
@@ -653,11 +693,12 @@ func tcpServers(sn string, d *decoded, insts []catalog.Instance, ownOf func(cata
 	return slices.CompactFunc(out, func(a, b dynamic.TCPServer) bool { return a.Address == b.Address })
 }
 
-func udpServers(sn string, d *decoded, insts []catalog.Instance, ownOf func(catalog.Instance) *decoded, report func(string, error)) []dynamic.UDPServer {
+func udpServers(sn string, d *decoded, insts []member, report func(string, error)) []dynamic.UDPServer {
 	out := make([]dynamic.UDPServer, 0, len(insts))
-	for _, in := range insts {
+	for _, m := range insts {
+		in := *m.in
 		t := d.udpTmpl[sn]
-		if o := ownOf(in); o != d {
+		if o := m.own(d); o != d {
 			if ot, ok := o.udpTmpl[sn]; ok {
 				t = ot
 			}

@@ -36,13 +36,13 @@ func (st *state) merge(service string, origin catalog.Origin, part *dynamic.Conf
 			}
 			dm := ds.Elem().Field(j)
 			if dm.IsNil() {
-				dm.Set(reflect.MakeMap(dm.Type()))
+				dm.Set(reflect.MakeMapWithSize(dm.Type(), st.size))
 			}
 			kind := yamlName(ss.Elem().Type().Field(j))
 			keys := sm.MapKeys()
 			slices.SortFunc(keys, func(a, b reflect.Value) int { return cmp.Compare(a.String(), b.String()) })
 			for _, k := range keys {
-				path := secName + "." + kind + "." + k.String()
+				path := objKey{i, j, k.String()}
 				if st.conflicted[path] {
 					st.problem(origin, service, "", fmt.Errorf("%s %q is defined differently by several catalog services: dropped",
 						singular(tags.Object{Section: secName, Kind: kind}), k.String()))
@@ -67,6 +67,13 @@ func (st *state) merge(service string, origin catalog.Origin, part *dynamic.Conf
 			}
 		}
 	}
+}
+
+// objKey names an object of the configuration: section and collection by
+// field index, then name.
+type objKey struct {
+	section, kind int
+	name          string
 }
 
 func yamlName(f reflect.StructField) string {

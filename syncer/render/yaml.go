@@ -273,9 +273,7 @@ func plainSafe(s string) bool {
 	if s[0] >= '0' && s[0] <= '9' && !digitLedSafe(s) {
 		return false
 	}
-	if _, err := strconv.ParseFloat(s, 64); err == nil {
-		return false
-	}
+
 	last, _ := utf8.DecodeLastRuneInString(s)
 	if last == ' ' || last == ':' || last == '\t' {
 		return false
@@ -289,30 +287,26 @@ func plainSafe(s string) bool {
 		}
 	}
 	switch strings.ToLower(s) {
-	case "true", "false", "yes", "no", "on", "off", "y", "n", "null", "nan", "inf":
+	case "true", "false", "yes", "no", "on", "off", "y", "n", "null", "nan", "inf", "infinity":
 		return false
 	}
 	return true
 }
+
+// numberish are the bytes of YAML numbers: digits of any base, signs,
+// points, exponents, base prefixes and separators.
+const numberish = "0123456789abcdefABCDEFxXoObB_.+-"
 
 // digitLedSafe reports whether s, which starts with a digit, reads back as
 // a string: not a number (any base, with or without '_'), not a date, and
 // not a YAML 1.1 base-60 number (a ':' is allowed after a '.', as in
 // "10.0.0.1:80").
 func digitLedSafe(s string) bool {
-	if _, err := strconv.ParseInt(s, 0, 64); err == nil {
-		return false
+	if strings.Trim(s, numberish) == "" || strings.ContainsRune(s, '_') {
+		return false // could be a number in some base, or a float
 	}
-	if _, err := strconv.ParseUint(s, 0, 64); err == nil {
-		return false
-	}
-	if strings.ContainsRune(s, '_') {
-		return false
-	}
-	if len(s) >= 8 && s[4] == '-' && strings.Count(s[:4], "") == 5 {
-		if _, err := strconv.Atoi(s[:4]); err == nil {
-			return false // 2001-12-14…
-		}
+	if len(s) >= 8 && s[4] == '-' && strings.Trim(s[:4], "0123456789") == "" {
+		return false // 2001-12-14…
 	}
 	if c := strings.IndexByte(s, ':'); c >= 0 {
 		d := strings.IndexByte(s, '.')

@@ -21,7 +21,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/whiskers-dev/whiskers/syncer/dynamic"
 )
@@ -51,21 +50,23 @@ func (o Object) String() string { return o.Section + "." + o.Kind + "." + o.Name
 // false when key does not name a collection of a known section and an object
 // in it; such a key cannot be attributed to one object.
 func ObjectOf(key string) (o Object, ok bool) {
-	segs := strings.SplitN(key, ".", 4)
-	if len(segs) < 3 || segs[2] == "" {
+	secName, rest, _ := strings.Cut(key, ".")
+	kindName, rest, _ := strings.Cut(rest, ".")
+	name, _, _ := strings.Cut(rest, ".")
+	if name == "" {
 		return Object{}, false
 	}
 	root := reflect.TypeFor[dynamic.Configuration]()
-	sf, ok := fieldOf(root, strings.ToLower(segs[0]))
+	sf, ok := fieldOf(root, strings.ToLower(secName))
 	if !ok || sf.alias {
 		return Object{}, false
 	}
 	sec := root.Field(sf.index).Type.Elem()
-	kf, ok := fieldOf(sec, strings.ToLower(segs[1]))
+	kf, ok := fieldOf(sec, strings.ToLower(kindName))
 	if !ok || kf.alias || sec.Field(kf.index).Type.Kind() != reflect.Map {
 		return Object{}, false
 	}
-	return Object{Section: sf.name, Kind: kf.name, Name: segs[2]}, true
+	return Object{Section: sf.name, Kind: kf.name, Name: name}, true
 }
 
 // Set sets the field of cfg that key (a tag key without prefix, e.g.
@@ -147,7 +148,18 @@ func set(v reflect.Value, segs []string, value string) error {
 			v.Set(reflect.MakeMap(v.Type()))
 		}
 		k := reflect.ValueOf(segs[0]).Convert(v.Type().Key())
-		tmp := reflect.New(v.Type().Elem()).Elem()
+		et := v.Type().Elem()
+		if et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct {
+			// Objects (routers, services, …) are set in place.
+			old := v.MapIndex(k)
+			if old.IsValid() && !old.IsNil() {
+				if len(segs) == 1 {
+					return wrap(segs[0], enable(reflect.New(et).Elem(), value))
+				}
+				return wrap(segs[0], set(old.Elem(), segs[1:], value))
+			}
+		}
+		tmp := reflect.New(et).Elem()
 		if old := v.MapIndex(k); old.IsValid() {
 			tmp.Set(old)
 		}
@@ -282,15 +294,44 @@ type field struct {
 	alias bool   // reached through a label:"…" alias of a list: addresses element 0
 }
 
-var fieldCache sync.Map // reflect.Type → map[string]field
+// fieldTable holds the fields of every struct type reachable from
+// dynamic.Configuration, filled once at init and only read afterwards.
+var fieldTable = map[reflect.Type]map[string]field{}
+
+func init() {
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return
+		}
+		if _, ok := fieldTable[t]; ok {
+			return
+		}
+		fieldTable[t] = fieldsOf(t)
+		for i := range t.NumField() {
+			walk(t.Field(i).Type)
+		}
+	}
+	walk(reflect.TypeFor[dynamic.Configuration]())
+}
 
 // fieldOf finds the field of struct type t whose yaml or label name is
 // lower (already lower-case).
 func fieldOf(t reflect.Type, lower string) (field, bool) {
-	if m, ok := fieldCache.Load(t); ok {
-		f, ok := m.(map[string]field)[lower]
-		return f, ok
+	m, ok := fieldTable[t]
+	if !ok {
+		m = fieldsOf(t)
 	}
+	f, ok := m[lower]
+	return f, ok
+}
+
+// fieldsOf indexes the fields of struct type t by lower-case yaml and
+// label names.
+func fieldsOf(t reflect.Type) map[string]field {
 	m := map[string]field{}
 	for i := range t.NumField() {
 		sf := t.Field(i)
@@ -308,9 +349,7 @@ func fieldOf(t reflect.Type, lower string) (field, bool) {
 			m[strings.ToLower(label)] = field{index: i, name: label}
 		}
 	}
-	fieldCache.Store(t, m)
-	f, ok := m[lower]
-	return f, ok
+	return m
 }
 
 // Delete removes the object o from cfg, if it is there.
