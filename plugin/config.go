@@ -232,13 +232,3 @@ func validHeaderName(name string) bool {
 	}
 	return name != ""
 }
-
-// isFallthrough reports whether the host's status sends the request to next.
-func isFallthrough(s *settings, code int) bool {
-	for _, c := range s.fallthroughs {
-		if c == code {
-			return true
-		}
-	}
-	return false
-}

@@ -99,54 +99,36 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http
 
 // ServeHTTP forwards r to the host, or to next on fallthrough or host-down.
 //
-// Its helpers are plain functions, not methods, on purpose: Yaegi v0.16.1
-// turns each call of an interpreted method into a fresh reflect.MakeFunc
-// wrapper (allocations per call, and a lazily built type that races on
-// first concurrent use), while plain function calls stay cheap.
+// It is written for Yaegi, where every statement and call costs far more
+// than compiled: the common path is one function with few locals; rare
+// paths (bodies, failures) are in helpers. Helpers are plain functions,
+// not methods: Yaegi v0.16.1 turns each call of an interpreted method into
+// a fresh reflect.MakeFunc wrapper (allocations per call, and a lazily
+// built type that races on first concurrent use).
 func (m *Middleware) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	if hostIsDown(m.dialer) {
+	s := m.cfg
+	if until := atomic.LoadInt64(&m.dialer.downUntil); until != 0 && time.Now().UnixNano() < until {
 		hostDown(m, rw, r, true)
 		return
 	}
 
-	s := m.cfg
-	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
-	replayable := s.downNext || len(s.fallthroughs) > 0
 	var outBody io.ReadCloser
-	outLength := int64(0)
+	var outLength int64
 	var buffered []byte
-	if hasBody {
-		outBody, outLength = r.Body, r.ContentLength
-	}
-	if hasBody && replayable {
-		if r.ContentLength > s.maxBufferedBody && len(s.fallthroughs) > 0 {
-			m.next.ServeHTTP(rw, r)
-			return
-		}
-		if r.ContentLength > s.maxBufferedBody {
-			replayable = false // stream it; nothing to replay
-		} else {
-			buf, err := readUpTo(r.Body, r.ContentLength, s.maxBufferedBody)
+	replayable := true
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		outBody, outLength, replayable = r.Body, r.ContentLength, false
+		if s.downNext || len(s.fallthroughs) > 0 {
+			var toNext bool
+			var err error
+			outBody, outLength, buffered, replayable, toNext, err = prepareBody(s, r)
 			if err != nil {
 				http.Error(rw, "whiskers: reading request body failed", http.StatusBadRequest)
 				return
 			}
-			if int64(len(buf)) > s.maxBufferedBody {
-				// An unannounced large body: give next all of it.
-				// The server closes the original body after the handler.
-				r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(buf), r.Body))
-				if len(s.fallthroughs) > 0 {
-					m.next.ServeHTTP(rw, r)
-					return
-				}
-				replayable = false
-				outBody, outLength = r.Body, -1
-			} else {
-				buffered = buf
-				outBody, outLength = io.NopCloser(bytes.NewReader(buf)), int64(len(buf))
-				if len(buf) == 0 {
-					outBody = nil
-				}
+			if toNext {
+				m.next.ServeHTTP(rw, r)
+				return
 			}
 		}
 	}
@@ -157,8 +139,7 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	out := r.WithContext(ctx)
 	out.URL = &url.URL{Scheme: "http", Host: s.urlHost, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
 	out.RequestURI = ""
-	out.Host = r.Host
-	out.Header = outHeader(m.cfg, r)
+	out.Header = outHeader(s, r)
 	out.Body = outBody
 	out.ContentLength = outLength
 	out.TransferEncoding = nil
@@ -173,30 +154,99 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	defer resp.Body.Close()
 
-	if isFallthrough(s, resp.StatusCode) {
-		discard(resp.Body)
-		resp.Body.Close()
-		cancel()
-		if buffered != nil {
-			r.Body = io.NopCloser(bytes.NewReader(buffered))
+	for _, code := range s.fallthroughs {
+		if code == resp.StatusCode {
+			_, _ = io.CopyN(io.Discard, resp.Body, 64<<10) // so the connection can be reused
+			resp.Body.Close()
+			cancel()
+			if buffered != nil {
+				r.Body = io.NopCloser(bytes.NewReader(buffered))
+			}
+			m.next.ServeHTTP(rw, r)
+			return
 		}
-		m.next.ServeHTTP(rw, r)
-		return
 	}
 
 	h := rw.Header()
 	for k, vv := range resp.Header {
-		if !isHopHeader(k) {
+		if !hopHeaders[k] {
 			h[k] = vv
 		}
 	}
-	for _, v := range resp.Header["Connection"] {
-		for _, token := range strings.Split(v, ",") {
-			h.Del(strings.TrimSpace(token))
-		}
+	if c := resp.Header["Connection"]; len(c) > 0 {
+		dropConnectionTokens(h, c)
 	}
 	rw.WriteHeader(resp.StatusCode)
-	copyBody(m, rw, resp)
+
+	bp, _ := m.buffers.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, copyBufferSize)
+		bp = &b
+	}
+	if flusher, ok := rw.(http.Flusher); ok && resp.ContentLength < 0 {
+		copyFlushing(rw, flusher, resp.Body, *bp)
+	} else {
+		_, _ = io.CopyBuffer(rw, resp.Body, *bp)
+	}
+	m.buffers.Put(bp)
+}
+
+// prepareBody makes r's body replayable for next when the host's answer or
+// failure may send the request there. It returns what to send to the host,
+// the buffered copy (nil if none), whether next can still get the body, and
+// whether to skip the host and call next right away.
+func prepareBody(s *settings, r *http.Request) (body io.ReadCloser, length int64, buffered []byte, replayable, toNext bool, err error) {
+	if r.ContentLength > s.maxBufferedBody {
+		if len(s.fallthroughs) > 0 {
+			return nil, 0, nil, true, true, nil
+		}
+		return r.Body, r.ContentLength, nil, false, false, nil // stream it; nothing to replay
+	}
+	buf, err := readUpTo(r.Body, r.ContentLength, s.maxBufferedBody)
+	if err != nil {
+		return nil, 0, nil, false, false, err
+	}
+	if int64(len(buf)) > s.maxBufferedBody {
+		// An unannounced large body: next gets all of it, or the host a
+		// stream of it. The server closes the original body after the handler.
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(buf), r.Body))
+		if len(s.fallthroughs) > 0 {
+			return nil, 0, nil, true, true, nil
+		}
+		return r.Body, -1, nil, false, false, nil
+	}
+	if len(buf) == 0 {
+		return nil, 0, buf, true, false, nil
+	}
+	return io.NopCloser(bytes.NewReader(buf)), int64(len(buf)), buf, true, false, nil
+}
+
+// copyFlushing streams a body of unknown length, flushing after each read
+// so that a streaming handler's output reaches the client as it comes.
+func copyFlushing(w io.Writer, flusher http.Flusher, body io.Reader, buf []byte) {
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			flusher.Flush()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// dropConnectionTokens deletes from h the headers named in Connection values.
+func dropConnectionTokens(h http.Header, connection []string) {
+	for _, v := range connection {
+		for _, token := range strings.Split(v, ",") {
+			if token = strings.TrimSpace(token); token != "" {
+				delete(h, http.CanonicalHeaderKey(token))
+			}
+		}
+	}
 }
 
 // roundTripFailed answers for an exchange with the host that failed before
@@ -245,24 +295,27 @@ func outHeader(cfg *settings, r *http.Request) http.Header {
 		}
 	} else {
 		for k, vv := range r.Header {
-			h[k] = vv
+			if !hopHeaders[k] {
+				h[k] = vv
+			}
 		}
 	}
-	for _, v := range r.Header["Connection"] {
-		for _, token := range strings.Split(v, ",") {
-			delete(h, http.CanonicalHeaderKey(strings.TrimSpace(token)))
-		}
+	if c := r.Header["Connection"]; len(c) > 0 {
+		dropConnectionTokens(h, c)
 	}
-	for _, k := range hopHeaders {
-		delete(h, k)
+	if cfg.forwardHeaders != nil {
+		for k := range hopHeaders {
+			delete(h, k)
+		}
 	}
 
+	prior := r.Header["X-Forwarded-For"]
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
+		if len(prior) > 0 {
 			ip = strings.Join(prior, ", ") + ", " + ip
 		}
 		h["X-Forwarded-For"] = []string{ip}
-	} else if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
+	} else if len(prior) > 0 {
 		h["X-Forwarded-For"] = prior
 	}
 	if vv := r.Header["X-Forwarded-Proto"]; len(vv) > 0 {
@@ -281,36 +334,6 @@ func outHeader(cfg *settings, r *http.Request) http.Header {
 	return h
 }
 
-// copyBody streams the host's body to the client, flushing as it goes when
-// the length is unknown (a streaming handler).
-func copyBody(m *Middleware, rw http.ResponseWriter, resp *http.Response) {
-	bp, _ := m.buffers.Get().(*[]byte)
-	if bp == nil {
-		b := make([]byte, copyBufferSize)
-		bp = &b
-	}
-	defer m.buffers.Put(bp)
-
-	flusher, _ := rw.(http.Flusher)
-	if resp.ContentLength >= 0 || flusher == nil {
-		_, _ = io.CopyBuffer(rw, resp.Body, *bp)
-		return
-	}
-	buf := *bp
-	for {
-		n, err := resp.Body.Read(buf)
-		if n > 0 {
-			if _, werr := rw.Write(buf[:n]); werr != nil {
-				return
-			}
-			flusher.Flush()
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
 // readUpTo reads body, expecting length bytes (-1: unknown), and stops after
 // limit+1 bytes so a caller can tell that the body is larger than limit.
 func readUpTo(body io.Reader, length, limit int64) ([]byte, error) {
@@ -320,12 +343,6 @@ func readUpTo(body io.Reader, length, limit int64) ([]byte, error) {
 		return buf, err
 	}
 	return io.ReadAll(io.LimitReader(body, limit+1))
-}
-
-// discard drains a little of an unwanted body so its connection can be
-// reused; bodies larger than that close their connection instead.
-func discard(body io.Reader) {
-	_, _ = io.CopyN(io.Discard, body, 64<<10)
 }
 
 // isDialError reports whether err means the host could not be reached.
@@ -340,28 +357,18 @@ func isTimeout(err error) bool {
 	return errors.As(err, &netErr) && netErr.Timeout()
 }
 
-// hopHeaders are the hop-by-hop headers (RFC 9110, section 7.6.1) never
-// forwarded in either direction.
-var hopHeaders = []string{
-	"Connection",
-	"Proxy-Connection",
-	"Keep-Alive",
-	"Proxy-Authenticate",
-	"Proxy-Authorization",
-	"Te",
-	"Trailer",
-	"Transfer-Encoding",
-	"Upgrade",
-}
-
-// isHopHeader reports whether the canonical header name k is hop-by-hop.
-func isHopHeader(k string) bool {
-	for _, h := range hopHeaders {
-		if h == k {
-			return true
-		}
-	}
-	return false
+// hopHeaders are the hop-by-hop headers (RFC 9110, section 7.6.1), never
+// forwarded in either direction. Read-only.
+var hopHeaders = map[string]bool{
+	"Connection":          true,
+	"Proxy-Connection":    true,
+	"Keep-Alive":          true,
+	"Proxy-Authenticate":  true,
+	"Proxy-Authorization": true,
+	"Te":                  true,
+	"Trailer":             true,
+	"Transfer-Encoding":   true,
+	"Upgrade":             true,
 }
 
 // hostDialer connects to the host and remembers, for a cool-down, that it
@@ -393,10 +400,4 @@ func (d *hostDialer) DialContext(ctx context.Context, _, _ string) (net.Conn, er
 		log.Printf("whiskers plugin %q: wasm host %s reachable again", d.name, d.address)
 	}
 	return conn, nil
-}
-
-// hostIsDown reports whether requests should skip the host right now.
-func hostIsDown(d *hostDialer) bool {
-	until := atomic.LoadInt64(&d.downUntil)
-	return until != 0 && time.Now().UnixNano() < until
 }
