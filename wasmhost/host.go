@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -422,6 +423,9 @@ func (hd *handler) instantiate(r *http.Request, body []byte, scriptName, rawRest
 	defer cancel(nil)
 	ctx, cancelT := context.WithTimeoutCause(ctx, time.Duration(hd.cfg.Timeout), errTimeout)
 	defer cancelT()
+	mem := &instanceMemory{}
+	defer mem.release() // after mod.Close below: the guest has stopped
+	ctx = experimental.WithMemoryAllocator(ctx, mem)
 	stdout.limit = int(hd.cfg.MaxResponse)
 	stdout.cancel = cancel
 
@@ -438,12 +442,7 @@ func (hd *handler) instantiate(r *http.Request, body []byte, scriptName, rawRest
 		WithStdout(stdout).
 		WithStderr(stderr).
 		WithArgs(argv(hd.cfg.Argv, scriptName, r.URL.RawQuery)...)
-	for _, kv := range hd.env {
-		mc = mc.WithEnv(kv[0], kv[1])
-	}
-	for _, kv := range req.env() {
-		mc = mc.WithEnv(kv[0], kv[1])
-	}
+	mc = withEnviron(mc, mergeEnv(hd.env, req.env()))
 	mod, err := hd.runtime.InstantiateModule(ctx, hd.module, mc)
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil {

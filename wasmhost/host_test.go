@@ -544,3 +544,6 @@ func TestClosedHostAnswers503(t *testing.T) {
 	require.NoError(t, h.Close(t.Context()), "Close is idempotent")
 	assert.Equal(t, http.StatusServiceUnavailable, do(h, http.MethodGet, "/", nil, nil).Code)
 }
+
+// discardLogger drops everything (benchmarks).
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,247 @@
+package wasmhost
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Benchmarks of docs/benchmarks.md "## Wasm host". Run them with
+//
+//	go test -run '^$' -bench . -benchtime 20000x ./wasmhost/
+//
+// The handlers are the committed builds of wasmhost/handlers (redirect and
+// fileserver, see wasmhost/handlers/Makefile).
+
+const (
+	redirectModule   = "handlers/redirect/redirect.wasm"
+	fileserverModule = "handlers/fileserver/fileserver.wasm"
+)
+
+// benchHost builds a Server for yaml (TESTDATA is testdata/, HANDLERS is
+// handlers/).
+func benchServer(b *testing.B, yaml string) *Server {
+	b.Helper()
+	testdata, _ := filepath.Abs("testdata")
+	handlers, _ := filepath.Abs("handlers")
+	yaml = strings.NewReplacer("TESTDATA", testdata, "HANDLERS", handlers).Replace(yaml)
+	path := filepath.Join(b.TempDir(), "handlers.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	s, err := NewServer(context.Background(), path, Options{Logger: discardLogger(), Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close(context.Background()) })
+	return s
+}
+
+// latencies records per-request durations and reports percentiles.
+type latencies []time.Duration
+
+func (l latencies) report(b *testing.B) {
+	if len(l) == 0 {
+		return
+	}
+	slices.Sort(l)
+	at := func(q float64) float64 { return float64(l[int(q*float64(len(l)-1))].Nanoseconds()) / 1e3 }
+	b.ReportMetric(at(0.50), "p50-µs")
+	b.ReportMetric(at(0.99), "p99-µs")
+}
+
+const redirectConfig = `handlers:
+- {name: redirect, module: HANDLERS/redirect/redirect.wasm, route: /old, env: {DESTINATION: /index.html, STATUS: "301"}}
+`
+
+// BenchmarkRedirectInProcess is one redirect through Server.Handler, no
+// network: routing, a fresh instance, the CGI parse.
+func BenchmarkRedirectInProcess(b *testing.B) {
+	h := benchServer(b, redirectConfig).Handler()
+	req := httptest.NewRequest(http.MethodGet, "http://site.test/old/page?x=1", nil)
+	lat := make(latencies, 0, b.N)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		t0 := time.Now()
+		h.ServeHTTP(rec, req)
+		lat = append(lat, time.Since(t0))
+		if rec.Code != http.StatusMovedPermanently {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+	lat.report(b)
+}
+
+// unixClient is an HTTP client whose every connection goes to sock.
+func unixClient(sock string, conns int) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+			},
+			MaxIdleConns:        conns,
+			MaxIdleConnsPerHost: conns,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// serveUnix serves h on a fresh Unix socket until the benchmark ends.
+func serveUnix(b *testing.B, h http.Handler) string {
+	b.Helper()
+	sock := filepath.Join(b.TempDir(), "wasm.sock")
+	ln, err := Listen("unix://"+sock, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(func() { _ = srv.Close() })
+	return sock
+}
+
+// BenchmarkRedirectUnixSocket is the same redirect over the Unix socket a
+// proxy uses, one keep-alive connection, requests in sequence.
+func BenchmarkRedirectUnixSocket(b *testing.B) {
+	sock := serveUnix(b, benchServer(b, redirectConfig).Handler())
+	client := unixClient(sock, 1)
+	lat := make(latencies, 0, b.N)
+	for b.Loop() {
+		t0 := time.Now()
+		resp, err := client.Get("http://site.test/old/page?x=1")
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		lat = append(lat, time.Since(t0))
+		if resp.StatusCode != http.StatusMovedPermanently {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	lat.report(b)
+}
+
+// site4K makes a directory with a 4 KiB file.
+func site4K(b *testing.B) string {
+	b.Helper()
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "file.txt"), bytes.Repeat([]byte("0123456789abcdef"), 256), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// BenchmarkFileserver4KiB compares the wasm fileserver with Go's
+// http.FileServer on the same directory, both over a Unix socket, with
+// 2×GOMAXPROCS clients in parallel. req/s is the throughput.
+func BenchmarkFileserver4KiB(b *testing.B) {
+	dir := site4K(b)
+	run := func(b *testing.B, h http.Handler) {
+		sock := serveUnix(b, h)
+		client := unixClient(sock, 2*runtime.GOMAXPROCS(0))
+		b.SetParallelism(2)
+		b.ResetTimer()
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				resp, err := client.Get("http://site.test/file.txt")
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				n, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || n != 4096 {
+					b.Errorf("status %d, %d bytes", resp.StatusCode, n)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+	}
+	b.Run("wasm", func(b *testing.B) {
+		run(b, benchServer(b, fmt.Sprintf(`handlers:
+- {name: static, module: HANDLERS/fileserver/fileserver.wasm, route: /, volumes: ["%s:/"]}
+`, dir)).Handler())
+	})
+	b.Run("go", func(b *testing.B) {
+		run(b, http.FileServer(http.Dir(dir)))
+	})
+}
+
+// BenchmarkRSS1000Concurrent sends 1 000 requests at once to the
+// fileserver and reports the process's peak RSS growth (VmHWM) while they
+// run, with the default limit (64 instances, the rest queued) and with
+// 1 000 instances allowed at once.
+func BenchmarkRSS1000Concurrent(b *testing.B) {
+	dir := site4K(b)
+	for _, limit := range []int{DefaultMaxConcurrent, 1000} {
+		b.Run("maxConcurrent="+strconv.Itoa(limit), func(b *testing.B) {
+			sock := serveUnix(b, benchServer(b, fmt.Sprintf(`handlers:
+- {name: static, module: HANDLERS/fileserver/fileserver.wasm, route: /, volumes: ["%s:/"], maxConcurrent: %d, queueTimeout: 30s}
+`, dir, limit)).Handler())
+			client := unixClient(sock, 1000)
+			runtime.GC()
+			before := procStatusKiB(b, "VmRSS")
+			resetPeakRSS()
+			var peak int64
+			for b.Loop() {
+				var wg sync.WaitGroup
+				for range 1000 {
+					wg.Go(func() {
+						resp, err := client.Get("http://site.test/file.txt")
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != http.StatusOK {
+							b.Errorf("status %d", resp.StatusCode)
+						}
+					})
+				}
+				wg.Wait()
+				peak = max(peak, procStatusKiB(b, "VmHWM"))
+			}
+			b.ReportMetric(float64(before)/1024, "rss-before-MiB")
+			b.ReportMetric(float64(peak)/1024, "rss-peak-MiB")
+		})
+	}
+}
+
+// procStatusKiB reads a "Name: N kB" line of /proc/self/status.
+func procStatusKiB(b *testing.B, name string) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Skipf("no /proc/self/status: %v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
+		}
+	}
+	b.Skipf("no %s in /proc/self/status", name)
+	return 0
+}
+
+// resetPeakRSS resets VmHWM to the current RSS (Linux ≥ 4.0).
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
