@@ -135,8 +135,28 @@ func (st *state) enabled(in *catalog.Instance) bool {
 	return en
 }
 
+// isCanary reports whether in is a canary: a canary allocation of a Nomad
+// deployment, or an instance tagged whiskers.canary=true.
+func (st *state) isCanary(in *catalog.Instance) bool {
+	c := in.Canary
+	for _, tag := range in.Tags {
+		k, v, _ := tags.Split(tag)
+		if !strings.EqualFold(k, whiskersPrefix+".canary") {
+			continue
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			st.problem(in.Origin, in.Service, tag, errors.New("want true or false: ignored"))
+			continue
+		}
+		c = c || b
+	}
+	return c
+}
+
 // relevant returns the sorted, deduplicated tags that shape configuration:
-// those with the prefix (but enable) and the whiskers ones.
+// those with the prefix (but enable) and the whiskers ones (but the canary
+// marker, which says what an instance is, not how to route).
 func (b *Builder) relevant(ts []string) []string {
 	var out []string
 	for _, tag := range ts {
@@ -148,7 +168,7 @@ func (b *Builder) relevant(ts []string) []string {
 			out = append(out, strings.TrimSpace(tag))
 			continue
 		}
-		if _, ok := cutPrefix(k, whiskersPrefix); ok {
+		if wk, ok := cutPrefix(k, whiskersPrefix); ok && !strings.EqualFold(wk, "canary") {
 			out = append(out, strings.TrimSpace(tag))
 		}
 	}
@@ -169,14 +189,15 @@ type variant struct {
 
 // member is an instance and the variant of its tags.
 type member struct {
-	in *catalog.Instance
-	v  *variant
+	in     *catalog.Instance
+	v      *variant
+	canary bool // a canary allocation, or tagged whiskers.canary=true
 }
 
 // variants assigns each member its variant and returns the variants that
 // have members in the pool (inPool), the winner first: highest job version,
 // then most instances, then the lexically smallest tags.
-func (b *Builder) variants(ms []member, inPool func(*catalog.Instance) bool) []*variant {
+func (b *Builder) variants(ms []member, inPool func(*member) bool) []*variant {
 	byKey := map[string]*variant{}
 	var prev *member
 	for i := range ms {
@@ -196,7 +217,7 @@ func (b *Builder) variants(ms []member, inPool func(*catalog.Instance) bool) []*
 	var out []*variant
 	for i := range ms {
 		m := &ms[i]
-		if !inPool(m.in) {
+		if !inPool(m) {
 			continue
 		}
 		if m.v.n == 0 {
@@ -220,40 +241,61 @@ func (b *Builder) variants(ms []member, inPool func(*catalog.Instance) bool) []*
 // instances and merges it into st.cfg.
 func (st *state) service(name string, insts []catalog.Instance) {
 	var eligible []member
-	nHealthy := 0
+	var nHealthy, nStable, nHealthyStable int
 	for i := range insts {
 		if !st.enabled(&insts[i]) {
 			continue
 		}
-		eligible = append(eligible, member{in: &insts[i]})
-		if st.b.routable(&insts[i]) {
+		m := member{in: &insts[i], canary: st.isCanary(&insts[i])}
+		eligible = append(eligible, m)
+		ok := st.b.routable(m.in)
+		if ok {
 			nHealthy++
+		}
+		if !m.canary {
+			nStable++
+			if ok {
+				nHealthyStable++
+			}
 		}
 	}
 	if len(eligible) == 0 {
 		return
 	}
-	inPool := st.b.routable
-	if nHealthy == 0 {
-		inPool = func(*catalog.Instance) bool { return true }
+	// The tags of stable instances win over those of canaries; healthy
+	// instances over the others.
+	inPool := func(m *member) bool {
+		switch {
+		case nHealthyStable > 0:
+			return st.b.routable(m.in) && !m.canary
+		case nHealthy > 0:
+			return st.b.routable(m.in)
+		case nStable > 0:
+			return !m.canary
+		}
+		return true
 	}
 	vs := st.b.variants(eligible, inPool)
-	win := vs[0]
-	origin := win.first.Origin
-	d, err := st.b.decode(win.tags, func(tag string, err error) { st.problem(origin, name, tag, err) })
-	if err != nil {
+	// The first variant wins, unless its tags have problems and another's
+	// have none: a rolling deploy that brings a broken tag keeps the router.
+	win, d := st.pick(name, vs)
+	if d == nil {
 		return
 	}
-	win.d = d
+	origin := win.first.Origin
 	if len(vs) > 1 {
+		at := ""
+		if win.version > 0 {
+			at = fmt.Sprintf(" at job version %d", win.version)
+		}
 		st.problem(origin, name, "", fmt.Errorf(
-			"instances disagree on tags (%d variants): using those of %d instance(s) at job version %d",
-			len(vs), win.n, win.version))
+			"instances disagree on tags (%d variants): using those of %d instance(s)%s",
+			len(vs), win.n, at))
 	}
 	// The other variants keep their own server port and scheme during a
 	// rolling deploy.
 	for _, m := range eligible {
-		if m.v.d == nil && m.v.key != win.key {
+		if m.v.d == nil && m.v != win {
 			if od, err := st.b.decode(m.v.tags, func(string, error) {}); err == nil {
 				m.v.d = od
 			}
@@ -277,6 +319,40 @@ func (st *state) service(name string, insts []catalog.Instance) {
 	}
 }
 
+// pick decodes variants in order and returns the first one whose tags have
+// no problem, or else the first one; it reports the problems of every
+// variant it decoded. d is nil when no variant can be used.
+func (st *state) pick(name string, vs []*variant) (*variant, *decoded) {
+	type try struct {
+		v    *variant
+		d    *decoded
+		errs []Problem
+	}
+	var tries []try
+	for _, v := range vs {
+		var errs []Problem
+		d, err := st.b.decode(v.tags, func(tag string, err error) {
+			errs = append(errs, Problem{Origin: v.first.Origin, Service: name, Tag: tag, Err: err})
+		})
+		v.d = d
+		if err == nil && len(errs) == 0 {
+			for _, t := range tries {
+				for _, p := range t.errs {
+					st.problem(p.Origin, p.Service, p.Tag, p.Err)
+				}
+			}
+			return v, d
+		}
+		tries = append(tries, try{v, d, errs})
+	}
+	for _, t := range tries {
+		for _, p := range t.errs {
+			st.problem(p.Origin, p.Service, p.Tag, p.Err)
+		}
+	}
+	return vs[0], vs[0].d
+}
+
 // own returns the decoded tags of m's instance, or the winner's.
 func (m member) own(win *decoded) *decoded {
 	if m.v != nil && m.v.d != nil {
@@ -291,15 +367,16 @@ var errWholeService = errors.New("whole service dropped")
 // decoded is the configuration that one set of tags describes, before
 // defaults and servers.
 type decoded struct {
-	cfg      *dynamic.Configuration
-	dropped  map[tags.Object]bool
-	labels   map[string]string
-	zero     zeroPolicy
-	canary   bool
-	weight   int
-	httpTmpl map[string]dynamic.Server    // loadbalancer.server.* per HTTP service, as tagged
-	tcpTmpl  map[string]dynamic.TCPServer // per TCP service
-	udpTmpl  map[string]dynamic.UDPServer // per UDP service
+	cfg       *dynamic.Configuration
+	dropped   map[tags.Object]bool
+	labels    map[string]string
+	zero      zeroPolicy
+	canary    bool
+	weight    int                          // whiskers.canary.weight
+	weightSet bool                         // whiskers.canary.weight was tagged
+	httpTmpl  map[string]dynamic.Server    // loadbalancer.server.* per HTTP service, as tagged
+	tcpTmpl   map[string]dynamic.TCPServer // per TCP service
+	udpTmpl   map[string]dynamic.UDPServer // per UDP service
 }
 
 func (d *decoded) droppedKind(section, kind string) bool {
@@ -580,6 +657,7 @@ func (st *state) assemble(name string, origin catalog.Origin, d *decoded, insts 
 			}
 		}
 	}
+	st.splitCanaries(h, d, insts, report)
 	if t := cfg.TCP; t != nil {
 		for _, rn := range sortedKeys(t.Routers) {
 			for _, m := range t.Routers[rn].Middlewares {
@@ -739,3 +817,53 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// splitCanaries turns each HTTP load balancer whose servers include both
+// canaries and stable instances into a weighted service of the same name
+// over "<name>-stable" and "<name>-canary", the canaries getting d.weight
+// percent of requests. Routers keep pointing at the same name, so promotion
+// (no canaries left) folds the service back into a plain load balancer.
+func (st *state) splitCanaries(h *dynamic.HTTPConfiguration, d *decoded, insts []member, report func(string, error)) {
+	var stable, canary []member
+	for _, m := range insts {
+		if m.canary {
+			canary = append(canary, m)
+		} else {
+			stable = append(stable, m)
+		}
+	}
+	if len(canary) == 0 || len(stable) == 0 {
+		return
+	}
+	for _, sn := range sortedKeys(h.Services) {
+		svc := h.Services[sn]
+		if svc.LoadBalancer == nil || d.httpTmpl[sn].URL != "" {
+			continue
+		}
+		sName, cName := sn+"-stable", sn+"-canary"
+		if h.Services[sName] != nil || h.Services[cName] != nil {
+			report("", fmt.Errorf("service %q: canaries not split: %q or %q is already a service", sn, sName, cName))
+			continue
+		}
+		w := d.weight
+		for _, m := range canary {
+			if m.v.d != nil && m.v.d.weightSet {
+				w = m.v.d.weight // the canaries' own tags say how much traffic they want
+				break
+			}
+		}
+		ss, _ := httpServers(sn, d, stable, report)
+		cs, _ := httpServers(sn, d, canary, report)
+		if len(ss) == 0 || len(cs) == 0 {
+			continue
+		}
+		sLB, cLB := *svc.LoadBalancer, *svc.LoadBalancer
+		sLB.Servers, cLB.Servers = ss, cs
+		h.Services[sName] = &dynamic.Service{LoadBalancer: &sLB}
+		h.Services[cName] = &dynamic.Service{LoadBalancer: &cLB}
+		h.Services[sn] = &dynamic.Service{Weighted: &dynamic.WeightedRoundRobin{Services: []dynamic.WRRService{
+			{Name: sName, Weight: ptr(100 - w)},
+			{Name: cName, Weight: ptr(w)},
+		}}}
+	}
+}

@@ -43,7 +43,7 @@ func (d *decoded) whiskers(tag, key, value string, hasEq bool, report func(strin
 			report(tag, fmt.Errorf("want 0..100: using %d", DefaultCanaryWeight))
 			return
 		}
-		d.weight = n
+		d.weight, d.weightSet = n, true
 	case "zero":
 		switch p := zeroPolicy(strings.ToLower(value)); p {
 		case zero503, zeroPanic, zeroDrop:
