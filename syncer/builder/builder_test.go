@@ -1,0 +1,157 @@
+package builder
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/whiskers-dev/whiskers/syncer/catalog"
+	"github.com/whiskers-dev/whiskers/syncer/render"
+	"github.com/whiskers-dev/whiskers/syncer/tags"
+)
+
+func TestNew(t *testing.T) {
+	tests := []struct {
+		name string
+		opts Options
+		err  bool
+	}{
+		{"defaults", Options{}, false},
+		{"custom rule", Options{DefaultRule: "Host(`{{ lower .Name }}.example.com`)"}, false},
+		{"unparsable rule", Options{DefaultRule: "Host(`{{ .Name `)"}, true},
+		{"unknown function", Options{DefaultRule: "{{ sprig .Name }}"}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b, err := New(tc.opts)
+			if (err != nil) != tc.err {
+				t.Fatalf("New = %v, want error %v", err, tc.err)
+			}
+			if err == nil && b == nil {
+				t.Fatal("New returned nil without error")
+			}
+		})
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	for in, want := range map[string]string{
+		"web": "web", "my_app.v2": "my-app-v2", "__x__": "x", "a--b": "a-b", "Ünïcode/Tëst": "Ünïcode-Tëst", "": "", "___": "",
+	} {
+		if got := Normalize(in); got != want {
+			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestProblemError(t *testing.T) {
+	p := Problem{Origin: catalog.OriginConsul, Service: "web", Tag: "traefik.http.routers.r.priority=x", Err: errors.New("bad")}
+	if got, want := p.Error(), `consul service "web": tag "traefik.http.routers.r.priority=x": bad`; got != want {
+		t.Fatalf("Error() = %q, want %q", got, want)
+	}
+	if p.String() != p.Error() || !errors.Is(p, p.Err) {
+		t.Fatal("String or Unwrap disagree with Error")
+	}
+	p.Tag = ""
+	if got, want := p.Error(), `consul service "web": bad`; got != want {
+		t.Fatalf("Error() = %q, want %q", got, want)
+	}
+}
+
+func one(service string, ts ...string) catalog.Snapshot {
+	return catalog.Snapshot{Instances: []catalog.Instance{{
+		Origin: catalog.OriginConsul, Service: service, ID: service + "-1",
+		Address: "10.0.0.1", Port: 8080, Health: catalog.HealthPassing, Tags: ts,
+	}}}
+}
+
+func TestDefaultRuleFailures(t *testing.T) {
+	tests := []struct {
+		name, rule, want string
+	}{
+		{"execution error", "Host(`{{ .Nope }}`)", "default rule"},
+		{"empty rule", "{{ if false }}x{{ end }}", "default rule is empty"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b, err := New(Options{DefaultRule: tc.rule})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := b.Build(one("web", "traefik.enable=true", "traefik.http.routers.explicit.rule=Host(`x`)", "traefik.http.routers.implicit.entrypoints=web"))
+			if res.Config.HTTP == nil || res.Config.HTTP.Routers["explicit"] == nil {
+				t.Fatalf("router with its own rule was dropped: %+v", res.Config.HTTP)
+			}
+			if res.Config.HTTP.Routers["implicit"] != nil {
+				t.Fatal("router whose default rule failed was kept")
+			}
+			if len(res.Problems) != 1 || !strings.Contains(res.Problems[0].Error(), tc.want) {
+				t.Fatalf("problems = %v, want one containing %q", res.Problems, tc.want)
+			}
+		})
+	}
+}
+
+func TestEmptySnapshot(t *testing.T) {
+	b, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := b.Build(catalog.Snapshot{})
+	out, err := render.Marshal(res.Config, render.YAML)
+	if err != nil || string(out) != "{}\n" || len(res.Problems) != 0 {
+		t.Fatalf("empty snapshot gave %q, %v, %v", out, err, res.Problems)
+	}
+}
+
+// TestEveryTraefikLabelThroughBuild puts each line of Traefik's labels.yml
+// on an enabled service: the build must report no problem and the line must
+// change the output.
+func TestEveryTraefikLabelThroughBuild(t *testing.T) {
+	raw, err := os.ReadFile("../tags/testdata/labels.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	if err := yaml.Unmarshal(raw, &lines); err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := render.Marshal(b.Build(one("svc", "traefik.enable=true")).Config, render.YAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range lines {
+		t.Run(line, func(t *testing.T) {
+			t.Parallel()
+			k, v, _ := tags.Split(line)
+			if strings.HasSuffix(k, ".server.port") {
+				v = "9000" // the builder checks ports; labels.yml has "foobar"
+			}
+			ts := []string{"traefik.enable=true", k + "=" + v}
+			if o, ok := tags.ObjectOf(strings.TrimPrefix(k, "traefik.")); ok && o.Section == "tcp" && o.Kind == "routers" {
+				ts = append(ts, "traefik.tcp.routers."+o.Name+".rule=HostSNI(`*`)") // TCP routers need a rule
+			}
+			res := b.Build(one("svc", ts...))
+			if len(res.Problems) != 0 {
+				t.Fatalf("problems: %v", res.Problems)
+			}
+			out, err := render.Marshal(res.Config, render.YAML)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Equal(out, base) {
+				t.Fatalf("tag changed nothing:\n%s", out)
+			}
+		})
+	}
+}
