@@ -9,12 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -187,22 +190,35 @@ func BenchmarkFileserver4KiB(b *testing.B) {
 }
 
 // BenchmarkRSS1000Concurrent sends 1 000 requests at once to the
-// fileserver and reports the process's peak RSS growth (VmHWM) while they
-// run, with the default limit (64 instances, the rest queued) and with
-// 1 000 instances allowed at once.
+// fileserver, served by a separate process (this test binary re-executed
+// as a server, see TestMain), and reports that process's RSS when idle and
+// its peak (VmHWM) under the load: with the default limit (64 instances at
+// once, the rest queued) and with 1 000 instances allowed at once.
 func BenchmarkRSS1000Concurrent(b *testing.B) {
 	dir := site4K(b)
+	handlers, _ := filepath.Abs("handlers")
 	for _, limit := range []int{DefaultMaxConcurrent, 1000} {
 		b.Run("maxConcurrent="+strconv.Itoa(limit), func(b *testing.B) {
-			sock := serveUnix(b, benchServer(b, fmt.Sprintf(`handlers:
-- {name: static, module: HANDLERS/fileserver/fileserver.wasm, route: /, volumes: ["%s:/"], maxConcurrent: %d, queueTimeout: 30s}
-`, dir, limit)).Handler())
+			tmp := b.TempDir()
+			config := filepath.Join(tmp, "handlers.yaml")
+			sock := filepath.Join(tmp, "wasm.sock")
+			if err := os.WriteFile(config, fmt.Appendf(nil, `handlers:
+- {name: static, module: %s/fileserver/fileserver.wasm, route: /, volumes: ["%s:/"], maxConcurrent: %d, queueTimeout: 30s}
+`, handlers, dir, limit), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), benchServerEnv+"="+config+"|"+sock)
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() {
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				_ = cmd.Wait()
+			})
 			client := unixClient(sock, 1000)
-			runtime.GC()
-			before := procStatusKiB(b, "VmRSS")
-			resetPeakRSS()
-			var peak int64
-			for b.Loop() {
+			burst := func() {
 				var wg sync.WaitGroup
 				for range 1000 {
 					wg.Go(func() {
@@ -219,19 +235,60 @@ func BenchmarkRSS1000Concurrent(b *testing.B) {
 					})
 				}
 				wg.Wait()
-				peak = max(peak, procStatusKiB(b, "VmHWM"))
 			}
-			b.ReportMetric(float64(before)/1024, "rss-before-MiB")
-			b.ReportMetric(float64(peak)/1024, "rss-peak-MiB")
+			deadline := time.Now().Add(time.Minute)
+			for {
+				resp, err := client.Get("http://site.test/file.txt")
+				if err == nil {
+					resp.Body.Close()
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatalf("server never came up: %v", err)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+			idle := procStatusKiB(b, status, "VmRSS")
+			for b.Loop() {
+				burst()
+			}
+			b.ReportMetric(float64(idle)/1024, "rss-idle-MiB")
+			b.ReportMetric(float64(procStatusKiB(b, status, "VmHWM"))/1024, "rss-peak-MiB")
 		})
 	}
 }
 
-// procStatusKiB reads a "Name: N kB" line of /proc/self/status.
-func procStatusKiB(b *testing.B, name string) int64 {
-	data, err := os.ReadFile("/proc/self/status")
+// benchServerEnv, set to "config|socket", makes the test binary a wasm
+// server (for BenchmarkRSS1000Concurrent) instead of running tests.
+const benchServerEnv = "WASMHOST_BENCH_SERVER"
+
+func TestMain(m *testing.M) {
+	if v := os.Getenv(benchServerEnv); v != "" {
+		config, sock, _ := strings.Cut(v, "|")
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		s, err := NewServer(ctx, config, Options{Logger: discardLogger()})
+		if err == nil {
+			var ln net.Listener
+			if ln, err = Listen("unix://"+sock, 0); err == nil {
+				err = s.Serve(ctx, ln, time.Hour, nil)
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// procStatusKiB reads a "Name: N kB" line of a /proc/<pid>/status file.
+func procStatusKiB(b *testing.B, file, name string) int64 {
+	data, err := os.ReadFile(file)
 	if err != nil {
-		b.Skipf("no /proc/self/status: %v", err)
+		b.Skipf("no %s: %v", file, err)
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if v, ok := strings.CutPrefix(line, name+":"); ok {
@@ -239,9 +296,6 @@ func procStatusKiB(b *testing.B, name string) int64 {
 			return n
 		}
 	}
-	b.Skipf("no %s in /proc/self/status", name)
+	b.Skipf("no %s in %s", name, file)
 	return 0
 }
-
-// resetPeakRSS resets VmHWM to the current RSS (Linux ≥ 4.0).
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
