@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -67,4 +68,70 @@ func FuzzNoEscape(f *testing.F) {
 			t.Errorf("GET %q: redirect to another host: %q", target, loc)
 		}
 	})
+}
+
+// FuzzHeaders feeds arbitrary Range, If-Range, Accept-Encoding, If-None-Match and
+// If-Modified-Since values to the fileserver: its parsers must never trap (a 5xx), and a
+// 206 must describe bytes that are really in the file.
+//
+//	go test -fuzz=FuzzHeaders ./wasmhost/handlers/
+func FuzzHeaders(f *testing.F) {
+	s := newSite(f)
+	h, err := wasmhost.New(f.Context(), &wasmhost.Config{Handlers: fileservers(s)}, wasmhost.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() {
+		if err := h.Close(context.Background()); err != nil {
+			f.Error(err)
+		}
+	})
+	tag := s.etag(f, "data.bin", "")
+	f.Add("bytes=0-9", "", "br, gzip", tag, lastModified)
+	f.Add("bytes=-0", tag, "gzip;q=0.5, br;q=0.50001", `W/"x", *`, "Sun, 06 Nov 1994 08:49:37 GMT")
+	f.Add("bytes=18446744073709551615-", lastModified, "br;q=1.0;x=y, *;q=0", `"`, "Mon, 99 Foo 2024 99:99:99 GMT")
+	f.Add("bytes=99999999999999999999999-1", `"`, ";;;,,,q=", "W/", "")
+	f.Add("bytes= 5 - 7 ", "W/"+tag, "gzip;q=", `"a","b"`, lastModified+" ")
+
+	f.Fuzz(func(t *testing.T, rng, ifRange, ae, inm, ims string) {
+		for _, v := range []string{rng, ifRange, ae, inm, ims} {
+			if !validFieldValue(v) {
+				return // net/http refuses such a request before any handler sees it
+			}
+		}
+		for _, path := range []string{"/data.bin", "/app.js", "/empty.txt"} {
+			req := httptest.NewRequest("GET", path, nil)
+			for k, v := range map[string]string{"Range": rng, "If-Range": ifRange, "Accept-Encoding": ae,
+				"If-None-Match": inm, "If-Modified-Since": ims} {
+				if v != "" {
+					req.Header.Set(k, v)
+				}
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code >= 500 {
+				t.Fatalf("GET %s %v: status %d, body %q", path, req.Header, rec.Code, truncate(rec.Body.String()))
+			}
+			if rec.Code == 206 {
+				var start, end, size int
+				if _, err := fmt.Sscanf(rec.Header().Get("Content-Range"), "bytes %d-%d/%d", &start, &end, &size); err != nil {
+					t.Fatalf("GET %s %v: Content-Range %q: %v", path, req.Header, rec.Header().Get("Content-Range"), err)
+				}
+				if start < 0 || start > end || end >= size || rec.Body.Len() != end-start+1 {
+					t.Fatalf("GET %s %v: Content-Range %q with %d bytes", path, req.Header, rec.Header().Get("Content-Range"), rec.Body.Len())
+				}
+			}
+		}
+	})
+}
+
+// validFieldValue reports whether net/http's server accepts v as a header value (no
+// control characters but tab).
+func validFieldValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
