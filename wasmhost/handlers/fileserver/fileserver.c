@@ -29,7 +29,8 @@
  *     precompressed sibling. If-None-Match (weak comparison, "*" too) gives 304; when it is
  *     absent, If-Modified-Since (IMF-fixdate) no older than Last-Modified gives 304.
  *   - Accept-Encoding picks FILE.br or FILE.gz when it exists (highest q wins, br on a tie,
- *     q=0 refused) with Content-Encoding; file responses always carry Vary: Accept-Encoding.
+ *     q=0 refused) with Content-Encoding; unless PRECOMPRESSED is off, file responses
+ *     carry Vary: Accept-Encoding.
  *   - Range: one `bytes=a-b`, `a-` or `-n` range gives 206 with Content-Range; an
  *     unsatisfiable one 416 with `Content-Range: bytes * /size`; several ranges, or a
  *     malformed header, give the full 200. If-Range (ETag or date) is honoured.
@@ -508,7 +509,8 @@ static void serve(int fd, struct stat *st, int status) {
 	const char *type = content_type(e);
 	const char *enc = NULL;
 
-	if (status == 200 && !(getenv("PRECOMPRESSED") && !truthy(getenv("PRECOMPRESSED")))) {
+	int precompressed = !(getenv("PRECOMPRESSED") && !truthy(getenv("PRECOMPRESSED")));
+	if (status == 200 && precompressed) {
 		const char *ae = getenv("HTTP_ACCEPT_ENCODING");
 		if (ae) {
 			int qbr, qgz;
@@ -586,7 +588,7 @@ static void serve(int fd, struct stat *st, int status) {
 	put_date(mtime);
 	putc_('\n');
 	if (cc) header("cache-control", cc);
-	header("vary", "Accept-Encoding");
+	if (precompressed) header("vary", "Accept-Encoding");
 	if (not_modified) {
 		close(fd);
 		flush_with(NULL, 0);
