@@ -6,6 +6,10 @@
 // the wasm host serving the redirect and fileserver handlers over a small
 // static site.
 //
+// A front stands in for Traefik: the whiskers middleware (package plugin,
+// compiled) in front of a round-robin over the finicky servers of the last
+// configuration written, so that requests show both roads at work.
+//
 // Data enters through the fakes: every DrainEvery the demo deregisters one
 // finicky worker from the fake Nomad, and registers it again on the next
 // tick. It leaves as the configuration file and as a few readable lines on
@@ -33,6 +37,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/whiskers-dev/whiskers/plugin"
 	"github.com/whiskers-dev/whiskers/syncer"
 	"github.com/whiskers-dev/whiskers/syncer/builder"
 	"github.com/whiskers-dev/whiskers/syncer/catalog"
@@ -93,12 +98,31 @@ type Options struct {
 type Demo struct {
 	opts        Options
 	handlersDir string
+	lb          balancer // the front's load balancer
 
 	mu      sync.Mutex // serializes lines written to opts.Out and guards below
 	names   map[string]string
 	servers map[string][]string // last published: service → server URLs
-	ready   chan struct{}       // closed at the first publish
+	addrs   Addrs
+	ready   chan struct{} // closed at the first publish
 	once    sync.Once
+}
+
+// Addrs are where the parts of a running demo are.
+type Addrs struct {
+	Nomad, Consul string   // fake catalogs' HTTP APIs
+	Workers       []string // URLs of the finicky workers, in the order of Workers
+	Scoreboard    string   // URL of the scoreboard server
+	Wasm          string   // URL of the wasm host
+	Front         string   // URL of the front: the plugin, then round-robin over finicky
+	Config        string   // path of dynamic.yaml
+}
+
+// Addrs returns where the parts are. It is complete once Ready is closed.
+func (d *Demo) Addrs() Addrs {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.addrs
 }
 
 // New validates opts and returns a Demo; it starts nothing and writes nothing.
@@ -216,6 +240,19 @@ func (d *Demo) Run(ctx context.Context) error {
 			log.Error("wasm host stopped", "err", err)
 		}
 	})
+	// The front, the demo's stand-in for Traefik: the whiskers middleware
+	// (the plugin package compiled, where Traefik interprets it) configured
+	// as the finicky tags configure it, then round-robin over the finicky
+	// servers of the configuration the syncer wrote.
+	mw, err := plugin.New(ctx, &d.lb, frontConfig(wasmURL), "finicky-static")
+	if err != nil {
+		return fmt.Errorf("demo: front: %w", err)
+	}
+	frontURL, err := serveHTTP(ctx, &wg, mw)
+	if err != nil {
+		return fmt.Errorf("demo: starting front: %w", err)
+	}
+
 	// The catalogs.
 	nomadSrv := nomadfake.New()
 	closers = append(closers, nomadSrv.Close)
@@ -240,7 +277,13 @@ func (d *Demo) Run(ctx context.Context) error {
 	})
 
 	// The syncer: the real sources, builder, runner and file output.
-	d.banner(dir, nomadSrv.URL(), consulSrv.URL(), workers, scoreboard, wasmURL)
+	d.mu.Lock()
+	d.addrs = Addrs{
+		Nomad: nomadSrv.URL(), Consul: consulSrv.URL(), Workers: workers, Scoreboard: scoreboard,
+		Wasm: wasmURL, Front: frontURL, Config: filepath.Join(dir, ConfigFile),
+	}
+	d.mu.Unlock()
+	d.banner(dir)
 
 	runner, err := d.newRunner(nomadSrv.URL(), consulSrv.URL(), filepath.Join(dir, ConfigFile))
 	if err != nil {
@@ -348,6 +391,7 @@ func (d *Demo) published(b []byte) {
 		}
 	}
 	d.servers = now
+	d.lb.set(now[AppService])
 	d.once.Do(func() { close(d.ready) })
 }
 
@@ -358,7 +402,8 @@ func (d *Demo) printf(format string, args ...any) {
 }
 
 // banner prints where everything is and what to try.
-func (d *Demo) banner(dir, nomadURL, consulURL string, workers []string, scoreboard, wasmURL string) {
+func (d *Demo) banner(dir string) {
+	a := d.Addrs()
 	rel := dir
 	if wd, err := os.Getwd(); err == nil {
 		if r, err := filepath.Rel(wd, dir); err == nil && !strings.HasPrefix(r, "..") {
@@ -367,20 +412,21 @@ func (d *Demo) banner(dir, nomadURL, consulURL string, workers []string, scorebo
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "whiskers demo: everything listens on 127.0.0.1 only; Ctrl-C stops it.\n")
-	fmt.Fprintf(&b, "  fake Nomad   %s   %s on %s, %s (no routing tags)\n", nomadURL, AppService, strings.Join(Workers, ", "), RedisService)
-	fmt.Fprintf(&b, "  fake Consul  %s   %s\n", consulURL, ScoreboardService)
-	for i, w := range workers {
+	fmt.Fprintf(&b, "  fake Nomad   %s   %s on %s, %s (no routing tags)\n", a.Nomad, AppService, strings.Join(Workers, ", "), RedisService)
+	fmt.Fprintf(&b, "  fake Consul  %s   %s\n", a.Consul, ScoreboardService)
+	for i, w := range a.Workers {
 		fmt.Fprintf(&b, "  %-12s %s\n", Workers[i], w)
 	}
-	fmt.Fprintf(&b, "  scoreboard   %s\n", scoreboard)
-	fmt.Fprintf(&b, "  wasm host    %s   fileserver on /, redirect on /old (config %s/%s)\n", wasmURL, rel, WasmConfigFile)
+	fmt.Fprintf(&b, "  scoreboard   %s\n", a.Scoreboard)
+	fmt.Fprintf(&b, "  wasm host    %s   fileserver on /, redirect on /old (config %s/%s)\n", a.Wasm, rel, WasmConfigFile)
 	fmt.Fprintf(&b, "  syncer       writes %s/%s (Traefik file provider format)\n", rel, ConfigFile)
+	fmt.Fprintf(&b, "  front        %s   stand-in for Traefik: the whiskers plugin, then round-robin over %s in %s\n", a.Front, AppService, ConfigFile)
 	fmt.Fprintf(&b, "try:\n")
 	fmt.Fprintf(&b, "  cat %s/%s\n", rel, ConfigFile)
-	fmt.Fprintf(&b, "  curl %s/v1/service/%s\n", nomadURL, AppService)
-	fmt.Fprintf(&b, "  curl %s/            # a worker\n", workers[0])
-	fmt.Fprintf(&b, "  curl %s/cat.txt     # a static file, served by fileserver.wasm\n", wasmURL)
-	fmt.Fprintf(&b, "  curl -i %s/old      # a redirect, by redirect.wasm\n", wasmURL)
+	fmt.Fprintf(&b, "  curl %s/cat.txt       # a static file: the plugin asks fileserver.wasm\n", a.Front)
+	fmt.Fprintf(&b, "  curl %s/hello         # not a file (404): falls through to a %s worker; repeat it\n", a.Front, AppService)
+	fmt.Fprintf(&b, "  curl -i %s/old           # a redirect, by redirect.wasm\n", a.Wasm)
+	fmt.Fprintf(&b, "  curl %s/v1/service/%s\n", a.Nomad, AppService)
 	fmt.Fprintf(&b, "  traefik --providers.file.filename=%s/%s --providers.file.watch   # a real Traefik, if you have one\n", rel, ConfigFile)
 	if d.opts.DrainEvery > 0 {
 		fmt.Fprintf(&b, "every %s one %s worker is drained or brought back; the config changes follow:\n", d.opts.DrainEvery, AppService)
@@ -415,6 +461,16 @@ func appTags(wasmURL string) []string {
 		"traefik.http.middlewares.finicky-static.plugin.whiskers.fallthroughStatus=404",
 		"traefik.http.middlewares.finicky-static.plugin.whiskers.onHostDown=next",
 	}
+}
+
+// frontConfig is the middleware of appTags as a plugin configuration.
+func frontConfig(wasmURL string) *plugin.Config {
+	c := plugin.CreateConfig()
+	c.Handler = "fileserver"
+	c.Socket = wasmURL
+	c.FallthroughStatus = []int{http.StatusNotFound}
+	c.OnHostDown = plugin.OnHostDownNext
+	return c
 }
 
 // wasmConfig is the wasm host's config: fileserver over the site on /,

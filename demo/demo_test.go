@@ -121,25 +121,44 @@ func TestDemo(t *testing.T) {
 			}
 		}
 	})
+	addrs := d.Addrs()
 	t.Run("wasm host", func(t *testing.T) {
-		// The middleware's socket is the demo's wasm host.
+		// The middleware in the configuration forwards to the demo's wasm host.
 		cfg, _ := os.ReadFile(file)
-		_, rest, ok := strings.Cut(string(cfg), "socket: ")
-		if !ok {
-			t.Fatalf("no middleware socket in:\n%s", cfg)
+		if want := "socket: " + addrs.Wasm + "\n"; !bytes.Contains(cfg, []byte(want)) {
+			t.Errorf("configuration lacks %q:\n%s", want, cfg)
 		}
-		wasm := strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0])
-		if body := get(t, wasm+"/cat.txt"); !strings.Contains(body, "finicky") {
-			t.Errorf("GET %s/cat.txt = %q, want the site's cat.txt", wasm, body)
+		if body := get(t, addrs.Wasm+"/cat.txt"); !strings.Contains(body, "finicky") {
+			t.Errorf("GET %s/cat.txt = %q, want the site's cat.txt", addrs.Wasm, body)
 		}
 		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := c.Get(wasm + "/old")
+		resp, err := c.Get(addrs.Wasm + "/old")
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/" {
 			t.Errorf("GET /old = %d Location %q, want 301 to /", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+	t.Run("front", func(t *testing.T) {
+		// A file: answered by fileserver.wasm through the plugin.
+		if body := get(t, addrs.Front+"/cat.txt"); !strings.Contains(body, "finicky, but served") {
+			t.Errorf("GET front/cat.txt = %q, want the site's cat.txt", body)
+		}
+		// Not a file: the plugin falls through to the workers, which take
+		// turns. At most one is drained at a time, so six requests reach at
+		// least two of them.
+		seen := map[string]bool{}
+		for range 6 {
+			body := get(t, addrs.Front+"/hello")
+			if !strings.HasPrefix(body, AppService+" on worker-") {
+				t.Fatalf("GET front/hello = %q, want an answer from a worker", body)
+			}
+			seen[body] = true
+		}
+		if len(seen) < 2 {
+			t.Errorf("six requests through the front reached %d worker(s): %v", len(seen), seen)
 		}
 	})
 
@@ -155,7 +174,7 @@ func TestDemo(t *testing.T) {
 			return strings.Contains(s, "config: - finicky server") && strings.Contains(s, "config: + finicky server")
 		})
 		s := out.String()
-		for _, want := range []string{"fake Nomad", "wasm host", "curl ", "config: dynamic.yaml written: finicky: 3 servers (worker-1, worker-2, worker-3)", "drain: worker-1 drained"} {
+		for _, want := range []string{"fake Nomad", "wasm host", "front", "curl ", "config: dynamic.yaml written: finicky: 3 servers (worker-1, worker-2, worker-3)", "drain: worker-1 drained"} {
 			if !strings.Contains(s, want) {
 				t.Errorf("output lacks %q", want)
 			}
