@@ -94,7 +94,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Demo is one run of the demo. Create it with New and call Run once.
+// Demo is one run of the demo. Create it with New and call Run once;
+// Ready and Addrs may be called from any goroutine.
 type Demo struct {
 	opts        Options
 	handlersDir string
@@ -276,7 +277,6 @@ func (d *Demo) Run(ctx context.Context) error {
 		Tags: []string{"traefik.enable=true", "traefik.http.routers.scoreboard.rule=Host(`scoreboard.localhost`)"},
 	})
 
-	// The syncer: the real sources, builder, runner and file output.
 	d.mu.Lock()
 	d.addrs = Addrs{
 		Nomad: nomadSrv.URL(), Consul: consulSrv.URL(), Workers: workers, Scoreboard: scoreboard,
@@ -285,6 +285,7 @@ func (d *Demo) Run(ctx context.Context) error {
 	d.mu.Unlock()
 	d.banner(dir)
 
+	// The syncer: the real sources, builder, runner and file output.
 	runner, err := d.newRunner(nomadSrv.URL(), consulSrv.URL(), filepath.Join(dir, ConfigFile))
 	if err != nil {
 		return err
