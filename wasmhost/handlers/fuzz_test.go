@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,7 +27,7 @@ func FuzzNoEscape(f *testing.F) {
 		Name: "redirect", Module: redirectWasm, Route: "/r",
 		Env: map[string]string{"DESTINATION": "/", "INCLUDE_PATH": "1", "KEEP_QUERY": "1"},
 	})
-	h, err := wasmhost.New(f.Context(), &wasmhost.Config{Handlers: handlers}, wasmhost.Options{})
+	h, err := wasmhost.New(f.Context(), &wasmhost.Config{Handlers: generous(handlers)}, quiet)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func FuzzNoEscape(f *testing.F) {
 //	go test -fuzz=FuzzHeaders ./wasmhost/handlers/
 func FuzzHeaders(f *testing.F) {
 	s := newSite(f)
-	h, err := wasmhost.New(f.Context(), &wasmhost.Config{Handlers: fileservers(s)}, wasmhost.Options{})
+	h, err := wasmhost.New(f.Context(), &wasmhost.Config{Handlers: generous(fileservers(s))}, quiet)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -135,3 +136,6 @@ func validFieldValue(v string) bool {
 	}
 	return true
 }
+
+// quiet drops the host's log: the fuzzers make it fail requests on purpose.
+var quiet = wasmhost.Options{Logger: slog.New(slog.DiscardHandler)}

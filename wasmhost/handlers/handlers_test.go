@@ -140,7 +140,7 @@ func (s site) etag(t testing.TB, rel, suffix string) string {
 // client that neither follows redirects nor asks for compression.
 func serve(t testing.TB, handlers ...wasmhost.HandlerConfig) (string, *http.Client) {
 	t.Helper()
-	h, err := wasmhost.New(t.Context(), &wasmhost.Config{Handlers: handlers}, wasmhost.Options{})
+	h, err := wasmhost.New(t.Context(), &wasmhost.Config{Handlers: generous(handlers)}, wasmhost.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,3 +217,15 @@ func truncate(s string) string {
 }
 
 func str(s string) *string { return &s }
+
+// generous gives every handler a long timeout, so that a loaded CI machine never turns
+// a slow instance into a 504.
+func generous(handlers []wasmhost.HandlerConfig) []wasmhost.HandlerConfig {
+	out := make([]wasmhost.HandlerConfig, len(handlers))
+	for i, h := range handlers {
+		h.Timeout = wasmhost.Duration(time.Minute)
+		h.QueueTimeout = wasmhost.Duration(time.Minute)
+		out[i] = h
+	}
+	return out
+}
