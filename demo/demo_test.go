@@ -121,6 +121,13 @@ func TestDemo(t *testing.T) {
 			}
 		}
 	})
+	// The file is written before the demo hears of it; the front's servers
+	// are set when it does.
+	select {
+	case <-d.Ready():
+	case <-time.After(60 * time.Second):
+		t.Fatal("Ready not closed 60s after the configuration was written")
+	}
 	addrs := d.Addrs()
 	t.Run("wasm host", func(t *testing.T) {
 		// The middleware in the configuration forwards to the demo's wasm host.
