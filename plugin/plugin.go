@@ -173,7 +173,7 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			h[k] = vv
 		}
 	}
-	if c := resp.Header["Connection"]; len(c) > 0 {
+	if c := resp.Header["Connection"]; len(c) > 1 || (len(c) == 1 && !strings.EqualFold(c[0], "keep-alive") && !strings.EqualFold(c[0], "close")) {
 		dropConnectionTokens(h, c)
 	}
 	rw.WriteHeader(resp.StatusCode)
@@ -300,7 +300,8 @@ func outHeader(cfg *settings, r *http.Request) http.Header {
 			}
 		}
 	}
-	if c := r.Header["Connection"]; len(c) > 0 {
+	// "keep-alive" and "close" name no header to drop: skip the parsing.
+	if c := r.Header["Connection"]; len(c) > 1 || (len(c) == 1 && !strings.EqualFold(c[0], "keep-alive") && !strings.EqualFold(c[0], "close")) {
 		dropConnectionTokens(h, c)
 	}
 	if cfg.forwardHeaders != nil {

@@ -85,8 +85,24 @@ func BenchmarkPluginOverhead(b *testing.B) {
 	direct := unixTransport(path)
 	b.Cleanup(direct.CloseIdleConnections)
 
+	// Headers as Traefik hands a browser's request to a middleware.
+	browser := http.Header{
+		"User-Agent":         {"Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"},
+		"Accept":             {"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+		"Accept-Encoding":    {"gzip, deflate, br"},
+		"Accept-Language":    {"en-US,en;q=0.5"},
+		"Connection":         {"keep-alive"},
+		"X-Forwarded-Host":   {"app.example"},
+		"X-Forwarded-Port":   {"443"},
+		"X-Forwarded-Proto":  {"https"},
+		"X-Forwarded-Server": {"traefik-1"},
+		"X-Real-Ip":          {"192.0.2.10"},
+	}
 	callDirect := func() {
 		req, _ := http.NewRequest("GET", "http://host/bench?x=1", nil)
+		req.Header = browser.Clone()
+		req.Header.Del("Connection")
+		req.Header.Set("X-Forwarded-For", "192.0.2.10")
 		req.Header.Set("X-Whiskers-Handler", "bench")
 		resp, err := direct.RoundTrip(req)
 		if err != nil {
@@ -97,6 +113,8 @@ func BenchmarkPluginOverhead(b *testing.B) {
 	}
 	callPlugin := func(h http.Handler) {
 		req := httptest.NewRequest("GET", "http://app.example/bench?x=1", nil)
+		req.Header = browser.Clone()
+		req.RemoteAddr = "192.0.2.10:53124"
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != 200 {
