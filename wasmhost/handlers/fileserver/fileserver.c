@@ -698,9 +698,8 @@ int main(void) {
 	if (trailing) {
 		const char *index = env("INDEX");
 		if (!index) index = "index.html";
-		path_add("/", 1);
-		path_add(index, strlen(index));
-		if (open_safe(&fd, &st) == FOUND) serve(fd, &st, 200);
+		int dir;
+		if (clean(index, &dir) == 0 && open_safe(&fd, &st) == FOUND) serve(fd, &st, 200);
 		else not_found();
 		return 0;
 	}
