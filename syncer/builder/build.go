@@ -36,7 +36,7 @@ func (b *Builder) Build(snap catalog.Snapshot) Result {
 			st.size++
 		}
 	}
-	st.owners = make(map[objKey]string, 2*st.size)
+	st.owners = map[string]map[string]string{}
 	for start := 0; start < len(insts); {
 		end := start + 1
 		for end < len(insts) && insts[end].Service == insts[start].Service {
@@ -52,7 +52,7 @@ func (b *Builder) Build(snap catalog.Snapshot) Result {
 type state struct {
 	b          *Builder
 	cfg        *dynamic.Configuration
-	owners     map[objKey]string // object → catalog service that defined it first
+	owners     map[string]map[string]string // "http.routers" → name → catalog service that defined it first
 	conflicted map[objKey]bool   // objects defined differently by several catalog services
 	size       int               // number of catalog services, to size maps
 	problems   []Problem
@@ -107,6 +107,11 @@ func (b *Builder) routable(in *catalog.Instance) bool {
 	return false
 }
 
+// hasPrefixFold is strings.HasPrefix, case-insensitive.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
 // cutPrefix returns the rest of key after "<prefix>." (prefix matched
 // case-insensitively).
 func cutPrefix(key, prefix string) (string, bool) {
@@ -120,6 +125,9 @@ func cutPrefix(key, prefix string) (string, bool) {
 func (st *state) enabled(in *catalog.Instance) bool {
 	en := st.b.exposed
 	for _, tag := range in.Tags {
+		if !hasPrefixFold(strings.TrimSpace(tag), st.b.prefix+".enable") {
+			continue
+		}
 		k, v, _ := tags.Split(tag)
 		rest, ok := cutPrefix(k, st.b.prefix)
 		if !ok || !strings.EqualFold(rest, "enable") {
@@ -140,6 +148,9 @@ func (st *state) enabled(in *catalog.Instance) bool {
 func (st *state) isCanary(in *catalog.Instance) bool {
 	c := in.Canary
 	for _, tag := range in.Tags {
+		if !hasPrefixFold(strings.TrimSpace(tag), whiskersPrefix+".canary") {
+			continue
+		}
 		k, v, _ := tags.Split(tag)
 		if !strings.EqualFold(k, whiskersPrefix+".canary") {
 			continue
@@ -369,7 +380,7 @@ var errWholeService = errors.New("whole service dropped")
 type decoded struct {
 	cfg       *dynamic.Configuration
 	dropped   map[tags.Object]bool
-	labels    map[string]string
+	tags      []string // the relevant tags, for the default rule's .Labels
 	zero      zeroPolicy
 	canary    bool
 	weight    int                          // whiskers.canary.weight
@@ -399,7 +410,7 @@ func (b *Builder) decode(ts []string, report func(tag string, err error)) (*deco
 	d := &decoded{
 		cfg:     &dynamic.Configuration{},
 		dropped: map[tags.Object]bool{},
-		labels:  map[string]string{},
+		tags:    ts,
 		zero:    zero503,
 		weight:  DefaultCanaryWeight,
 	}
@@ -417,7 +428,6 @@ func (b *Builder) decode(ts []string, report func(tag string, err error)) (*deco
 		if !ok {
 			continue
 		}
-		d.labels["traefik."+rest] = v
 		sec, _, _ := strings.Cut(strings.ToLower(rest), ".")
 		switch sec {
 		case "http", "tcp", "udp", "tls":
@@ -525,6 +535,19 @@ func singular(o tags.Object) string {
 	return o.Section + " " + k
 }
 
+// labels maps the prefixed tags to their values, keys rewritten to
+// "traefik.…" as Traefik's providers show them to the default rule.
+func (b *Builder) labels(ts []string) map[string]string {
+	m := make(map[string]string, len(ts))
+	for _, tag := range ts {
+		k, v, _ := tags.Split(tag)
+		if rest, ok := cutPrefix(k, b.prefix); ok {
+			m["traefik."+rest] = v
+		}
+	}
+	return m
+}
+
 // ruleData is what the default rule template sees.
 type ruleData struct {
 	Name      string            // catalog service name
@@ -629,10 +652,13 @@ func (st *state) assemble(name string, origin catalog.Origin, d *decoded, insts 
 			h.Routers = map[string]*dynamic.Router{def: {}}
 		}
 	}
-	data := ruleData{Name: name, Namespace: insts0(insts).Namespace, Labels: d.labels, Tags: insts0(insts).Tags}
+	var data *ruleData
 	for _, rn := range sortedKeys(h.Routers) {
 		r := h.Routers[rn]
 		if r.Rule == "" {
+			if data == nil {
+				data = &ruleData{Name: name, Namespace: insts0(insts).Namespace, Labels: st.b.labels(d.tags), Tags: insts0(insts).Tags}
+			}
 			var buf bytes.Buffer
 			if err := st.b.rule.Execute(&buf, data); err != nil {
 				delete(h.Routers, rn)
@@ -808,6 +834,11 @@ func hostPort(in catalog.Instance, port string, report func(string, error)) (str
 }
 
 func sortedKeys[V any](m map[string]V) []string {
+	if len(m) == 1 {
+		for k := range m {
+			return []string{k}
+		}
+	}
 	ks := make([]string, 0, len(m))
 	for k := range m {
 		ks = append(ks, k)

@@ -5,126 +5,143 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strings"
 
 	"github.com/whiskers-dev/whiskers/syncer/catalog"
 	"github.com/whiskers-dev/whiskers/syncer/dynamic"
 	"github.com/whiskers-dev/whiskers/syncer/tags"
 )
 
+// objKey names an object of the configuration.
+type objKey struct {
+	kind tags.Object // Section and Kind only
+	name string
+}
+
 // merge adds the objects of one catalog service to st.cfg. An object that
 // another catalog service defined identically is shared; load balancers that
 // differ only in servers share one pool (union of servers); any other
 // difference drops the object from both, as Traefik does.
 func (st *state) merge(service string, origin catalog.Origin, part *dynamic.Configuration) {
-	dst := reflect.ValueOf(st.cfg).Elem()
-	src := reflect.ValueOf(part).Elem()
-	for i := range src.NumField() {
-		ss := src.Field(i)
-		if ss.IsNil() {
+	c := st.cfg
+	if p := part.HTTP; p != nil {
+		if c.HTTP == nil {
+			c.HTTP = &dynamic.HTTPConfiguration{}
+		}
+		d := c.HTTP
+		mergeMap(st, service, origin, "http", "routers", &d.Routers, p.Routers, equal)
+		mergeMap(st, service, origin, "http", "services", &d.Services, p.Services, mergeService)
+		mergeMap(st, service, origin, "http", "middlewares", &d.Middlewares, p.Middlewares, equal)
+		mergeMap(st, service, origin, "http", "serversTransports", &d.ServersTransports, p.ServersTransports, equal)
+	}
+	if p := part.TCP; p != nil {
+		if c.TCP == nil {
+			c.TCP = &dynamic.TCPConfiguration{}
+		}
+		d := c.TCP
+		mergeMap(st, service, origin, "tcp", "routers", &d.Routers, p.Routers, equal)
+		mergeMap(st, service, origin, "tcp", "services", &d.Services, p.Services, mergeTCPService)
+		mergeMap(st, service, origin, "tcp", "middlewares", &d.Middlewares, p.Middlewares, equal)
+		mergeMap(st, service, origin, "tcp", "serversTransports", &d.ServersTransports, p.ServersTransports, equal)
+	}
+	if p := part.UDP; p != nil {
+		if c.UDP == nil {
+			c.UDP = &dynamic.UDPConfiguration{}
+		}
+		d := c.UDP
+		mergeMap(st, service, origin, "udp", "routers", &d.Routers, p.Routers, equal)
+		mergeMap(st, service, origin, "udp", "services", &d.Services, p.Services, mergeUDPService)
+	}
+	if p := part.TLS; p != nil {
+		if c.TLS == nil {
+			c.TLS = &dynamic.TLSConfiguration{}
+		}
+		d := c.TLS
+		mergeMap(st, service, origin, "tls", "options", &d.Options, p.Options, equal)
+		mergeMap(st, service, origin, "tls", "stores", &d.Stores, p.Stores, equal)
+		d.Certificates = append(d.Certificates, p.Certificates...)
+	}
+}
+
+// mergeMap adds the entries of src to *dst; fold(old, new) folds new into
+// old when they may share a name and reports whether it did.
+func mergeMap[V any](st *state, service string, origin catalog.Origin, section, kind string, dst *map[string]V, src map[string]V, fold func(a, b V) bool) {
+	if len(src) == 0 {
+		return
+	}
+	if *dst == nil {
+		*dst = make(map[string]V, st.size)
+	}
+	what := singular(tags.Object{Section: section, Kind: kind})
+	kk := section + "." + kind
+	owners := st.owners[kk]
+	if owners == nil {
+		owners = make(map[string]string, st.size)
+		st.owners[kk] = owners
+	}
+	for _, name := range sortedKeys(src) {
+		if st.conflicted[objKey{tags.Object{Section: section, Kind: kind}, name}] {
+			st.problem(origin, service, "", fmt.Errorf("%s %q is defined differently by several catalog services: dropped", what, name))
 			continue
 		}
-		ds := dst.Field(i)
-		if ds.IsNil() {
-			ds.Set(reflect.New(ss.Type().Elem()))
+		old, ok := (*dst)[name]
+		if !ok {
+			(*dst)[name] = src[name]
+			owners[name] = service
+			continue
 		}
-		secName := yamlName(src.Type().Field(i))
-		for j := range ss.Elem().NumField() {
-			sm := ss.Elem().Field(j)
-			if sm.Kind() != reflect.Map || sm.Len() == 0 {
-				continue
-			}
-			dm := ds.Elem().Field(j)
-			if dm.IsNil() {
-				dm.Set(reflect.MakeMapWithSize(dm.Type(), st.size))
-			}
-			kind := yamlName(ss.Elem().Type().Field(j))
-			keys := sm.MapKeys()
-			slices.SortFunc(keys, func(a, b reflect.Value) int { return cmp.Compare(a.String(), b.String()) })
-			for _, k := range keys {
-				path := objKey{i, j, k.String()}
-				if st.conflicted[path] {
-					st.problem(origin, service, "", fmt.Errorf("%s %q is defined differently by several catalog services: dropped",
-						singular(tags.Object{Section: secName, Kind: kind}), k.String()))
-					continue
-				}
-				nv := sm.MapIndex(k)
-				old := dm.MapIndex(k)
-				if !old.IsValid() {
-					dm.SetMapIndex(k, nv)
-					st.owners[path] = service
-					continue
-				}
-				if mergeInto(old.Interface(), nv.Interface()) {
-					continue
-				}
-				dm.SetMapIndex(k, reflect.Value{})
-				st.conflicted[path] = true
-				err := fmt.Errorf("%s %q is defined differently by several catalog services (%s, %s): dropped",
-					singular(tags.Object{Section: secName, Kind: kind}), k.String(), st.owners[path], service)
-				st.problem(origin, service, "", err)
-				st.problem(origin, st.owners[path], "", err)
-			}
+		if fold(old, src[name]) {
+			continue
 		}
+		delete(*dst, name)
+		st.conflicted[objKey{tags.Object{Section: section, Kind: kind}, name}] = true
+		err := fmt.Errorf("%s %q is defined differently by several catalog services (%s, %s): dropped", what, name, owners[name], service)
+		st.problem(origin, service, "", err)
+		st.problem(origin, owners[name], "", err)
 	}
 }
 
-// objKey names an object of the configuration: section and collection by
-// field index, then name.
-type objKey struct {
-	section, kind int
-	name          string
-}
+func equal[V any](a, b V) bool { return reflect.DeepEqual(a, b) }
 
-func yamlName(f reflect.StructField) string {
-	n, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-	return n
-}
-
-// mergeInto folds b into a when they may share a name: equal objects, or
-// load balancers equal but for their servers (whose union a keeps).
-func mergeInto(a, b any) bool {
-	switch a := a.(type) {
-	case *dynamic.Service:
-		b := b.(*dynamic.Service)
-		if a.LoadBalancer != nil && b.LoadBalancer != nil {
-			x, y := *a.LoadBalancer, *b.LoadBalancer
-			x.Servers, y.Servers = nil, nil
-			if !reflect.DeepEqual(x, y) || !reflect.DeepEqual(withoutLB(a), withoutLB(b)) {
-				return false
-			}
-			s := append(slices.Clone(a.LoadBalancer.Servers), b.LoadBalancer.Servers...)
-			slices.SortFunc(s, func(p, q dynamic.Server) int { return cmp.Compare(p.URL, q.URL) })
-			a.LoadBalancer.Servers = slices.CompactFunc(s, func(p, q dynamic.Server) bool { return p.URL == q.URL })
-			return true
-		}
-	case *dynamic.TCPService:
-		b := b.(*dynamic.TCPService)
-		if a.LoadBalancer != nil && b.LoadBalancer != nil && a.Weighted == nil && b.Weighted == nil {
-			x, y := *a.LoadBalancer, *b.LoadBalancer
-			x.Servers, y.Servers = nil, nil
-			if !reflect.DeepEqual(x, y) {
-				return false
-			}
-			s := append(slices.Clone(a.LoadBalancer.Servers), b.LoadBalancer.Servers...)
-			slices.SortFunc(s, func(p, q dynamic.TCPServer) int { return cmp.Compare(p.Address, q.Address) })
-			a.LoadBalancer.Servers = slices.CompactFunc(s, func(p, q dynamic.TCPServer) bool { return p.Address == q.Address })
-			return true
-		}
-	case *dynamic.UDPService:
-		b := b.(*dynamic.UDPService)
-		if a.LoadBalancer != nil && b.LoadBalancer != nil && a.Weighted == nil && b.Weighted == nil {
-			s := append(slices.Clone(a.LoadBalancer.Servers), b.LoadBalancer.Servers...)
-			slices.SortFunc(s, func(p, q dynamic.UDPServer) int { return cmp.Compare(p.Address, q.Address) })
-			a.LoadBalancer.Servers = slices.CompactFunc(s, func(p, q dynamic.UDPServer) bool { return p.Address == q.Address })
-			return true
-		}
+// mergeService folds b into a when they are equal, or are load balancers
+// equal but for their servers (a keeps the union).
+func mergeService(a, b *dynamic.Service) bool {
+	if a.LoadBalancer == nil || b.LoadBalancer == nil {
+		return reflect.DeepEqual(a, b)
 	}
-	return reflect.DeepEqual(a, b)
+	x, y := *a.LoadBalancer, *b.LoadBalancer
+	x.Servers, y.Servers = nil, nil
+	ra, rb := *a, *b
+	ra.LoadBalancer, rb.LoadBalancer = nil, nil
+	if !reflect.DeepEqual(x, y) || !reflect.DeepEqual(ra, rb) {
+		return false
+	}
+	s := append(slices.Clone(a.LoadBalancer.Servers), b.LoadBalancer.Servers...)
+	slices.SortFunc(s, func(p, q dynamic.Server) int { return cmp.Compare(p.URL, q.URL) })
+	a.LoadBalancer.Servers = slices.CompactFunc(s, func(p, q dynamic.Server) bool { return p.URL == q.URL })
+	return true
 }
 
-func withoutLB(s *dynamic.Service) dynamic.Service {
-	c := *s
-	c.LoadBalancer = nil
-	return c
+func mergeTCPService(a, b *dynamic.TCPService) bool {
+	if a.LoadBalancer == nil || b.LoadBalancer == nil || a.Weighted != nil || b.Weighted != nil {
+		return reflect.DeepEqual(a, b)
+	}
+	x, y := *a.LoadBalancer, *b.LoadBalancer
+	x.Servers, y.Servers = nil, nil
+	if !reflect.DeepEqual(x, y) {
+		return false
+	}
+	s := append(slices.Clone(a.LoadBalancer.Servers), b.LoadBalancer.Servers...)
+	slices.SortFunc(s, func(p, q dynamic.TCPServer) int { return cmp.Compare(p.Address, q.Address) })
+	a.LoadBalancer.Servers = slices.CompactFunc(s, func(p, q dynamic.TCPServer) bool { return p.Address == q.Address })
+	return true
+}
+
+func mergeUDPService(a, b *dynamic.UDPService) bool {
+	if a.LoadBalancer == nil || b.LoadBalancer == nil || a.Weighted != nil || b.Weighted != nil {
+		return reflect.DeepEqual(a, b)
+	}
+	s := append(slices.Clone(a.LoadBalancer.Servers), b.LoadBalancer.Servers...)
+	slices.SortFunc(s, func(p, q dynamic.UDPServer) int { return cmp.Compare(p.Address, q.Address) })
+	a.LoadBalancer.Servers = slices.CompactFunc(s, func(p, q dynamic.UDPServer) bool { return p.Address == q.Address })
+	return true
 }

@@ -142,14 +142,21 @@ func (w *yamlWriter) mapping(v reflect.Value, ind int, first bool) error {
 			}
 		}
 	case reflect.Map:
-		keys := v.MapKeys()
 		if v.Type().Key().Kind() != reflect.String {
 			return fmt.Errorf("map key type %s", v.Type().Key())
 		}
-		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
-		for _, k := range keys {
+		type kv struct {
+			k string
+			v reflect.Value
+		}
+		entries := make([]kv, 0, v.Len())
+		for it := v.MapRange(); it.Next(); {
+			entries = append(entries, kv{it.Key().String(), it.Value()})
+		}
+		slices.SortFunc(entries, func(a, b kv) int { return strings.Compare(a.k, b.k) })
+		for _, e := range entries {
 			line()
-			if err := w.entry(k.String(), v.MapIndex(k), ind); err != nil {
+			if err := w.entry(e.k, e.v, ind); err != nil {
 				return err
 			}
 		}
@@ -264,16 +271,47 @@ func (w *yamlWriter) scalarString(s string) {
 // plainSafe is conservative: anything that might read back as another
 // string or another type is quoted.
 func plainSafe(s string) bool {
-	if s == "" {
-		return false
-	}
-	if strings.ContainsAny(s[:1], "-?:,[]{}#&*!|>'\"%@`<=~ \t.+") {
+	if s == "" || plainBadFirst[s[0]] {
 		return false
 	}
 	if s[0] >= '0' && s[0] <= '9' && !digitLedSafe(s) {
 		return false
 	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			return plainSafeUnicode(s)
+		case c < 0x20 || c == 0x7f:
+			return false
+		case c == ':' && (i == len(s)-1 || s[i+1] == ' '):
+			return false
+		case c == '#' && i > 0 && s[i-1] == ' ':
+			return false
+		}
+	}
+	if c := s[len(s)-1]; c == ' ' {
+		return false
+	}
+	if len(s) <= 8 {
+		switch strings.ToLower(s) {
+		case "true", "false", "yes", "no", "on", "off", "y", "n", "null", "nan", "inf", "infinity":
+			return false
+		}
+	}
+	return true
+}
 
+// plainBadFirst are the bytes a plain scalar of ours may not start with.
+var plainBadFirst = func() (t [256]bool) {
+	for _, c := range []byte("-?:,[]{}#&*!|>'\"%@`<=~ \t.+") {
+		t[c] = true
+	}
+	return t
+}()
+
+// plainSafeUnicode is plainSafe's slow path for non-ASCII strings.
+func plainSafeUnicode(s string) bool {
 	last, _ := utf8.DecodeLastRuneInString(s)
 	if last == ' ' || last == ':' || last == '\t' {
 		return false
@@ -285,10 +323,6 @@ func plainSafe(s string) bool {
 		if r == '\t' || !unicode.IsPrint(r) || r == '\uFEFF' {
 			return false
 		}
-	}
-	switch strings.ToLower(s) {
-	case "true", "false", "yes", "no", "on", "off", "y", "n", "null", "nan", "inf", "infinity":
-		return false
 	}
 	return true
 }

@@ -89,7 +89,10 @@ func Set(cfg *dynamic.Configuration, key, value string) error {
 	return set(reflect.ValueOf(cfg).Elem(), segs, value)
 }
 
-var durationType = reflect.TypeFor[dynamic.Duration]()
+var (
+	durationType = reflect.TypeFor[dynamic.Duration]()
+	stringsType  = reflect.TypeFor[[]string]()
+)
 
 // set assigns value to the field that segs names inside v (settable).
 func set(v reflect.Value, segs []string, value string) error {
@@ -157,6 +160,14 @@ func set(v reflect.Value, segs []string, value string) error {
 					return wrap(segs[0], enable(reflect.New(et).Elem(), value))
 				}
 				return wrap(segs[0], set(old.Elem(), segs[1:], value))
+			}
+			if len(segs) > 1 {
+				p := reflect.New(et.Elem())
+				if err := set(p.Elem(), segs[1:], value); err != nil {
+					return wrap(segs[0], err)
+				}
+				v.SetMapIndex(k, p)
+				return nil
 			}
 		}
 		tmp := reflect.New(et).Elem()
@@ -239,6 +250,17 @@ func setLeaf(v reflect.Value, value string) error {
 		}
 		v.SetFloat(f)
 	case reflect.Slice:
+		if v.Type() == stringsType {
+			parts := strings.Split(value, ",")
+			out := parts[:0]
+			for _, p := range parts {
+				if p = strings.TrimSpace(p); p != "" {
+					out = append(out, p)
+				}
+			}
+			v.Set(reflect.ValueOf(out))
+			return nil
+		}
 		parts := strings.Split(value, ",")
 		s := reflect.MakeSlice(v.Type(), 0, len(parts))
 		for _, p := range parts {
