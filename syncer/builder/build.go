@@ -53,8 +53,8 @@ type state struct {
 	b          *Builder
 	cfg        *dynamic.Configuration
 	owners     map[string]map[string]string // "http.routers" → name → catalog service that defined it first
-	conflicted map[objKey]bool   // objects defined differently by several catalog services
-	size       int               // number of catalog services, to size maps
+	conflicted map[objKey]bool              // objects defined differently by several catalog services
+	size       int                          // number of catalog services, to size maps
 	problems   []Problem
 	seen       map[string]bool // problems already reported
 }
