@@ -663,3 +663,58 @@ func modulePath(t *testing.T) string {
 	t.Fatal("go.mod: no module line")
 	return ""
 }
+
+// TestPolicies checks that the ACL policies parse and grant what the syncer
+// needs, read-only.
+func TestPolicies(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want map[string]string // block "type label" → attribute = value it must hold
+	}{
+		{"whiskers-sync.nomad-policy.hcl", map[string]string{`namespace "*"`: `capabilities = ["read-job"]`}},
+		{"whiskers-sync.consul-policy.hcl", map[string]string{`service_prefix ""`: `policy = "read"`, `node_prefix ""`: `policy = "read"`}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			src, err := Files.ReadFile(tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, diags := hclparse.NewParser().ParseHCL(src, tc.file)
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			got := map[string]string{}
+			for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+				key := b.Type + ` "` + strings.Join(b.Labels, `" "`) + `"`
+				for name, a := range b.Body.Attributes {
+					v, diags := a.Expr.Value(nil)
+					if diags.HasErrors() {
+						t.Fatalf("%s: %v", tc.file, diags)
+					}
+					got[key] = name + " = " + ctyString(v)
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Errorf("%s grants %q, want exactly %q", tc.file, got, tc.want)
+			}
+			for k, w := range tc.want {
+				if got[k] != w {
+					t.Errorf("%s: %s: %q, want %q", tc.file, k, got[k], w)
+				}
+			}
+		})
+	}
+}
+
+// ctyString writes a string or a list of strings in HCL syntax.
+func ctyString(v cty.Value) string {
+	if v.Type() == cty.String {
+		return `"` + v.AsString() + `"`
+	}
+	var parts []string
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		parts = append(parts, ctyString(e))
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}

@@ -22,14 +22,14 @@
 #         on /run/whiskers/wasm.sock; Traefik's whiskers plugin forwards to it.
 #
 # ACL tokens: the sync task gets a Nomad workload identity (NOMAD_TOKEN in its
-# environment); bind a read-only policy to it once:
+# environment); bind the read-only policy to it once:
 #
 #   nomad acl policy apply -namespace default -job whiskers -group whiskers \
-#     -task sync whiskers-sync deploy/nomad/whiskers-sync.policy.hcl
+#     -task sync whiskers-sync deploy/nomad/whiskers-sync.nomad-policy.hcl
 #
-# with a policy such as `namespace "*" { capabilities = ["read-job"] }`.
-# The Consul token (service:read, node:read) is read from the Nomad Variable
-# nomad/jobs/whiskers (key consul_token), which only this job can read:
+# The Consul token (policy whiskers-sync.consul-policy.hcl: service and node
+# read) is read from the Nomad Variable nomad/jobs/whiskers (key
+# consul_token), which only this job can read:
 #
 #   nomad var put nomad/jobs/whiskers consul_token=<secret-id>
 #
