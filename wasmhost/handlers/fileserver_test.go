@@ -36,6 +36,10 @@ func TestFileserver(t *testing.T) {
 	for i := range bin {
 		bin[i] = byte(i)
 	}
+	big := make([]byte, 200_000)
+	for i := range big {
+		big[i] = byte(i * 7 / 3)
+	}
 	const (
 		html = "text/html; charset=utf-8"
 		text = "text/plain; charset=utf-8"
@@ -175,6 +179,10 @@ func TestFileserver(t *testing.T) {
 		{name: "range end clamped", path: "/data.bin", req: hdr{"Range": "bytes=95-200"}, status: 206, body: str(string(bin[95:])),
 			want: hdr{"Content-Range": "bytes 95-99/100"}},
 		{name: "range single byte", path: "/data.bin", req: hdr{"Range": "bytes=50-50"}, status: 206, body: str(string(bin[50:51]))},
+		{name: "file larger than a read chunk", path: "/big.bin", status: 200, body: str(string(big)),
+			want: hdr{"Content-Length": "200000"}},
+		{name: "range across read chunks", path: "/big.bin", req: hdr{"Range": "bytes=65530-131080"}, status: 206,
+			body: str(string(big[65530:131081])), want: hdr{"Content-Range": "bytes 65530-131080/200000"}},
 		{name: "range unsatisfiable", path: "/data.bin", req: hdr{"Range": "bytes=100-"}, status: 416,
 			want: hdr{"Content-Range": "bytes */100"}},
 		{name: "range suffix zero", path: "/data.bin", req: hdr{"Range": "bytes=-0"}, status: 416},

@@ -49,7 +49,12 @@ func newSite(t testing.TB) site {
 	for i := range bin {
 		bin[i] = byte(i)
 	}
+	big := make([]byte, 200_000) // more than the fileserver's 64 KiB read chunk
+	for i := range big {
+		big[i] = byte(i * 7 / 3)
+	}
 	files := map[string]string{
+		"big.bin":             string(big),
 		"../secret.txt":       s.secret,
 		"../secret/inner.txt": s.secret,
 		"index.html":          "<h1>home</h1>\n",
