@@ -35,6 +35,12 @@ variable "app_reference" {
   default     = "ghcr.io/fermyon/finicky-whiskers:latest"
 }
 
+variable "health_path" {
+  description = "Path of the app that Nomad's check and Traefik's health check probe; it must answer 2xx."
+  type        = string
+  default     = "/"
+}
+
 variable "redis_image" {
   description = "Redis image."
   type        = string
@@ -90,7 +96,8 @@ job "finicky-whiskers" {
         "traefik.http.routers.finicky.rule=Host(`${var.host}`)",
         "traefik.http.routers.finicky.entrypoints=web",
         "traefik.http.routers.finicky.middlewares=finicky-static",
-        "traefik.http.services.finicky.loadbalancer.healthcheck.path=/health",
+        "traefik.http.services.finicky.loadbalancer.healthcheck.path=${var.health_path}",
+        "traefik.http.services.finicky.loadbalancer.healthcheck.interval=10s",
         # The whiskers plugin (name "whiskers" in traefik.nomad.hcl) in front
         # of the app: static files from the wasm host, the rest to Spin.
         "traefik.http.middlewares.finicky-static.plugin.whiskers.handler=fileserver",
@@ -101,7 +108,7 @@ job "finicky-whiskers" {
 
       check {
         type     = "http"
-        path     = "/health"
+        path     = var.health_path
         interval = "10s"
         timeout  = "2s"
       }
