@@ -428,10 +428,8 @@ func (b *Builder) decode(ts []string, report func(tag string, err error)) (*deco
 		if !ok {
 			continue
 		}
-		sec, _, _ := strings.Cut(strings.ToLower(rest), ".")
-		switch sec {
-		case "http", "tcp", "udp", "tls":
-		default:
+		if sec, _, _ := strings.Cut(rest, "."); !strings.EqualFold(sec, "http") && !strings.EqualFold(sec, "tcp") &&
+			!strings.EqualFold(sec, "udp") && !strings.EqualFold(sec, "tls") {
 			continue // provider options of Traefik (consulcatalog.*, nomad.*): not ours
 		}
 		o, ok := tags.ObjectOf(rest)
@@ -464,14 +462,14 @@ func (b *Builder) decode(ts []string, report func(tag string, err error)) (*deco
 // checkServerValue validates the tag-only server options that become part
 // of a URL or address.
 func checkServerValue(key, value string) error {
-	lk := strings.ToLower(key)
+	const port, scheme = ".loadbalancer.server.port", ".loadbalancer.server.scheme"
 	switch {
-	case strings.HasSuffix(lk, ".loadbalancer.server.port"):
+	case len(key) >= len(port) && strings.EqualFold(key[len(key)-len(port):], port):
 		n, err := strconv.Atoi(value)
 		if err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("port %q: want 1..65535", value)
 		}
-	case strings.HasSuffix(lk, ".loadbalancer.server.scheme"):
+	case len(key) >= len(scheme) && strings.EqualFold(key[len(key)-len(scheme):], scheme):
 		if !validScheme(value) {
 			return fmt.Errorf("scheme %q: want letters, digits, '+', '-', '.'", value)
 		}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/whiskers-dev/whiskers/syncer/dynamic"
 )
 
 // The YAML writer below is a small, fast, deterministic emitter for the
@@ -28,13 +30,55 @@ type yfield struct {
 	name  string
 }
 
-var yfieldCache sync.Map // reflect.Type → []yfield
+// tinfo is what the writer needs to know about a type.
+type tinfo struct {
+	fields []yfield // struct fields written
+	text   bool     // implements encoding.TextMarshaler
+}
 
-func yfields(t reflect.Type) []yfield {
-	if f, ok := yfieldCache.Load(t); ok {
-		return f.([]yfield)
+// typeTable holds every type reachable from dynamic.Configuration, filled at
+// init and only read afterwards; other types are looked up in typeCache.
+var (
+	typeTable = map[reflect.Type]*tinfo{}
+	typeCache sync.Map
+)
+
+func init() {
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		if _, ok := typeTable[t]; ok {
+			return
+		}
+		typeTable[t] = newTinfo(t)
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Map:
+			walk(t.Elem())
+		case reflect.Struct:
+			for i := range t.NumField() {
+				walk(t.Field(i).Type)
+			}
+		}
 	}
-	var fs []yfield
+	walk(reflect.TypeFor[*dynamic.Configuration]())
+}
+
+func info(t reflect.Type) *tinfo {
+	if ti, ok := typeTable[t]; ok {
+		return ti
+	}
+	if ti, ok := typeCache.Load(t); ok {
+		return ti.(*tinfo)
+	}
+	ti := newTinfo(t)
+	typeCache.Store(t, ti)
+	return ti
+}
+
+func newTinfo(t reflect.Type) *tinfo {
+	ti := &tinfo{text: t.Implements(textMarshaler)}
+	if t.Kind() != reflect.Struct {
+		return ti
+	}
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		if !sf.IsExported() {
@@ -47,11 +91,12 @@ func yfields(t reflect.Type) []yfield {
 		if name == "" {
 			name = strings.ToLower(sf.Name)
 		}
-		fs = append(fs, yfield{index: i, name: name})
+		ti.fields = append(ti.fields, yfield{index: i, name: name})
 	}
-	yfieldCache.Store(t, fs)
-	return fs
+	return ti
 }
+
+func yfields(t reflect.Type) []yfield { return info(t).fields }
 
 type yamlWriter struct {
 	buf *bytes.Buffer
@@ -95,7 +140,7 @@ func isBlock(v reflect.Value) bool {
 	if (v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface) && v.IsNil() {
 		return false
 	}
-	if v.Type().Implements(textMarshaler) {
+	if info(v.Type()).text {
 		return false
 	}
 	switch v.Kind() {
@@ -112,10 +157,14 @@ func isBlock(v reflect.Value) bool {
 	return false
 }
 
+const spaces = "                                                                "
+
 func (w *yamlWriter) indent(n int) {
-	for range n {
-		w.buf.WriteByte(' ')
+	for n > len(spaces) {
+		w.buf.WriteString(spaces)
+		n -= len(spaces)
 	}
+	w.buf.WriteString(spaces[:n])
 }
 
 // mapping writes the entries of struct or map v at indentation ind; when
@@ -222,7 +271,7 @@ func (w *yamlWriter) inline(v reflect.Value) error {
 			return nil
 		}
 	}
-	if v.Type().Implements(textMarshaler) {
+	if info(v.Type()).text {
 		b, err := v.Interface().(encoding.TextMarshaler).MarshalText()
 		if err != nil {
 			return err
@@ -231,7 +280,7 @@ func (w *yamlWriter) inline(v reflect.Value) error {
 		return nil
 	}
 	v = deref(v)
-	if v.Type().Implements(textMarshaler) {
+	if info(v.Type()).text {
 		return w.inline(v)
 	}
 	switch v.Kind() {
