@@ -32,7 +32,7 @@
  *     q=0 refused) with Content-Encoding; unless PRECOMPRESSED is off, file responses
  *     carry Vary: Accept-Encoding.
  *   - Range: one `bytes=a-b`, `a-` or `-n` range gives 206 with Content-Range; an
- *     unsatisfiable one 416 with `Content-Range: bytes * /size`; several ranges, or a
+ *     unsatisfiable one 416 with a Content-Range giving the size; several ranges, or a
  *     malformed header, give the full 200. If-Range (ETag or date) is honoured.
  *   - Content-Length on every response except 304; HEAD sends the headers only.
  */
