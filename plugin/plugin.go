@@ -177,6 +177,9 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		dropConnectionTokens(h, c)
 	}
 	rw.WriteHeader(resp.StatusCode)
+	if resp.ContentLength == 0 {
+		return // redirects, HEAD, 304: nothing to copy
+	}
 
 	bp, _ := m.buffers.Get().(*[]byte)
 	if bp == nil {
