@@ -495,12 +495,12 @@ func validScheme(s string) bool {
 // takeServerTemplates moves the tagged first server of each load balancer
 // out of the configuration: servers are made from instances.
 func (d *decoded) takeServerTemplates() {
-	d.httpTmpl = map[string]dynamic.Server{}
-	d.tcpTmpl = map[string]dynamic.TCPServer{}
-	d.udpTmpl = map[string]dynamic.UDPServer{}
 	if h := d.cfg.HTTP; h != nil {
 		for n, s := range h.Services {
 			if s.LoadBalancer != nil && len(s.LoadBalancer.Servers) > 0 {
+				if d.httpTmpl == nil {
+					d.httpTmpl = map[string]dynamic.Server{}
+				}
 				d.httpTmpl[n] = s.LoadBalancer.Servers[0]
 				s.LoadBalancer.Servers = nil
 			}
@@ -509,6 +509,9 @@ func (d *decoded) takeServerTemplates() {
 	if t := d.cfg.TCP; t != nil {
 		for n, s := range t.Services {
 			if s.LoadBalancer != nil && len(s.LoadBalancer.Servers) > 0 {
+				if d.tcpTmpl == nil {
+					d.tcpTmpl = map[string]dynamic.TCPServer{}
+				}
 				d.tcpTmpl[n] = s.LoadBalancer.Servers[0]
 				s.LoadBalancer.Servers = nil
 			}
@@ -517,6 +520,9 @@ func (d *decoded) takeServerTemplates() {
 	if u := d.cfg.UDP; u != nil {
 		for n, s := range u.Services {
 			if s.LoadBalancer != nil && len(s.LoadBalancer.Servers) > 0 {
+				if d.udpTmpl == nil {
+					d.udpTmpl = map[string]dynamic.UDPServer{}
+				}
 				d.udpTmpl[n] = s.LoadBalancer.Servers[0]
 				s.LoadBalancer.Servers = nil
 			}
@@ -853,6 +859,9 @@ func ptr[T any](v T) *T { return &v }
 // percent of requests. Routers keep pointing at the same name, so promotion
 // (no canaries left) folds the service back into a plain load balancer.
 func (st *state) splitCanaries(h *dynamic.HTTPConfiguration, d *decoded, insts []member, report func(string, error)) {
+	if !slices.ContainsFunc(insts, func(m member) bool { return m.canary }) {
+		return
+	}
 	var stable, canary []member
 	for _, m := range insts {
 		if m.canary {

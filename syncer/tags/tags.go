@@ -80,13 +80,10 @@ func Set(cfg *dynamic.Configuration, key, value string) error {
 	if key == "" {
 		return errors.New("empty key")
 	}
-	segs := strings.Split(key, ".")
-	for _, s := range segs {
-		if s == "" {
-			return fmt.Errorf("key %q has an empty segment", key)
-		}
+	if strings.Contains(key, "..") || key[0] == '.' || key[len(key)-1] == '.' {
+		return fmt.Errorf("key %q has an empty segment", key)
 	}
-	return set(reflect.ValueOf(cfg).Elem(), segs, value)
+	return set(reflect.ValueOf(cfg).Elem(), key, value)
 }
 
 var (
@@ -94,33 +91,35 @@ var (
 	stringsType  = reflect.TypeFor[[]string]()
 )
 
-// set assigns value to the field that segs names inside v (settable).
-func set(v reflect.Value, segs []string, value string) error {
+// set assigns value to the field that path (segments joined by ".", "" for
+// v itself) names inside v (settable).
+func set(v reflect.Value, path string, value string) error {
+	seg, rest, _ := strings.Cut(path, ".")
 	switch v.Kind() {
 	case reflect.Pointer:
-		if len(segs) == 0 && v.Type().Elem().Kind() == reflect.Struct {
+		if path == "" && v.Type().Elem().Kind() == reflect.Struct {
 			return enable(v, value)
 		}
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
-		return set(v.Elem(), segs, value)
+		return set(v.Elem(), path, value)
 
 	case reflect.Struct:
-		if len(segs) == 0 {
+		if path == "" {
 			// A group of options that is not a pointer always exists.
 			if b, err := strconv.ParseBool(value); err == nil && b {
 				return nil
 			}
 			return fmt.Errorf("is a group of options, not a value (want a sub-option or true)")
 		}
-		name, idx, hasIdx, err := splitIndex(segs[0])
+		name, idx, hasIdx, err := splitIndex(seg)
 		if err != nil {
 			return err
 		}
 		f, ok := fieldOf(v.Type(), strings.ToLower(name))
 		if !ok {
-			return fmt.Errorf("unknown option %q", segs[0])
+			return fmt.Errorf("unknown option %q", seg)
 		}
 		fv := v.Field(f.index)
 		if f.alias {
@@ -139,32 +138,32 @@ func set(v reflect.Value, segs []string, value string) error {
 				reflect.Copy(grown, fv)
 				fv.Set(grown)
 			}
-			return wrap(segs[0], set(fv.Index(idx), segs[1:], value))
+			return wrap(seg, set(fv.Index(idx), rest, value))
 		}
-		return wrap(segs[0], set(fv, segs[1:], value))
+		return wrap(seg, set(fv, rest, value))
 
 	case reflect.Map:
-		if len(segs) == 0 {
+		if path == "" {
 			return errors.New("needs a name (a map of named entries)")
 		}
 		if v.IsNil() {
 			v.Set(reflect.MakeMap(v.Type()))
 		}
-		k := reflect.ValueOf(segs[0]).Convert(v.Type().Key())
+		k := reflect.ValueOf(seg).Convert(v.Type().Key())
 		et := v.Type().Elem()
 		if et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct {
 			// Objects (routers, services, …) are set in place.
 			old := v.MapIndex(k)
 			if old.IsValid() && !old.IsNil() {
-				if len(segs) == 1 {
-					return wrap(segs[0], enable(reflect.New(et).Elem(), value))
+				if rest == "" {
+					return wrap(seg, enable(reflect.New(et).Elem(), value))
 				}
-				return wrap(segs[0], set(old.Elem(), segs[1:], value))
+				return wrap(seg, set(old.Elem(), rest, value))
 			}
-			if len(segs) > 1 {
+			if rest != "" {
 				p := reflect.New(et.Elem())
-				if err := set(p.Elem(), segs[1:], value); err != nil {
-					return wrap(segs[0], err)
+				if err := set(p.Elem(), rest, value); err != nil {
+					return wrap(seg, err)
 				}
 				v.SetMapIndex(k, p)
 				return nil
@@ -174,15 +173,15 @@ func set(v reflect.Value, segs []string, value string) error {
 		if old := v.MapIndex(k); old.IsValid() {
 			tmp.Set(old)
 		}
-		if err := set(tmp, segs[1:], value); err != nil {
-			return wrap(segs[0], err)
+		if err := set(tmp, rest, value); err != nil {
+			return wrap(seg, err)
 		}
 		v.SetMapIndex(k, tmp)
 		return nil
 
 	case reflect.Interface:
 		// Free-form plugin options: a string, or nested options.
-		if len(segs) == 0 {
+		if path == "" {
 			v.Set(reflect.ValueOf(value))
 			return nil
 		}
@@ -191,11 +190,11 @@ func set(v reflect.Value, segs []string, value string) error {
 			m = map[string]any{}
 			v.Set(reflect.ValueOf(m))
 		}
-		return set(reflect.ValueOf(m), segs, value)
+		return set(reflect.ValueOf(m), path, value)
 	}
 
-	if len(segs) > 0 {
-		return fmt.Errorf("unknown option %q", segs[0])
+	if path != "" {
+		return fmt.Errorf("unknown option %q", seg)
 	}
 	return setLeaf(v, value)
 }
