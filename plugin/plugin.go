@@ -289,28 +289,34 @@ func hostDown(m *Middleware, rw http.ResponseWriter, r *http.Request, replayable
 
 // outHeader returns the headers sent to the host for r. It does not modify r.
 func outHeader(cfg *settings, r *http.Request) http.Header {
-	h := make(http.Header, len(r.Header)+4)
+	var h http.Header
 	if cfg.forwardHeaders != nil {
+		h = make(http.Header, len(cfg.forwardHeaders)+4)
 		for _, k := range cfg.forwardHeaders {
-			if vv, ok := r.Header[k]; ok {
+			if vv, ok := r.Header[k]; ok && !hopHeaders[k] {
 				h[k] = vv
 			}
 		}
 	} else {
-		for k, vv := range r.Header {
-			if !hopHeaders[k] {
-				h[k] = vv
-			}
+		// One compiled Clone and fixed deletes cost Yaegi less than an
+		// interpreted loop over the headers.
+		h = r.Header.Clone()
+		if h == nil {
+			h = make(http.Header, 4)
 		}
+		delete(h, "Connection")
+		delete(h, "Proxy-Connection")
+		delete(h, "Keep-Alive")
+		delete(h, "Proxy-Authenticate")
+		delete(h, "Proxy-Authorization")
+		delete(h, "Te")
+		delete(h, "Trailer")
+		delete(h, "Transfer-Encoding")
+		delete(h, "Upgrade")
 	}
 	// "keep-alive" and "close" name no header to drop: skip the parsing.
 	if c := r.Header["Connection"]; len(c) > 1 || (len(c) == 1 && !strings.EqualFold(c[0], "keep-alive") && !strings.EqualFold(c[0], "close")) {
 		dropConnectionTokens(h, c)
-	}
-	if cfg.forwardHeaders != nil {
-		for k := range hopHeaders {
-			delete(h, k)
-		}
 	}
 
 	prior := r.Header["X-Forwarded-For"]
