@@ -132,3 +132,40 @@ func FuzzBuild(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBuildTags builds two catalog services from fuzzed names and tags (the
+// tag paths are where input is richest): no panic, and the YAML reads back.
+func FuzzBuildTags(f *testing.F) {
+	f.Add("web", "traefik.http.routers.r.rule=Host(`a`)", "traefik.http.services.s.loadbalancer.server.port=81", "whiskers.canary=true", uint64(2))
+	f.Add("a_b", "traefik.tcp.routers.t.rule=HostSNI(`*`)", "traefik.udp.routers.u.entrypoints=dns", "traefik.http.middlewares.m.plugin.p.x.y=1", uint64(0))
+	f.Add("x", "traefik.http.routers.r.tls.domains[3].sans=a,b", "traefik.http.services.s.loadbalancer.server.url=http://x", "whiskers.zero=panic", uint64(1))
+	f.Fuzz(func(t *testing.T, name, t1, t2, t3 string, version uint64) {
+		b, err := New(Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		insts := []catalog.Instance{
+			{Origin: catalog.OriginNomad, Service: name, ID: "1", Address: "10.0.0.1", Port: 80, Health: catalog.HealthPassing,
+				Tags: []string{"traefik.enable=true", t1, t2, t3}, JobVersion: version},
+			{Origin: catalog.OriginConsul, Service: name, ID: "2", Address: "10.0.0.2", Port: 80, Health: catalog.HealthPassing,
+				Tags: []string{"traefik.enable=true", t1}, Canary: version%2 == 1},
+			{Origin: catalog.OriginConsul, Service: name + "2", ID: "3", Address: "10.0.0.3", Port: 80, Health: catalog.HealthCritical,
+				Tags: []string{"traefik.enable=true", t2, t3}},
+		}
+		res := b.Build(catalog.Merge(insts))
+		one, err := render.Marshal(res.Config, render.YAML)
+		if err != nil {
+			t.Fatal(err)
+		}
+		two, _ := render.Marshal(b.Build(catalog.Merge(insts)).Config, render.YAML)
+		if !bytes.Equal(one, two) {
+			t.Fatal("two builds of one snapshot differ")
+		}
+		if _, err := render.Marshal(res.Config, render.JSON); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range res.Problems {
+			_ = p.Error()
+		}
+	})
+}
