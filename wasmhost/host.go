@@ -153,7 +153,7 @@ func (h *Host) compile(ctx context.Context, hc HandlerConfig) (*handler, error) 
 			}
 			return nil, fmt.Errorf("volumes[%d] %q: %w", i, hostDir, err)
 		}
-		fsc = fsc.WithReadOnlyDirMount(hostDir, guestDir)
+		fsc = mountVolume(fsc, hostDir, guestDir)
 	}
 	env := make([][2]string, 0, len(hc.Env))
 	for k, v := range hc.Env {

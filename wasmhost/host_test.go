@@ -547,3 +547,36 @@ func TestClosedHostAnswers503(t *testing.T) {
 
 // discardLogger drops everything (benchmarks).
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestVolumes(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	site := filepath.Join(root, "site")
+	require.NoError(t, os.MkdirAll(filepath.Join(site, "sub"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(site, "hello.txt"), []byte("hello volume"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "outside.txt"), []byte("secret"), 0o644))
+	h, _ := newTestHost(t, fmt.Sprintf(`handlers:
+- {name: root, module: TESTDATA/fs.wasm, route: /root, volumes: ["%[1]s:/"], env: {MOUNT: /}}
+- {name: srv, module: TESTDATA/fs.wasm, route: /srv, volumes: ["%[1]s:/srv"], env: {MOUNT: /srv}}
+`, site), nil)
+	for _, path := range []string{"/root", "/srv"} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			rec := do(h, http.MethodGet, path, nil, nil)
+			require.Equal(t, http.StatusOK, rec.Code)
+			body := rec.Body.String()
+			for _, want := range []string{
+				"stat dir\n",
+				"list0 hello.txt\n", "list0 sub\n",
+				"list1 hello.txt\n", "list1 sub\n", // rewinddir works
+				"read hello volume\n",
+				"create denied\n",
+				"escape denied\n",
+			} {
+				assert.Contains(t, body, want)
+			}
+			_, err := os.Stat(filepath.Join(site, "new.txt"))
+			assert.True(t, os.IsNotExist(err), "volume is read-only")
+		})
+	}
+}
