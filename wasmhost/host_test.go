@@ -580,3 +580,22 @@ func TestVolumes(t *testing.T) {
 		})
 	}
 }
+
+func TestClientGoneStopsGuest(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHost(t, "handlers:\n- {name: loop, module: TESTDATA/loop.wasm, route: /, timeout: 1h}\n", nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	req := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}()
+	hd := h.byName["loop"]
+	waitFor(t, "the guest to run", func() bool { return len(hd.slots) == 1 })
+	cancel() // the client hangs up; the guest would otherwise spin for an hour
+	<-done
+	assert.Empty(t, hd.slots, "instance slot released")
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.requests.WithLabelValues("loop", "499")))
+	assert.Zero(t, testutil.ToFloat64(h.metrics.timeouts.WithLabelValues("loop")))
+}
