@@ -49,8 +49,18 @@ func socketDir(t *testing.T) string {
 // TCP when path is "".
 func startFakeHost(t *testing.T, path string) *fakeHost {
 	t.Helper()
+	return startHost(t, path, nil)
+}
+
+// startHost starts a fake host on path ("" for TCP) that answers with h, or
+// with the fake host's own handler when h is nil.
+func startHost(t *testing.T, path string, h http.Handler) *fakeHost {
+	t.Helper()
 	f := &fakeHost{}
-	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	if h == nil {
+		h = http.HandlerFunc(f.serve)
+	}
+	f.srv = httptest.NewUnstartedServer(h)
 	if path != "" {
 		ln, err := net.Listen("unix", path)
 		if err != nil {
