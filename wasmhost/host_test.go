@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -598,4 +599,26 @@ func TestClientGoneStopsGuest(t *testing.T) {
 	assert.Empty(t, hd.slots, "instance slot released")
 	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.requests.WithLabelValues("loop", "499")))
 	assert.Zero(t, testutil.ToFloat64(h.metrics.timeouts.WithLabelValues("loop")))
+}
+
+func TestGuestsSeeRealClockAndRandom(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHost(t, "handlers:\n- {name: env, module: TESTDATA/env.wasm, route: /}\n", nil)
+	line := func(body, prefix string) string {
+		for _, l := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(l, prefix); ok {
+				return v
+			}
+		}
+		t.Fatalf("no %q line in %q", prefix, body)
+		return ""
+	}
+	first := do(h, http.MethodGet, "/", nil, nil).Body.String()
+	second := do(h, http.MethodGet, "/", nil, nil).Body.String()
+	guestTime, err := strconv.ParseInt(line(first, "time "), 10, 64)
+	require.NoError(t, err)
+	// wazero's default clock is a fixed fake; a real one is near ours.
+	assert.InDelta(t, time.Now().Unix(), guestTime, 24*3600)
+	assert.Len(t, line(first, "random "), 16)
+	assert.NotEqual(t, line(first, "random "), line(second, "random "), "crypto random, not wazero's deterministic default")
 }
