@@ -225,3 +225,45 @@ func socketDirB(b *testing.B) string {
 	}
 	return dir
 }
+
+// BenchmarkNativeAllocs reports the compiled middleware's allocations per
+// request (including the transport's, the recorder's and the request's),
+// next to a bare transport round trip (direct).
+//
+//	go test -run '^$' -bench NativeAllocs -benchmem ./plugin/yaegitest
+func BenchmarkNativeAllocs(b *testing.B) {
+	path := filepath.Join(socketDirB(b), "h.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: okHost{}}
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(func() { _ = srv.Close() })
+	h, err := newNative(context.Background(), http.NotFoundHandler(), map[string]any{"handler": "bench", "socket": "unix://" + path}, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("plugin", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			req := httptest.NewRequest("GET", "http://app.example/bench?x=1", nil)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+		}
+	})
+	b.Run("direct", func(b *testing.B) {
+		direct := unixTransport(path)
+		defer direct.CloseIdleConnections()
+		b.ReportAllocs()
+		for range b.N {
+			req, _ := http.NewRequest("GET", "http://host/bench?x=1", nil)
+			resp, err := direct.RoundTrip(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}
