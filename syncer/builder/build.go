@@ -8,8 +8,11 @@ import (
 	"net"
 	"reflect"
 	"slices"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/whiskers-dev/whiskers/syncer/catalog"
 	"github.com/whiskers-dev/whiskers/syncer/dynamic"
@@ -37,18 +40,70 @@ func (b *Builder) Build(snap catalog.Snapshot) Result {
 		}
 	}
 	st.owners = map[string]map[string]string{}
+	groups := make([][]catalog.Instance, 0, st.size)
 	for start := 0; start < len(insts); {
 		end := start + 1
 		for end < len(insts) && insts[end].Service == insts[start].Service {
 			end++
 		}
-		st.service(insts[start].Service, insts[start:end])
+		groups = append(groups, insts[start:end])
 		start = end
+	}
+	// Catalog services are built independently (in parallel when there are
+	// many), then merged one by one in name order, so the result does not
+	// depend on scheduling.
+	parts := make([]state, len(groups))
+	forEach(len(groups), func(i int) {
+		parts[i].b = b
+		parts[i].service(groups[i][0].Service, groups[i])
+	})
+	for i := range parts {
+		ps := &parts[i]
+		for _, p := range ps.problems {
+			st.problem(p.Origin, p.Service, p.Tag, p.Err)
+		}
+		if ps.part != nil {
+			st.merge(ps.name, ps.origin, ps.part)
+		}
 	}
 	return st.result()
 }
 
-// state is one Build in progress.
+// parallelMin is the number of catalog services from which Build uses
+// several goroutines.
+const parallelMin = 1024
+
+// forEach calls f(0) … f(n-1), spread over GOMAXPROCS goroutines when n is
+// large, and returns when all calls have returned.
+func forEach(n int, f func(i int)) {
+	w := runtime.GOMAXPROCS(0)
+	if w < 2 || n < parallelMin {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	const chunk = 64
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range w {
+		wg.Go(func() {
+			for {
+				lo := int(next.Add(chunk)) - chunk
+				if lo >= n {
+					return
+				}
+				for i := lo; i < min(lo+chunk, n); i++ {
+					f(i)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// state is one Build in progress, or the building of one catalog service
+// (then only b, problems, seen and the result fields are used).
 type state struct {
 	b          *Builder
 	cfg        *dynamic.Configuration
@@ -57,12 +112,20 @@ type state struct {
 	size       int                          // number of catalog services, to size maps
 	problems   []Problem
 	seen       map[string]bool // problems already reported
+
+	// The result of building one catalog service.
+	name   string
+	origin catalog.Origin
+	part   *dynamic.Configuration
 }
 
 func (st *state) problem(origin catalog.Origin, service, tag string, err error) {
 	k := string(origin) + "\x00" + service + "\x00" + tag + "\x00" + err.Error()
 	if st.seen[k] {
 		return
+	}
+	if st.seen == nil {
+		st.seen = map[string]bool{}
 	}
 	st.seen[k] = true
 	st.problems = append(st.problems, Problem{Origin: origin, Service: service, Tag: tag, Err: err})
@@ -324,10 +387,8 @@ func (st *state) service(name string, insts []catalog.Instance) {
 	if len(servers) == 0 && d.zero == zeroDrop {
 		return
 	}
-	part := st.assemble(name, origin, d, servers)
-	if part != nil {
-		st.merge(name, origin, part)
-	}
+	st.name, st.origin = name, origin
+	st.part = st.assemble(name, origin, d, servers)
 }
 
 // pick decodes variants in order and returns the first one whose tags have

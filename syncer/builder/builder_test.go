@@ -3,7 +3,9 @@ package builder
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -153,5 +155,45 @@ func TestEveryTraefikLabelThroughBuild(t *testing.T) {
 				t.Fatalf("tag changed nothing:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestParallelBuildMatchesSequential builds a snapshot large enough for
+// Build to use several goroutines, and once with one: same bytes, same
+// problems.
+func TestParallelBuildMatchesSequential(t *testing.T) {
+	var insts []catalog.Instance
+	for s := range 3 * parallelMin {
+		name := fmt.Sprintf("svc-%04d", s)
+		ts := []string{"traefik.enable=true", "traefik.http.middlewares.shared.compress=true"}
+		switch s % 5 {
+		case 1:
+			ts = append(ts, "traefik.http.routers.clash.rule=Host(`"+name+"`)") // conflicts across services
+		case 2:
+			ts = append(ts, "traefik.http.routers.r"+name+".priority=high") // malformed
+		case 3:
+			ts = append(ts, "whiskers.canary.weight=20")
+		}
+		for i := range 2 {
+			insts = append(insts, catalog.Instance{
+				Origin: catalog.OriginNomad, Service: name, ID: fmt.Sprintf("%s-%d", name, i), Address: "10.0.0.1",
+				Port: 1000 + s, Health: catalog.HealthPassing, Tags: ts, Canary: s%5 == 3 && i == 1,
+			})
+		}
+	}
+	snap := catalog.Merge(insts)
+	b, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parallel := golden(t, b.Build(snap))
+	prev := runtime.GOMAXPROCS(1)
+	sequential := golden(t, b.Build(snap))
+	runtime.GOMAXPROCS(prev)
+	if prev < 2 {
+		t.Log("GOMAXPROCS is 1: both builds were sequential")
+	}
+	if !bytes.Equal(parallel, sequential) {
+		t.Fatal("parallel and sequential builds differ")
 	}
 }
