@@ -2,6 +2,8 @@ package yaegitest
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -29,6 +31,22 @@ func TestManifest(t *testing.T) {
 		t.Run(rt.name, func(t *testing.T) {
 			if _, err := rt.new(t.Context(), http.NotFoundHandler(), m.TestData, "testdata"); err != nil {
 				t.Errorf("New rejected testData: %v", err)
+			}
+			// Serve through it, with the socket moved somewhere certainly
+			// empty: testData says onHostDown next, so next answers.
+			options := map[string]any{}
+			for k, v := range m.TestData {
+				options[k] = v
+			}
+			options["socket"] = "unix://" + filepath.Join(socketDir(t), "absent.sock")
+			h, err := rt.new(t.Context(), nextHandler, options, "testdata")
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/index.html", nil))
+			if rec.Code != 200 || rec.Header().Get("X-Next") != "yes" {
+				t.Errorf("host down with testData: status %d, X-Next %q; want next to answer", rec.Code, rec.Header().Get("X-Next"))
 			}
 		})
 	}
