@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/whiskers-dev/whiskers/syncer/catalog"
 	"github.com/whiskers-dev/whiskers/syncer/dynamic"
@@ -13,7 +14,7 @@ import (
 
 // objKey names an object of the configuration.
 type objKey struct {
-	kind tags.Object // Section and Kind only
+	kind string // "http.routers", …
 	name string
 }
 
@@ -28,42 +29,43 @@ func (st *state) merge(service string, origin catalog.Origin, part *dynamic.Conf
 			c.HTTP = &dynamic.HTTPConfiguration{}
 		}
 		d := c.HTTP
-		mergeMap(st, service, origin, "http", "routers", &d.Routers, p.Routers, equal)
-		mergeMap(st, service, origin, "http", "services", &d.Services, p.Services, mergeService)
-		mergeMap(st, service, origin, "http", "middlewares", &d.Middlewares, p.Middlewares, equal)
-		mergeMap(st, service, origin, "http", "serversTransports", &d.ServersTransports, p.ServersTransports, equal)
+		mergeMap(st, service, origin, "http", "http.routers", &d.Routers, p.Routers, equal)
+		mergeMap(st, service, origin, "http", "http.services", &d.Services, p.Services, mergeService)
+		mergeMap(st, service, origin, "http", "http.middlewares", &d.Middlewares, p.Middlewares, equal)
+		mergeMap(st, service, origin, "http", "http.serversTransports", &d.ServersTransports, p.ServersTransports, equal)
 	}
 	if p := part.TCP; p != nil {
 		if c.TCP == nil {
 			c.TCP = &dynamic.TCPConfiguration{}
 		}
 		d := c.TCP
-		mergeMap(st, service, origin, "tcp", "routers", &d.Routers, p.Routers, equal)
-		mergeMap(st, service, origin, "tcp", "services", &d.Services, p.Services, mergeTCPService)
-		mergeMap(st, service, origin, "tcp", "middlewares", &d.Middlewares, p.Middlewares, equal)
-		mergeMap(st, service, origin, "tcp", "serversTransports", &d.ServersTransports, p.ServersTransports, equal)
+		mergeMap(st, service, origin, "tcp", "tcp.routers", &d.Routers, p.Routers, equal)
+		mergeMap(st, service, origin, "tcp", "tcp.services", &d.Services, p.Services, mergeTCPService)
+		mergeMap(st, service, origin, "tcp", "tcp.middlewares", &d.Middlewares, p.Middlewares, equal)
+		mergeMap(st, service, origin, "tcp", "tcp.serversTransports", &d.ServersTransports, p.ServersTransports, equal)
 	}
 	if p := part.UDP; p != nil {
 		if c.UDP == nil {
 			c.UDP = &dynamic.UDPConfiguration{}
 		}
 		d := c.UDP
-		mergeMap(st, service, origin, "udp", "routers", &d.Routers, p.Routers, equal)
-		mergeMap(st, service, origin, "udp", "services", &d.Services, p.Services, mergeUDPService)
+		mergeMap(st, service, origin, "udp", "udp.routers", &d.Routers, p.Routers, equal)
+		mergeMap(st, service, origin, "udp", "udp.services", &d.Services, p.Services, mergeUDPService)
 	}
 	if p := part.TLS; p != nil {
 		if c.TLS == nil {
 			c.TLS = &dynamic.TLSConfiguration{}
 		}
 		d := c.TLS
-		mergeMap(st, service, origin, "tls", "options", &d.Options, p.Options, equal)
-		mergeMap(st, service, origin, "tls", "stores", &d.Stores, p.Stores, equal)
+		mergeMap(st, service, origin, "tls", "tls.options", &d.Options, p.Options, equal)
+		mergeMap(st, service, origin, "tls", "tls.stores", &d.Stores, p.Stores, equal)
 		d.Certificates = append(d.Certificates, p.Certificates...)
 	}
 }
 
 // mergeMap adds the entries of src to *dst; fold(old, new) folds new into
 // old when they may share a name and reports whether it did.
+// kind is "section.collection", e.g. "http.routers".
 func mergeMap[V any](st *state, service string, origin catalog.Origin, section, kind string, dst *map[string]V, src map[string]V, fold func(a, b V) bool) {
 	if len(src) == 0 {
 		return
@@ -71,16 +73,16 @@ func mergeMap[V any](st *state, service string, origin catalog.Origin, section, 
 	if *dst == nil {
 		*dst = make(map[string]V, st.size)
 	}
-	what := singular(tags.Object{Section: section, Kind: kind})
-	kk := section + "." + kind
-	owners := st.owners[kk]
+	owners := st.owners[kind]
 	if owners == nil {
 		owners = make(map[string]string, st.size)
-		st.owners[kk] = owners
+		st.owners[kind] = owners
 	}
-	for _, name := range sortedKeys(src) {
-		if st.conflicted[objKey{tags.Object{Section: section, Kind: kind}, name}] {
-			st.problem(origin, service, "", fmt.Errorf("%s %q is defined differently by several catalog services: dropped", what, name))
+	// Names are independent of each other: any order gives the same result.
+	what := func() string { return singular(tags.Object{Section: section, Kind: strings.TrimPrefix(kind, section+".")}) }
+	for name := range src {
+		if len(st.conflicted) > 0 && st.conflicted[objKey{kind, name}] {
+			st.problem(origin, service, "", fmt.Errorf("%s %q is defined differently by several catalog services: dropped", what(), name))
 			continue
 		}
 		old, ok := (*dst)[name]
@@ -93,8 +95,8 @@ func mergeMap[V any](st *state, service string, origin catalog.Origin, section, 
 			continue
 		}
 		delete(*dst, name)
-		st.conflicted[objKey{tags.Object{Section: section, Kind: kind}, name}] = true
-		err := fmt.Errorf("%s %q is defined differently by several catalog services (%s, %s): dropped", what, name, owners[name], service)
+		st.conflicted[objKey{kind, name}] = true
+		err := fmt.Errorf("%s %q is defined differently by several catalog services (%s, %s): dropped", what(), name, owners[name], service)
 		st.problem(origin, service, "", err)
 		st.problem(origin, owners[name], "", err)
 	}
