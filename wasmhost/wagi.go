@@ -212,6 +212,9 @@ func parseCGIResponse(out []byte) (*cgiResponse, error) {
 			return nil, fmt.Errorf("malformed header name %q", truncate(name, 80))
 		}
 		val := string(bytes.TrimSpace(value))
+		if !validHeaderValue(val) {
+			return nil, fmt.Errorf("control character in header %s", key)
+		}
 		switch key {
 		case "Status":
 			if hasStatus {
@@ -223,6 +226,9 @@ func parseCGIResponse(out []byte) (*cgiResponse, error) {
 			}
 			resp.status, hasStatus, sufficient = code, true, true
 		case "Location", "Content-Type":
+			if val == "" {
+				continue // an empty redirect target or type says nothing
+			}
 			sufficient = true
 			resp.header.Add(key, val)
 		case "Content-Length":
@@ -262,6 +268,16 @@ func validHeaderName(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue rejects control characters other than tab.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
 			return false
 		}
 	}

@@ -1,6 +1,7 @@
 package wasmhost
 
 import (
+	"bytes"
 	"net/http"
 	"testing"
 
@@ -91,6 +92,8 @@ func TestParseCGIResponse(t *testing.T) {
 		{name: "empty output", out: "", wantErr: "no content-type, location or status"},
 		{name: "body only", out: "\nhello", wantErr: "no content-type, location or status"},
 		{name: "no sufficient header", out: "x-a: 1\n\nhello", wantErr: "no content-type, location or status"},
+		{name: "control character in a value", out: "content-type: text/plain\nx-a: a\x00b\n\n", wantErr: "control character in header X-A"},
+		{name: "empty location and content type", out: "location:\ncontent-type: \n\n", wantErr: "no content-type, location or status"},
 		{name: "line without colon", out: "content-type: text/plain\nhello world\n\n", wantErr: "malformed header line"},
 		{name: "bad header name", out: "content type: text/plain\n\n", wantErr: "malformed header name"},
 		{name: "bad status", out: "status: ok\ncontent-type: text/plain\n\n", wantErr: "invalid status"},
@@ -154,4 +157,44 @@ func TestMatchRoute(t *testing.T) {
 	for _, tc := range tests {
 		assert.Equal(t, tc.want, matchRoute(tc.route, tc.path), "%s vs %s", tc.route, tc.path)
 	}
+}
+
+// FuzzParseCGIResponse checks that no guest output can crash the host or
+// produce a response Go's server would reject.
+func FuzzParseCGIResponse(f *testing.F) {
+	for _, seed := range []string{
+		"content-type: text/plain\n\nhi",
+		"location: /x\nstatus: 301\r\n\r\n",
+		"status: 404 Not Found\n",
+		"x: y\n\n",
+		"\n\n\n",
+		"content-type text/plain\n\n",
+		"Set-Cookie: a=1\nset-cookie: b=2\ncontent-type: a\n\nbody\n\nmore",
+		"status: 99\n\n",
+		"content-type: \x00\n\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, out []byte) {
+		resp, err := parseCGIResponse(out)
+		if err != nil {
+			return
+		}
+		if resp.status < 100 || resp.status > 599 {
+			t.Fatalf("status %d", resp.status)
+		}
+		for k, vs := range resp.header {
+			if !validHeaderName(k) {
+				t.Fatalf("invalid header name %q", k)
+			}
+			for _, v := range vs {
+				if !validHeaderValue(v) {
+					t.Fatalf("invalid value %q for %s", v, k)
+				}
+			}
+		}
+		if resp.header.Get("Content-Type") == "" && resp.header.Get("Location") == "" && !bytes.Contains(bytes.ToLower(out), []byte("status")) {
+			t.Fatalf("accepted output without content-type, location or status: %q", out)
+		}
+	})
 }
