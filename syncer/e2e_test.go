@@ -55,7 +55,17 @@ type cluster struct {
 
 func newCluster(t testing.TB, debounce time.Duration, onPublish func([]byte)) *cluster {
 	t.Helper()
-	c := &cluster{consul: consulfake.New(), nomad: nomadfake.New(), path: filepath.Join(t.TempDir(), "dynamic.yaml")}
+	return newClusterIn(t, t.TempDir(), debounce, 500*time.Millisecond, onPublish)
+}
+
+// newClusterIn is newCluster writing its file in dir (dir "" writes no file),
+// with blocking queries waiting up to wait.
+func newClusterIn(t testing.TB, dir string, debounce, wait time.Duration, onPublish func([]byte)) *cluster {
+	t.Helper()
+	c := &cluster{consul: consulfake.New(), nomad: nomadfake.New()}
+	if dir != "" {
+		c.path = filepath.Join(dir, "dynamic.yaml")
+	}
 	t.Cleanup(c.consul.Close)
 	t.Cleanup(c.nomad.Close)
 	c.reg = prometheus.NewRegistry()
@@ -66,7 +76,7 @@ func newCluster(t testing.TB, debounce time.Duration, onPublish func([]byte)) *c
 	ccfg := consulapi.DefaultConfig()
 	ccfg.Address = c.consul.URL()
 	cs, err := consul.New(consul.Options{
-		Config: ccfg, WaitTime: 500 * time.Millisecond, MinInterval: time.Millisecond,
+		Config: ccfg, WaitTime: wait, MinInterval: time.Millisecond,
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		Logger: quiet(), OnError: c.metrics.WatchError("consul"),
 	})
@@ -74,15 +84,18 @@ func newCluster(t testing.TB, debounce time.Duration, onPublish func([]byte)) *c
 	ncfg := nomadapi.DefaultConfig()
 	ncfg.Address = c.nomad.URL()
 	ns, err := nomad.New(nomad.Options{
-		Config: ncfg, WaitTime: 500 * time.Millisecond, MinInterval: time.Millisecond, StreamRetry: 100 * time.Millisecond,
+		Config: ncfg, WaitTime: wait, MinInterval: time.Millisecond, StreamRetry: 100 * time.Millisecond,
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		Logger: quiet(), OnError: c.metrics.WatchError("nomad"),
 	})
 	require.NoError(t, err)
 	b, err := builder.New(builder.Options{})
 	require.NoError(t, err)
-	f, err := output.NewFile(c.path)
-	require.NoError(t, err)
+	var f *output.File
+	if c.path != "" {
+		f, err = output.NewFile(c.path)
+		require.NoError(t, err)
+	}
 	c.runner, err = syncer.New(syncer.Options{
 		Sources: []catalog.Source{ns, cs}, Builder: b, Format: render.YAML, File: f, Metrics: c.metrics,
 		Debounce: debounce, Logger: quiet(), OnPublish: onPublish,

@@ -53,7 +53,8 @@ type Server struct {
 	hs *httptest.Server
 
 	mu        sync.Mutex
-	index     uint64            // the catalog's raft index
+	index     uint64            // the raft index: bumped by every change
+	listIndex uint64            // index of the last registration change (what /v1/catalog/services reports)
 	svcIndex  map[string]uint64 // service name → index of its last change
 	instances map[string]*entry // by service ID
 	dc        string
@@ -102,6 +103,7 @@ func (s *Server) Register(in Instance) {
 	}
 	s.instances[in.ID] = &entry{inst: in, status: status}
 	s.bumpLocked(in.Service)
+	s.listIndex = s.index
 	s.mu.Unlock()
 	s.Broadcast()
 }
@@ -114,6 +116,7 @@ func (s *Server) Deregister(id string) bool {
 	if ok {
 		delete(s.instances, id)
 		s.bumpLocked(e.inst.Service)
+		s.listIndex = s.index
 	}
 	s.mu.Unlock()
 	if ok {
@@ -145,6 +148,7 @@ func (s *Server) SetCheck(id, status string) bool {
 func (s *Server) ResetIndex(idx uint64) {
 	s.mu.Lock()
 	s.index = idx
+	s.listIndex = idx
 	for k := range s.svcIndex {
 		s.svcIndex[k] = idx
 	}
@@ -157,7 +161,7 @@ func (s *Server) bumpLocked(service string) {
 	s.svcIndex[service] = s.index
 }
 
-func (s *Server) currentIndex() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.index }
+func (s *Server) currentListIndex() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.listIndex }
 
 func (s *Server) serviceIndex(name string) uint64 {
 	s.mu.Lock()
@@ -183,7 +187,7 @@ func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	idx, wait := fault.Blocking(r)
-	if !s.Wait(w, r, token(r), idx, wait, s.currentIndex) {
+	if !s.Wait(w, r, token(r), idx, wait, s.currentListIndex) {
 		return
 	}
 	s.mu.Lock()
@@ -193,7 +197,7 @@ func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request) {
 		slices.Sort(tags)
 		out[e.inst.Service] = slices.Compact(tags)
 	}
-	index := s.index
+	index := max(s.listIndex, 1)
 	s.mu.Unlock()
 	writeJSON(w, index, out)
 }
