@@ -9,14 +9,17 @@ import (
 
 // config10k is what the builder makes of 10 000 tagged services × 3
 // instances: a router, a load balancer and a middleware each.
-func config10k() *dynamic.Configuration {
+func config10k() *dynamic.Configuration { return configN(10_000) }
+
+// configN is the configuration of n services.
+func configN(n int) *dynamic.Configuration {
 	h := &dynamic.HTTPConfiguration{
 		Routers:     map[string]*dynamic.Router{},
 		Services:    map[string]*dynamic.Service{},
 		Middlewares: map[string]*dynamic.Middleware{},
 	}
 	pass := true
-	for s := range 10_000 {
+	for s := range n {
 		name := fmt.Sprintf("app-%05d", s)
 		h.Routers[name] = &dynamic.Router{
 			EntryPoints: []string{"websecure"}, Middlewares: []string{name + "-strip"},

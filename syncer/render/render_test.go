@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -202,4 +203,24 @@ func TestEmpty(t *testing.T) {
 	if _, err := Marshal(nil, "xml"); err == nil {
 		t.Fatal("Marshal with unknown format did not fail")
 	}
+}
+
+// TestLargeMapsInParallel writes maps large enough to be split over
+// goroutines and once with a single one: same bytes, and yaml.v3 reads them.
+func TestLargeMapsInParallel(t *testing.T) {
+	cfg := configN(parallelEntries + 500)
+	par, err := Marshal(cfg, YAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := runtime.GOMAXPROCS(1)
+	seq, err := Marshal(cfg, YAML)
+	runtime.GOMAXPROCS(prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(par, seq) {
+		t.Fatal("parallel and sequential YAML differ")
+	}
+	checkReadsBack(t, cfg)
 }

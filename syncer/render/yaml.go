@@ -5,6 +5,7 @@ import (
 	"encoding"
 	"fmt"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -203,6 +204,17 @@ func (w *yamlWriter) mapping(v reflect.Value, ind int, first bool) error {
 			entries = append(entries, kv{it.Key().String(), it.Value()})
 		}
 		slices.SortFunc(entries, func(a, b kv) int { return strings.Compare(a.k, b.k) })
+		if len(entries) >= parallelEntries && runtime.GOMAXPROCS(0) > 1 {
+			// Large maps (routers, services of a whole cluster) are written in
+			// chunks by several goroutines, then joined in order.
+			line()
+			return writeChunks(w.buf, len(entries), func(cw *yamlWriter, i int) error {
+				if i > 0 {
+					cw.indent(ind)
+				}
+				return cw.entry(entries[i].k, entries[i].v, ind)
+			})
+		}
 		for _, e := range entries {
 			line()
 			if err := w.entry(e.k, e.v, ind); err != nil {
@@ -259,6 +271,45 @@ func (w *yamlWriter) block(v reflect.Value, ind int) error {
 			return err
 		}
 		w.buf.WriteByte('\n')
+	}
+	return nil
+}
+
+// parallelEntries is the size from which a map is written by several
+// goroutines.
+const parallelEntries = 2048
+
+// writeChunks calls write(w, i) for i in 0…n-1, in GOMAXPROCS contiguous
+// chunks each with its own buffer, and appends the chunks to buf in order.
+func writeChunks(buf *bytes.Buffer, n int, write func(w *yamlWriter, i int) error) error {
+	k := min(runtime.GOMAXPROCS(0), n)
+	bufs := make([]bytes.Buffer, k)
+	errs := make([]error, k)
+	var wg sync.WaitGroup
+	for c := range k {
+		lo, hi := c*n/k, (c+1)*n/k
+		wg.Go(func() {
+			cw := &yamlWriter{buf: &bufs[c]}
+			cw.buf.Grow((hi - lo) * 128)
+			for i := lo; i < hi; i++ {
+				if err := write(cw, i); err != nil {
+					errs[c] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	total := 0
+	for c := range k {
+		if errs[c] != nil {
+			return errs[c]
+		}
+		total += bufs[c].Len()
+	}
+	buf.Grow(total)
+	for c := range k {
+		buf.Write(bufs[c].Bytes())
 	}
 	return nil
 }
