@@ -79,7 +79,9 @@ func mergeMap[V any](st *state, service string, origin catalog.Origin, section, 
 		st.owners[kind] = owners
 	}
 	// Names are independent of each other: any order gives the same result.
-	what := func() string { return singular(tags.Object{Section: section, Kind: strings.TrimPrefix(kind, section+".")}) }
+	what := func() string {
+		return singular(tags.Object{Section: section, Kind: strings.TrimPrefix(kind, section+".")})
+	}
 	for name := range src {
 		if len(st.conflicted) > 0 && st.conflicted[objKey{kind, name}] {
 			st.problem(origin, service, "", fmt.Errorf("%s %q is defined differently by several catalog services: dropped", what(), name))
