@@ -157,12 +157,21 @@ func site4K(b *testing.B) string {
 // keep-alive clients in parallel. The two alternate in 20 rounds so that
 // load from elsewhere on the machine hits both alike; b.N requests go to
 // each. wasm-req/s and go-req/s are the throughputs, wasm/go-% their ratio.
+// With precompressed=on (the fileserver's default) the guest also looks for
+// a .gz sibling, since Go's client sends Accept-Encoding: gzip;
+// http.FileServer never does.
 func BenchmarkFileserver4KiB(b *testing.B) {
+	for _, pre := range []string{"on", "off"} {
+		b.Run("precompressed="+pre, func(b *testing.B) { benchFileserver(b, pre) })
+	}
+}
+
+func benchFileserver(b *testing.B, precompressed string) {
 	dir := site4K(b)
 	const clients = 16
 	wasmSock := serveUnix(b, benchServer(b, fmt.Sprintf(`handlers:
-- {name: static, module: HANDLERS/fileserver/fileserver.wasm, route: /, volumes: ["%s:/"]}
-`, dir)).Handler())
+- {name: static, module: HANDLERS/fileserver/fileserver.wasm, route: /, volumes: ["%s:/"], env: {PRECOMPRESSED: "%s"}}
+`, dir, precompressed)).Handler())
 	goSock := serveUnix(b, http.FileServer(http.Dir(dir)))
 	wasmClient, goClient := unixClient(wasmSock, clients), unixClient(goSock, clients)
 
