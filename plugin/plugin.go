@@ -84,18 +84,31 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http
 		name:     name,
 	}
 	d.dialer.Timeout = s.dialTimeout
+	t := newTransport(d, s.maxIdleConns)
+	return &Middleware{name: name, next: next, cfg: s, dialer: d, transport: t}, nil
+}
+
+// newTransport returns a keep-alive pool of at most maxIdle idle
+// connections (0: no keep-alive) that dials through d.
+func newTransport(d *hostDialer, maxIdle int) *http.Transport {
 	t := &http.Transport{
 		DialContext:         d.DialContext,
-		MaxIdleConns:        s.maxIdleConns,
-		MaxIdleConnsPerHost: s.maxIdleConns,
+		MaxIdleConns:        maxIdle,
+		MaxIdleConnsPerHost: maxIdle,
 		IdleConnTimeout:     30 * time.Second,
 		DisableCompression:  true,
 	}
-	if s.maxIdleConns == 0 {
+	if maxIdle == 0 {
 		t.DisableKeepAlives = true
 	}
-	return &Middleware{name: name, next: next, cfg: s, dialer: d, transport: t}, nil
+	return t
 }
+
+// Yaegi v0.16.1 builds the reflect type of a method value (d.DialContext
+// above) on the first evaluation of the expression, without locking, so
+// two first calls of New at once race. Building one transport while the
+// package initialises does it before anyone can call New.
+var _ = newTransport(&hostDialer{}, 0)
 
 // ServeHTTP forwards r to the host, or to next on fallthrough or host-down.
 //

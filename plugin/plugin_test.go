@@ -10,9 +10,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // unixHost serves h on a Unix socket in a short temporary directory and
@@ -223,5 +225,53 @@ func TestReadUpTo(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestConcurrentHostDownAndRecovery hammers a host that is down, then comes
+// up, from several goroutines with a short cool-down, so that the race
+// detector sees the host-down state shared between requests and dials.
+func TestConcurrentHostDownAndRecovery(t *testing.T) {
+	socket := filepath.Join(shortDir(t), "h.sock")
+	var m http.Handler = newMiddleware(t, func(c *Config) {
+		c.Socket = "unix://" + socket
+		c.OnHostDown = "503"
+		c.HostDownCooldown = "1ms"
+	})
+	hammer := func(want map[int]bool) []int {
+		var wg sync.WaitGroup
+		codes := make(chan int, 8*10)
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := 0; j < 10; j++ {
+					codes <- serve(m, "GET", "/").Code
+				}
+			}()
+		}
+		wg.Wait()
+		close(codes)
+		var bad []int
+		for c := range codes {
+			if !want[c] {
+				bad = append(bad, c)
+			}
+		}
+		return bad
+	}
+	if bad := hammer(map[int]bool{503: true}); len(bad) > 0 {
+		t.Fatalf("host down: unexpected statuses %v", bad)
+	}
+	unixHost(t, socket, handlerEcho{})
+	if bad := hammer(map[int]bool{200: true, 503: true}); len(bad) > 0 {
+		t.Fatalf("host coming up: unexpected statuses %v", bad)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for serve(m, "GET", "/").Code != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("host up, but requests still fail after 30s")
+		}
+		runtime.Gosched()
 	}
 }
