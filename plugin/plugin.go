@@ -50,6 +50,9 @@ import (
 	"time"
 )
 
+// Middleware is what New returns to Traefik.
+var _ http.Handler = (*Middleware)(nil)
+
 // HandlerHeader is the request header naming the handler on the host.
 const HandlerHeader = "X-Whiskers-Handler"
 
