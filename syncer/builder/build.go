@@ -43,13 +43,13 @@ func (b *Builder) Build(snap catalog.Snapshot) Result {
 		}
 	}
 	st.owners = map[string]map[string]string{}
-	groups := make([][]catalog.Instance, 0, st.size)
+	groups := make([]group, 0, st.size)
 	for start := 0; start < len(insts); {
 		end := start + 1
 		for end < len(insts) && insts[end].Service == insts[start].Service {
 			end++
 		}
-		groups = append(groups, insts[start:end])
+		groups = appendGroups(groups, insts[start:end])
 		start = end
 	}
 	// Catalog services are built independently (in parallel when there are
@@ -58,7 +58,7 @@ func (b *Builder) Build(snap catalog.Snapshot) Result {
 	parts := make([]state, len(groups))
 	forEach(len(groups), func(i int) {
 		parts[i].b = b
-		parts[i].service(groups[i][0].Service, groups[i])
+		parts[i].service(groups[i])
 	})
 	for i := range parts {
 		ps := &parts[i]
@@ -70,6 +70,54 @@ func (b *Builder) Build(snap catalog.Snapshot) Result {
 		}
 	}
 	return st.result()
+}
+
+// group is the instances of one catalog service in one namespace.
+type group struct {
+	name  string // catalog service name
+	ns    string // namespace; "" for the default one ("" or "default" in the catalogs)
+	insts []catalog.Instance
+}
+
+// shown is how problems name the group: "name", or "namespace/name".
+func (g group) shown() string {
+	if g.ns == "" {
+		return g.name
+	}
+	return g.ns + "/" + g.name
+}
+
+func normNS(ns string) string {
+	if ns == "default" {
+		return ""
+	}
+	return ns
+}
+
+// appendGroups splits the instances of one catalog service (sorted) by
+// namespace: the same name in two namespaces is two services, while the
+// default namespace of Nomad ("default") and of Consul ("") is one.
+func appendGroups(gs []group, insts []catalog.Instance) []group {
+	ns := normNS(insts[0].Namespace)
+	same := true
+	for i := range insts {
+		if normNS(insts[i].Namespace) != ns {
+			same = false
+			break
+		}
+	}
+	if same {
+		return append(gs, group{name: insts[0].Service, ns: ns, insts: insts})
+	}
+	byNS := map[string][]catalog.Instance{}
+	for _, in := range insts {
+		n := normNS(in.Namespace)
+		byNS[n] = append(byNS[n], in)
+	}
+	for _, n := range sortedKeys(byNS) {
+		gs = append(gs, group{name: insts[0].Service, ns: n, insts: byNS[n]})
+	}
+	return gs
 }
 
 // parallelMin is the number of catalog services from which Build uses
@@ -314,9 +362,10 @@ func (b *Builder) variants(ms []member, inPool func(*member) bool) []*variant {
 	return out
 }
 
-// service builds the configuration of one catalog service from all its
-// instances and merges it into st.cfg.
-func (st *state) service(name string, insts []catalog.Instance) {
+// service builds the configuration of one catalog service (in one
+// namespace) from all its instances, into st.part.
+func (st *state) service(g group) {
+	name, insts := g.shown(), g.insts
 	var eligible []member
 	var nHealthy, nStable, nHealthyStable int
 	for i := range insts {
@@ -391,7 +440,7 @@ func (st *state) service(name string, insts []catalog.Instance) {
 		return
 	}
 	st.name, st.origin = name, origin
-	st.part = st.assemble(name, origin, d, servers)
+	st.part = st.assemble(g, origin, d, servers)
 }
 
 // pick decodes variants in order and returns the first one whose tags have
@@ -619,15 +668,19 @@ func (b *Builder) labels(ts []string) map[string]string {
 // ruleData is what the default rule template sees.
 type ruleData struct {
 	Name      string            // catalog service name
-	Namespace string            // catalog namespace, "" for the default
+	Namespace string            // catalog namespace, "" for the default one ("default" in Nomad)
 	Labels    map[string]string // tags with the prefix, keys rewritten to "traefik.…"
 	Tags      []string          // all tags of the instance
 }
 
 // assemble applies Traefik's provider defaults to d and fills servers from
 // insts, each with the port and scheme of its own tags. It returns nil when nothing is left.
-func (st *state) assemble(name string, origin catalog.Origin, d *decoded, insts []member) *dynamic.Configuration {
-	def := Normalize(name)
+func (st *state) assemble(g group, origin catalog.Origin, d *decoded, insts []member) *dynamic.Configuration {
+	name := g.shown()
+	def := Normalize(g.name)
+	if def != "" && g.ns != "" {
+		def += "-" + Normalize(g.ns) // the same name in two namespaces gives two objects
+	}
 	if def == "" {
 		st.problem(origin, name, "", errors.New("name has no letters or digits: not routed"))
 		return nil
@@ -725,7 +778,7 @@ func (st *state) assemble(name string, origin catalog.Origin, d *decoded, insts 
 		r := h.Routers[rn]
 		if r.Rule == "" {
 			if data == nil {
-				data = &ruleData{Name: name, Namespace: insts0(insts).Namespace, Labels: st.b.labels(d.tags), Tags: insts0(insts).Tags}
+				data = &ruleData{Name: g.name, Namespace: g.ns, Labels: st.b.labels(d.tags), Tags: insts0(insts).Tags}
 			}
 			var buf bytes.Buffer
 			if err := st.b.rule.Execute(&buf, data); err != nil {

@@ -83,7 +83,7 @@ type Result struct {
 // Problem is a tag, or a set of tags, that could not be used.
 type Problem struct {
 	Origin  catalog.Origin // catalog the tag came from
-	Service string         // catalog service name
+	Service string         // catalog service name; "namespace/name" outside the default namespace
 	Tag     string         // the offending tag, "" when the problem is not one tag
 	Err     error          // what is wrong and what was dropped
 }
