@@ -239,7 +239,7 @@ func cutPrefix(key, prefix string) (string, bool) {
 func (st *state) enabled(in *catalog.Instance) bool {
 	en := st.b.exposed
 	for _, tag := range in.Tags {
-		if !hasPrefixFold(strings.TrimSpace(tag), st.b.prefix+".enable") {
+		if !hasPrefixFold(strings.TrimSpace(tag), st.b.enableKey) {
 			continue
 		}
 		k, v, _ := tags.Split(tag)

@@ -45,6 +45,7 @@ type Options struct {
 // concurrent use by several goroutines.
 type Builder struct {
 	prefix       string
+	enableKey    string // prefix + ".enable"
 	exposed      bool
 	rule         *template.Template
 	routeWarning bool
@@ -60,6 +61,7 @@ func New(opts Options) (*Builder, error) {
 	if b.prefix == "" {
 		b.prefix = DefaultPrefix
 	}
+	b.enableKey = b.prefix + ".enable"
 	rule := opts.DefaultRule
 	if rule == "" {
 		rule = DefaultRule
