@@ -383,6 +383,11 @@ func (hd *handler) run(w http.ResponseWriter, r *http.Request, m *metrics, scrip
 	for k, v := range resp.header {
 		hdr[k] = v
 	}
+	if resp.status == http.StatusNoContent || resp.status == http.StatusNotModified {
+		// These carry no body, and no length of one.
+		w.WriteHeader(resp.status)
+		return resp.status
+	}
 	cl := strconv.Itoa(len(resp.body))
 	if r.Method == http.MethodHead && len(resp.body) == 0 && resp.contentLength != "" {
 		if n, err := strconv.ParseUint(resp.contentLength, 10, 63); err == nil {

@@ -314,6 +314,14 @@ func TestContentLength(t *testing.T) {
 	assert.Empty(t, rec.Body.String())
 	rec = do(h, http.MethodGet, "/", nil, nil)
 	assert.Equal(t, "0", rec.Header().Get("Content-Length"), "a GET is framed by its real body")
+
+	h, _ = newTestHost(t, `handlers:
+- {name: r, module: TESTDATA/respond.wasm, route: /, env: {RESPONSE: "status: 304\netag: \"x\"\n\nstray body"}}
+`, nil)
+	srv := startServer(t, h)
+	code, body := get(t, srv.URL+"/", nil)
+	assert.Equal(t, http.StatusNotModified, code)
+	assert.Empty(t, body, "a 304 never has a body")
 }
 
 // startServer serves h over real HTTP for tests that need concurrency.

@@ -251,11 +251,12 @@ func parseCGIResponse(out []byte) (*cgiResponse, error) {
 	return resp, nil
 }
 
-// parseStatus reads "404" or "404 Not Found".
+// parseStatus reads "404" or "404 Not Found". Informational (1xx) codes
+// are refused: a CGI response is always final.
 func parseStatus(v string) (int, error) {
 	word, _, _ := strings.Cut(v, " ")
 	code, err := strconv.Atoi(word)
-	if err != nil || len(word) != 3 || code < 100 || code > 599 {
+	if err != nil || len(word) != 3 || code < 200 || code > 599 {
 		return 0, fmt.Errorf("invalid status header %q", truncate([]byte(v), 40))
 	}
 	return code, nil

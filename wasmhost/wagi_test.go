@@ -98,6 +98,7 @@ func TestParseCGIResponse(t *testing.T) {
 		{name: "bad header name", out: "content type: text/plain\n\n", wantErr: "malformed header name"},
 		{name: "bad status", out: "status: ok\ncontent-type: text/plain\n\n", wantErr: "invalid status"},
 		{name: "status out of range", out: "status: 600\n\n", wantErr: "invalid status"},
+		{name: "informational status", out: "status: 101\n\n", wantErr: "invalid status"},
 		{name: "repeated status", out: "status: 200\nstatus: 404\n\n", wantErr: "repeated status"},
 	}
 	for _, tc := range tests {
@@ -180,7 +181,7 @@ func FuzzParseCGIResponse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if resp.status < 100 || resp.status > 599 {
+		if resp.status < 200 || resp.status > 599 {
 			t.Fatalf("status %d", resp.status)
 		}
 		for k, vs := range resp.header {
