@@ -209,6 +209,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, pollInterval time.D
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
