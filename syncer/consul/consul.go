@@ -48,6 +48,10 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the exponential backoff after errors
 	// (defaults 200 ms and 30 s).
 	MinBackoff, MaxBackoff time.Duration
+	// WatchdogGrace is how long past its wait (plus Consul's and Nomad's
+	// wait/16 jitter) a blocking call may stay unanswered before it is torn
+	// down and re-established (default 10 s).
+	WatchdogGrace time.Duration
 	// Logger receives the source's logs (default slog.Default()).
 	Logger *slog.Logger
 	// OnError, if set, is called for every failed catalog call (for metrics);
@@ -98,6 +102,9 @@ func New(opts Options) (*Source, error) {
 	}
 	if opts.MaxBackoff < opts.MinBackoff {
 		return nil, fmt.Errorf("consul: MaxBackoff %v below MinBackoff %v", opts.MaxBackoff, opts.MinBackoff)
+	}
+	if opts.WatchdogGrace <= 0 {
+		opts.WatchdogGrace = 10 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -168,7 +175,7 @@ func (s *Source) Run(ctx context.Context, notify func()) error {
 // up to WaitTime/16 of jitter; a call that has not answered well after that is
 // stuck and is torn down (the watchdog).
 func (s *Source) callTimeout() time.Duration {
-	return s.opts.WaitTime + s.opts.WaitTime/16 + 10*time.Second
+	return s.opts.WaitTime + s.opts.WaitTime/16 + s.opts.WatchdogGrace
 }
 
 func (s *Source) query(ctx context.Context, index uint64) *api.QueryOptions {

@@ -2,6 +2,7 @@ package consul_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -272,4 +273,38 @@ func TestSourceResync(t *testing.T) {
 	h.src.Resync()
 	waitFor(t, "re-list", func() bool { return fake.Requests(consulfake.EndpointCatalogServices) > before })
 	waitFor(t, "still complete", func() bool { return len(h.byID()) == 3 })
+}
+
+func TestSourceWatchdog(t *testing.T) {
+	t.Parallel()
+	fake := consulfake.New()
+	t.Cleanup(fake.Close)
+	seed(fake)
+	var stuck atomic.Int64
+	cfg := api.DefaultConfig()
+	cfg.Address = fake.URL()
+	src, err := consul.New(consul.Options{
+		Config: cfg, WaitTime: 300 * time.Millisecond, WatchdogGrace: 200 * time.Millisecond,
+		MinInterval: time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnError: func(err error) {
+			if errors.Is(err, context.DeadlineExceeded) {
+				stuck.Add(1)
+			}
+		},
+	})
+	require.NoError(t, err)
+	h := &harness{fake: fake, src: src}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, func() {}) }()
+	t.Cleanup(func() { cancel(); assert.NoError(t, <-done) })
+	waitFor(t, "ready", h.ready)
+
+	fake.SetHang(true) // partition: blocked queries in flight are never answered
+	waitFor(t, "the watchdog to fire", func() bool { return stuck.Load() > 0 })
+	assert.Len(t, h.byID(), 3, "last good instances kept")
+	fake.SetHang(false)
+	fake.SetCheck("web-1", "critical")
+	waitFor(t, "re-established", func() bool { return h.byID()["web-1"].Health == catalog.HealthCritical })
 }

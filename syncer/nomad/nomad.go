@@ -51,6 +51,14 @@ type Options struct {
 	// StreamRetry is how long the source uses blocking queries after the
 	// event stream failed before trying the stream again (default 30 s).
 	StreamRetry time.Duration
+	// WatchdogGrace is how long past its wait (plus Consul's and Nomad's
+	// wait/16 jitter) a blocking call may stay unanswered before it is torn
+	// down and re-established (default 10 s).
+	WatchdogGrace time.Duration
+	// StreamWatchdog is how long the event stream may stay silent (no event,
+	// no heartbeat; Nomad sends one every 10 s) before it is torn down and
+	// re-established (default 35 s).
+	StreamWatchdog time.Duration
 	// Logger receives the source's logs (default slog.Default()).
 	Logger *slog.Logger
 	// OnError, if set, is called for every failed catalog call (for metrics);
@@ -68,6 +76,9 @@ type Source struct {
 	ns     map[string]bool
 
 	resync chan struct{}
+
+	activity      streamActivity // bytes seen on the event stream
+	streamWatched bool           // whether activity is recorded
 
 	mu        sync.Mutex
 	instances map[svcKey][]catalog.Instance
@@ -110,6 +121,12 @@ func New(opts Options) (*Source, error) {
 	if opts.StreamRetry <= 0 {
 		opts.StreamRetry = 30 * time.Second
 	}
+	if opts.StreamWatchdog <= 0 {
+		opts.StreamWatchdog = 35 * time.Second
+	}
+	if opts.WatchdogGrace <= 0 {
+		opts.WatchdogGrace = 10 * time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -129,7 +146,12 @@ func New(opts Options) (*Source, error) {
 		}
 		s.ns[n] = true
 	}
-	client, err := api.NewClient(opts.Config)
+	cfg, watched, err := watchedConfig(opts.Config, &s.activity)
+	if err != nil {
+		return nil, fmt.Errorf("nomad: configuring TLS: %w", err)
+	}
+	s.streamWatched = watched
+	client, err := api.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("nomad: creating client: %w", err)
 	}
@@ -176,7 +198,7 @@ func (s *Source) wantNS(ns string) bool { return s.allNS || s.ns[ns] }
 // callTimeout bounds one blocking call; a call that has not answered well
 // after its wait is stuck and is torn down (the watchdog).
 func (s *Source) callTimeout() time.Duration {
-	return s.opts.WaitTime + s.opts.WaitTime/16 + 10*time.Second
+	return s.opts.WaitTime + s.opts.WaitTime/16 + s.opts.WatchdogGrace
 }
 
 func (s *Source) failed(ctx context.Context, err error, bo *backoff) {
@@ -387,12 +409,25 @@ func (s *Source) follow(ctx context.Context, index uint64, notify func()) (uint6
 		return index, fmt.Errorf("nomad: opening event stream: %w", err)
 	}
 	s.log.Debug("event stream open", "index", index)
+	s.activity.touch()
+	var check <-chan time.Time
+	if s.streamWatched {
+		t := time.NewTicker(s.opts.StreamWatchdog / 4)
+		defer t.Stop()
+		check = t.C
+	}
 	for {
 		var batch *api.Events
 		var ok bool
 		select {
 		case <-ctx.Done():
 			return index, ctx.Err()
+		case <-check:
+			if silent := s.activity.since(); silent > s.opts.StreamWatchdog {
+				s.log.Warn("watchdog: event stream silent, re-establishing", "silent", silent.Round(time.Millisecond))
+				return index, fmt.Errorf("nomad: event stream silent for %v: %w", silent.Round(time.Millisecond), context.DeadlineExceeded)
+			}
+			continue
 		case <-s.resync:
 			s.log.Info("full resync")
 			return index, errResync

@@ -2,6 +2,7 @@ package nomad_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -260,4 +261,37 @@ func TestSourceTokenAndResync(t *testing.T) {
 	good.src.Resync()
 	waitFor(t, "full re-read", func() bool { return fake.Requests(nomadfake.EndpointServices) > before })
 	assert.Len(t, good.byID(), 1)
+}
+
+func TestSourceWatchdog(t *testing.T) {
+	t.Parallel()
+	fake := nomadfake.New()
+	t.Cleanup(fake.Close)
+	fake.SetHeartbeat(20 * time.Millisecond)
+	fake.Register(reg("a1", "app", "10.0.0.1", 8080, "traefik.enable=true"))
+	var stuck atomic.Int64
+	h := start(t, fake, "", func(o *nomad.Options) {
+		o.StreamWatchdog = 300 * time.Millisecond
+		o.WaitTime = 300 * time.Millisecond
+		o.WatchdogGrace = 200 * time.Millisecond
+		o.StreamRetry = 100 * time.Millisecond
+		o.OnError = func(err error) {
+			if errors.Is(err, context.DeadlineExceeded) {
+				stuck.Add(1)
+			}
+		}
+	})
+	waitFor(t, "ready", h.ready)
+	waitFor(t, "stream open", func() bool { return fake.Requests(nomadfake.EndpointEventStream) == 1 })
+
+	fake.SetHang(true) // partition: the open stream goes silent, new calls hang
+	waitFor(t, "the watchdog to fire", func() bool { return stuck.Load() > 0 })
+	before, _ := h.src.Snapshot()
+	assert.Len(t, before, 1, "last good instances kept")
+
+	fake.SetHang(false)
+	fake.Register(reg("a2", "app", "10.0.0.2", 8080, "traefik.enable=true"))
+	waitFor(t, "re-established", func() bool { _, ok := h.byID()["a2"]; return ok })
+	fake.Deregister("a1")
+	waitFor(t, "following again", func() bool { _, ok := h.byID()["a1"]; return !ok })
 }

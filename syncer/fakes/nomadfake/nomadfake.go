@@ -307,6 +307,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			fault.Drop(w)
 			return
 		}
+		if s.Hung() { // partitioned: no events, no heartbeats, until the client gives up
+			select {
+			case <-r.Context().Done():
+			case <-s.Quit():
+			}
+			return
+		}
 		s.mu.Lock()
 		if s.gen != gen {
 			s.mu.Unlock()

@@ -44,8 +44,9 @@ func (b *Box) Quit() <-chan struct{} { return b.quit }
 // closed without an answer, as a dead agent would.
 func (b *Box) SetDown(down bool) { b.mu.Lock(); b.down = down; b.mu.Unlock(); b.Broadcast() }
 
-// SetHang makes new requests be accepted and never answered until the client
-// gives up or the hang is lifted.
+// SetHang makes requests be accepted and never answered, as behind a network
+// partition: new requests until the hang is lifted, blocked queries and event
+// streams in flight until the client gives up.
 func (b *Box) SetHang(hang bool) { b.mu.Lock(); b.hang = hang; b.mu.Unlock(); b.Broadcast() }
 
 // SetDelay delays every answer by d (a slow agent).
@@ -105,6 +106,9 @@ func (b *Box) Broken(token string) bool {
 	defer b.mu.Unlock()
 	return b.down || b.failCode != 0 || (b.token != "" && token != b.token)
 }
+
+// Hung reports whether the hang knob is on.
+func (b *Box) Hung() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.hang }
 
 // Down reports whether the fake is down.
 func (b *Box) Down() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.down }
@@ -203,7 +207,8 @@ func Blocking(r *http.Request) (index uint64, wait time.Duration) {
 // returns false if the handler must not answer.
 //
 // Knobs turned on while a query waits apply to it: down drops it, a fail code
-// or a token change answers it with that error.
+// or a token change answers it with that error, hang leaves it unanswered
+// until the client gives up.
 func (b *Box) Wait(w http.ResponseWriter, r *http.Request, token string, minIndex uint64, wait time.Duration, current func() uint64) bool {
 	if minIndex == 0 {
 		return true
@@ -213,9 +218,16 @@ func (b *Box) Wait(w http.ResponseWriter, r *http.Request, token string, minInde
 	for {
 		ch := b.Changed()
 		b.mu.Lock()
-		down, code, want := b.down, b.failCode, b.token
+		down, code, want, hang := b.down, b.failCode, b.token, b.hang
 		b.mu.Unlock()
 		switch {
+		case hang: // a partition: the query in flight is never answered
+			select {
+			case <-r.Context().Done():
+			case <-b.quit:
+				Drop(w)
+			}
+			return false
 		case down:
 			Drop(w)
 			return false
