@@ -197,7 +197,8 @@ func sharedGoPath() (string, error) {
 	return goPathDir, goPathErr
 }
 
-// buildYaegi loads the plugin as Traefik v3.6/v3.7 does for a local plugin.
+// buildYaegi loads the plugin as Traefik does for a local plugin (following
+// v3.6.12's pkg/plugins: newInterpreter and yaegiMiddlewareBuilder).
 func buildYaegi() (*yaegiPlugin, error) {
 	goPath, err := sharedGoPath()
 	if err != nil {
