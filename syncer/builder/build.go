@@ -791,6 +791,12 @@ func (st *state) assemble(g group, origin catalog.Origin, d *decoded, insts []me
 				report("", fmt.Errorf("router %q dropped: default rule is empty", rn))
 				continue
 			}
+			if strings.Contains(r.Rule, "``") {
+				// Traefik rejects matchers with an empty argument: a template value was empty.
+				delete(h.Routers, rn)
+				report("", fmt.Errorf("router %q dropped: default rule %s has an empty argument", rn, r.Rule))
+				continue
+			}
 		}
 		if !st.bindService(&r.Service, n, h.Services, d, "http", rn, report) {
 			delete(h.Routers, rn)
