@@ -1,0 +1,155 @@
+package builder
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// traefikEnv names a Traefik binary for TestGoldensLoadInTraefik. Traefik is
+// not installed by CI; build one as the shared README says (go mod download
+// github.com/traefik/traefik/v3@v3.6.12, go build ./cmd/traefik) and run
+//
+//	WHISKERS_TRAEFIK=/path/to/traefik go test ./syncer/builder -run Traefik
+const traefikEnv = "WHISKERS_TRAEFIK"
+
+// traefikExpected lists the objects of a golden file that Traefik is
+// expected to reject, and why.
+var traefikExpected = map[string]map[string]string{
+	"middlewares.golden.yaml": {
+		"middlewares/wasm@file": "plugin: unknown plugin type", // no plugin in this Traefik
+		"routers/app@file":      "plugin: unknown plugin type", // uses it
+	},
+}
+
+// TestGoldensLoadInTraefik loads every golden file into a real Traefik (file
+// provider) and checks through its API that every router, service and
+// middleware is enabled.
+func TestGoldensLoadInTraefik(t *testing.T) {
+	bin := os.Getenv(traefikEnv)
+	if bin == "" {
+		t.Skipf("$%s is not set: no Traefik binary to load the golden files into", traefikEnv)
+	}
+	goldens, err := filepath.Glob("testdata/*.golden.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range goldens {
+		t.Run(filepath.Base(g), func(t *testing.T) {
+			checkInTraefik(t, bin, g, traefikExpected[filepath.Base(g)])
+		})
+	}
+}
+
+// objects lists "kind/name@file" for every object of a golden file, with
+// kind as Traefik's API names it (routers, tcpServices, …).
+func objects(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]map[string]map[string]any
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for sec, kinds := range cfg {
+		if sec == "tls" {
+			continue
+		}
+		for kind, objs := range kinds {
+			api := kind
+			if sec != "http" {
+				api = sec + strings.ToUpper(kind[:1]) + kind[1:]
+			}
+			for name := range objs {
+				out = append(out, api+"/"+name+"@file")
+			}
+		}
+	}
+	return out
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func checkInTraefik(t *testing.T, bin, golden string, expected map[string]string) {
+	abs, err := filepath.Abs(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := freeAddr(t)
+	cmd := exec.CommandContext(t.Context(), bin,
+		"--api.insecure=true", "--entrypoints.traefik.address="+api,
+		"--entrypoints.web.address=127.0.0.1:0", "--entrypoints.websecure.address=127.0.0.1:0",
+		"--entrypoints.postgres.address=127.0.0.1:0", "--entrypoints.mqtt.address=127.0.0.1:0",
+		"--entrypoints.raw.address=127.0.0.1:0", "--entrypoints.dns.address=127.0.0.1:0/udp",
+		"--providers.file.filename="+abs, "--log.level=ERROR")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+
+	want := objects(t, golden)
+	var raw map[string]map[string]struct {
+		Status string   `json:"status"`
+		Err    []string `json:"error"`
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		raw = nil
+		if resp, err := http.Get("http://" + api + "/api/rawdata"); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&raw)
+			resp.Body.Close()
+		}
+		missing := ""
+		for _, o := range want {
+			kind, name, _ := strings.Cut(o, "/")
+			if _, ok := raw[kind][name]; !ok {
+				missing = o
+				break
+			}
+		}
+		if missing == "" && raw != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Traefik did not load %s within 60 s (missing %s)", golden, missing)
+		}
+		time.Sleep(100 * time.Millisecond) // polling Traefik's API for a condition
+	}
+	for _, o := range want {
+		kind, name, _ := strings.Cut(o, "/")
+		got := raw[kind][name]
+		if why, ok := expected[o]; ok {
+			if got.Status == "enabled" || !strings.Contains(fmt.Sprint(got.Err), why) {
+				t.Errorf("%s: status %q %v, want an error containing %q", o, got.Status, got.Err, why)
+			}
+			continue
+		}
+		if got.Status != "enabled" {
+			t.Errorf("%s: status %q, errors %v", o, got.Status, got.Err)
+		}
+	}
+}
