@@ -16,8 +16,8 @@ import (
 // instance starts (its WASI preopen), which for a fresh instance per
 // request was an openat, fstat, fcntl and close per request per volume.
 // volumeRoot answers the preopen's questions (is it a directory, fdstat)
-// with one stat, and opens the directory only if the guest reads it
-// (readdir, seek, inode).
+// with one stat per instance, and opens the directory only if the guest
+// lists it.
 
 // mountVolume adds a read-only mount of hostDir at guestPath to fsc.
 func mountVolume(fsc wazero.FSConfig, hostDir, guestPath string) wazero.FSConfig {
@@ -51,6 +51,7 @@ type volumeRoot struct {
 	fs     experimentalsys.FS
 	dir    string
 	opened bool
+	stat   *sys.Stat_t // the first Stat's answer, for the instance's life
 }
 
 func newVolumeRoot(fs experimentalsys.FS, dir string) *volumeRoot {
@@ -68,17 +69,22 @@ func (d *volumeRoot) file() (experimentalsys.File, experimentalsys.Errno) {
 	return d.File, 0
 }
 
-// Stat implements experimentalsys.File with a single stat of the
-// directory unless it is already open.
+// Stat implements experimentalsys.File with one stat of the directory
+// per instance (WASI libc asks for it before every path_open), unless the
+// directory is open.
 func (d *volumeRoot) Stat() (sys.Stat_t, experimentalsys.Errno) {
 	if d.opened {
 		return d.File.Stat()
 	}
-	info, err := os.Stat(d.dir)
-	if err != nil {
-		return sys.Stat_t{}, experimentalsys.UnwrapOSError(err)
+	if d.stat == nil {
+		info, err := os.Stat(d.dir)
+		if err != nil {
+			return sys.Stat_t{}, experimentalsys.UnwrapOSError(err)
+		}
+		st := sys.NewStat_t(info)
+		d.stat = &st
 	}
-	return sys.NewStat_t(info), 0
+	return *d.stat, 0
 }
 
 // Dev implements experimentalsys.File.
