@@ -30,7 +30,7 @@ const (
 	ReservedMetricPath = "/_whiskers/metrics"
 )
 
-// DefaultPollInterval is how often Server.Run checks the config file's
+// DefaultPollInterval is how often Server.Watch checks the config file's
 // modification time.
 const DefaultPollInterval = 2 * time.Second
 
