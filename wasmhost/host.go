@@ -305,8 +305,12 @@ func (hd *handler) serve(w http.ResponseWriter, r *http.Request, m *metrics, scr
 	start := time.Now()
 	name := hd.cfg.Name
 	code := hd.run(w, r, m, scriptName, rawRest)
+	took := time.Since(start)
 	m.requests.WithLabelValues(name, strconv.Itoa(code)).Inc()
-	m.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	m.duration.WithLabelValues(name).Observe(took.Seconds())
+	if hd.log.Enabled(r.Context(), slog.LevelDebug) {
+		hd.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", code, "took", took)
+	}
 }
 
 // run does the work of serve and returns the status code it answered
