@@ -114,6 +114,7 @@ func TestYAMLReadsBack(t *testing.T) {
 		"a: b", "a #b", "a:", "#x", "- x", "-x", "[a]", "{a}", "*.example.com", "&a", "!tag", "|", ">", "'q'", "\"q\"",
 		"%x", "@x", "`x`", "<<", "=", "?", ",", " lead", "trail ", "tab\tin", "new\nline", "\x00nul", "ünïcödé",
 		"\u2028", "\ufeffbom", "\xff\xfe", "", "500-599", "1.2.3", "42s", "1m0s",
+		strings.Repeat("long", 300), strings.Repeat("\x01", 300), strings.Repeat("é", 999),
 	} {
 		t.Run(s, func(t *testing.T) {
 			in := &dynamic.Configuration{HTTP: &dynamic.HTTPConfiguration{

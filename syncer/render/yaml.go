@@ -229,8 +229,28 @@ func (w *yamlWriter) mapping(v reflect.Value, ind int, first bool) error {
 
 // entry writes "key: value" (value inline or as a nested block).
 func (w *yamlWriter) entry(key string, v reflect.Value, ind int) error {
+	start := w.buf.Len()
 	w.scalarString(key)
+	if k := w.buf.Bytes()[start:]; len(k) > maxSimpleKey && utf8.RuneCount(k) > maxSimpleKey {
+		written := string(k)
+		w.buf.Truncate(start)
+		return w.explicitEntry(written, v, ind)
+	}
 	w.buf.WriteByte(':')
+	if dv := deref(v); dv.Kind() == reflect.Struct && !info(dv.Type()).text {
+		// Write the fields; if there were none, write "{}" instead.
+		w.buf.WriteByte('\n')
+		start := w.buf.Len()
+		w.indent(ind + 2)
+		if err := w.mapping(dv, ind+2, true); err != nil {
+			return err
+		}
+		if w.buf.Len() == start+ind+2 {
+			w.buf.Truncate(start - 1)
+			w.buf.WriteString(" {}\n")
+		}
+		return nil
+	}
 	if !isBlock(v) {
 		w.buf.WriteByte(' ')
 		if err := w.inline(v); err != nil {
@@ -243,6 +263,31 @@ func (w *yamlWriter) entry(key string, v reflect.Value, ind int) error {
 	return w.block(v, ind+2)
 }
 
+// maxSimpleKey is the longest key written as "key: value". YAML limits
+// simple keys to 1024 characters; longer ones are written "? key" / ": value".
+const maxSimpleKey = 1000
+
+// explicitEntry writes an entry with an explicit key: "? key", then
+// ": value" with the value inline or as a block indented under it.
+func (w *yamlWriter) explicitEntry(key string, v reflect.Value, ind int) error {
+	w.buf.WriteString("? ")
+	w.buf.WriteString(key)
+	w.buf.WriteByte('\n')
+	w.indent(ind)
+	w.buf.WriteString(": ")
+	if !isBlock(v) {
+		if err := w.inline(v); err != nil {
+			return err
+		}
+		w.buf.WriteByte('\n')
+		return nil
+	}
+	if dv := deref(v); dv.Kind() == reflect.Slice {
+		return w.sequence(dv, ind+2, true)
+	}
+	return w.mapping(v, ind+2, true)
+}
+
 // block writes a non-empty struct, map or slice at indentation ind.
 func (w *yamlWriter) block(v reflect.Value, ind int) error {
 	v = deref(v)
@@ -250,10 +295,28 @@ func (w *yamlWriter) block(v reflect.Value, ind int) error {
 		w.indent(ind)
 		return w.mapping(v, ind, true)
 	}
+	return w.sequence(v, ind, false)
+}
+
+// sequence writes the elements of slice v at indentation ind; when first
+// is true the first line's indentation has already been written.
+func (w *yamlWriter) sequence(v reflect.Value, ind int, first bool) error {
 	for i := range v.Len() {
 		e := v.Index(i)
-		w.indent(ind)
+		if i > 0 || !first {
+			w.indent(ind)
+		}
 		w.buf.WriteString("- ")
+		if de := deref(e); de.Kind() == reflect.Struct && !info(de.Type()).text {
+			start := w.buf.Len()
+			if err := w.mapping(de, ind+2, true); err != nil {
+				return err
+			}
+			if w.buf.Len() == start {
+				w.buf.WriteString("{}\n")
+			}
+			continue
+		}
 		if isBlock(e) {
 			if deref(e).Kind() == reflect.Slice {
 				w.buf.WriteByte('\n')
@@ -279,17 +342,23 @@ func (w *yamlWriter) block(v reflect.Value, ind int) error {
 // goroutines.
 const parallelEntries = 2048
 
+// chunkPool holds the chunk buffers of writeChunks between renders.
+var chunkPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // writeChunks calls write(w, i) for i in 0…n-1, in GOMAXPROCS contiguous
 // chunks each with its own buffer, and appends the chunks to buf in order.
 func writeChunks(buf *bytes.Buffer, n int, write func(w *yamlWriter, i int) error) error {
 	k := min(runtime.GOMAXPROCS(0), n)
-	bufs := make([]bytes.Buffer, k)
+	bufs := make([]*bytes.Buffer, k)
 	errs := make([]error, k)
 	var wg sync.WaitGroup
 	for c := range k {
 		lo, hi := c*n/k, (c+1)*n/k
+		bufs[c] = chunkPool.Get().(*bytes.Buffer)
+		bufs[c].Reset()
+		defer chunkPool.Put(bufs[c])
 		wg.Go(func() {
-			cw := &yamlWriter{buf: &bufs[c]}
+			cw := &yamlWriter{buf: bufs[c]}
 			cw.buf.Grow((hi - lo) * 128)
 			for i := lo; i < hi; i++ {
 				if err := write(cw, i); err != nil {
