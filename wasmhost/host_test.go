@@ -507,6 +507,7 @@ func TestNewErrors(t *testing.T) {
 		{"missing module", "handlers:\n- {name: a, module: " + filepath.Join(dir, "nope.wasm") + "}", `handler "a": module:`},
 		{"not wasm", "handlers:\n- {name: a, module: " + notWasm + "}", `handler "a": compiling module`},
 		{"missing volume", "handlers:\n- {name: a, module: TESTDATA/env.wasm, volumes: [\"" + filepath.Join(dir, "nope") + ":/x\"]}", `handler "a": volumes[0]`},
+		{"memory cap below the module's minimum", "handlers:\n- {name: a, module: TESTDATA/env.wasm, memory: 64KiB}", `handler "a": compiling module`},
 		{"volume is a file", "handlers:\n- {name: a, module: TESTDATA/env.wasm, volumes: [\"" + notWasm + ":/x\"]}", "not a directory"},
 	}
 	for _, tc := range tests {
