@@ -323,15 +323,25 @@ type member struct {
 // have members in the pool (inPool), the winner first: highest job version,
 // then most instances, then the lexically smallest tags.
 func (b *Builder) variants(ms []member, inPool func(*member) bool) []*variant {
-	byKey := map[string]*variant{}
+	var byKey map[string]*variant // made when a second tag set shows up
 	var prev *member
 	for i := range ms {
 		m := &ms[i]
 		if prev != nil && slices.Equal(prev.in.Tags, m.in.Tags) {
 			m.v = prev.v
-		} else {
-			ts := b.relevant(m.in.Tags)
-			k := strings.Join(ts, "\n")
+			continue
+		}
+		ts := b.relevant(m.in.Tags)
+		k := strings.Join(ts, "\n")
+		switch {
+		case prev == nil:
+			m.v = &variant{key: k, tags: ts}
+		case byKey == nil && k == ms[0].v.key:
+			m.v = ms[0].v
+		default:
+			if byKey == nil {
+				byKey = map[string]*variant{ms[0].v.key: ms[0].v}
+			}
 			if m.v = byKey[k]; m.v == nil {
 				m.v = &variant{key: k, tags: ts}
 				byKey[k] = m.v
