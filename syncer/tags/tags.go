@@ -56,18 +56,34 @@ func ObjectOf(key string) (o Object, ok bool) {
 	if name == "" {
 		return Object{}, false
 	}
-	root := reflect.TypeFor[dynamic.Configuration]()
-	sf, ok := fieldOf(root, strings.ToLower(secName))
-	if !ok || sf.alias {
+	kinds, ok := collections[strings.ToLower(secName)]
+	if !ok {
 		return Object{}, false
 	}
-	sec := root.Field(sf.index).Type.Elem()
-	kf, ok := fieldOf(sec, strings.ToLower(kindName))
-	if !ok || kf.alias || sec.Field(kf.index).Type.Kind() != reflect.Map {
+	k, ok := kinds[strings.ToLower(kindName)]
+	if !ok {
 		return Object{}, false
 	}
-	return Object{Section: sf.name, Kind: kf.name, Name: name}, true
+	return Object{Section: k.Section, Kind: k.Kind, Name: name}, true
 }
+
+// collections maps lower-case section and collection names (the maps of
+// named objects in each section) to their spelling in Traefik's files.
+var collections = func() map[string]map[string]Object {
+	out := map[string]map[string]Object{}
+	root := reflect.TypeFor[dynamic.Configuration]()
+	for sf, f := range fieldsOf(root) {
+		sec := root.Field(f.index).Type.Elem()
+		m := map[string]Object{}
+		for kf, k := range fieldsOf(sec) {
+			if !k.alias && sec.Field(k.index).Type.Kind() == reflect.Map {
+				m[kf] = Object{Section: f.name, Kind: k.name}
+			}
+		}
+		out[sf] = m
+	}
+	return out
+}()
 
 // Set sets the field of cfg that key (a tag key without prefix, e.g.
 // "http.routers.web.rule") names to value, creating the objects on the way.
