@@ -317,6 +317,10 @@ func (hd *handler) serve(w http.ResponseWriter, r *http.Request, m *metrics, scr
 // (499 when the client went away first).
 func (hd *handler) run(w http.ResponseWriter, r *http.Request, m *metrics, scriptName, rawRest string) int {
 	name := hd.cfg.Name
+	if holdsNUL(r) {
+		m.rejected.WithLabelValues(name, "nul").Inc()
+		return fail(w, http.StatusBadRequest, "request path or query holds a NUL byte")
+	}
 	// The body is read before taking an instance slot, so slow uploads do
 	// not hold instances.
 	limit := int64(hd.cfg.MaxRequestBody)
@@ -478,6 +482,14 @@ func (hd *handler) instantiate(r *http.Request, body []byte, scriptName, rawRest
 }
 
 // fail writes a short plain-text error and returns its status.
+// holdsNUL reports whether the decoded path or a decoded query argument of r
+// holds a NUL byte. WASI passes the environment and argv as C strings, so
+// such a request cannot reach a guest; it is the client's fault (400), not
+// the guest's (500).
+func holdsNUL(r *http.Request) bool {
+	return strings.IndexByte(r.URL.Path, 0) >= 0 || strings.Contains(r.URL.RawQuery, "%00")
+}
+
 func fail(w http.ResponseWriter, code int, msg string) int {
 	http.Error(w, msg, code)
 	return code

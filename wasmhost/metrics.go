@@ -39,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"handler"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "whiskers", Subsystem: "wasm", Name: "limit_rejections_total",
-			Help: "Requests refused or guests stopped by a limit: queue_timeout, request_body, response_size.",
+			Help: "Requests refused or guests stopped by a limit: queue_timeout, request_body, response_size, nul.",
 		}, []string{"handler", "reason"}),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "whiskers", Subsystem: "wasm", Name: "instances_in_flight",
