@@ -43,7 +43,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,52 +114,73 @@ var _ = newTransport(&hostDialer{}, 0)
 
 // ServeHTTP forwards r to the host, or to next on fallthrough or host-down.
 //
-// It is written for Yaegi, where every statement and call costs far more
-// than compiled: the common path is one function with few locals; rare
-// paths (bodies, failures) are in helpers. Helpers are plain functions,
-// not methods: Yaegi v0.16.1 turns each call of an interpreted method into
-// a fresh reflect.MakeFunc wrapper (allocations per call, and a lazily
-// built type that races on first concurrent use).
+// The code is shaped for Yaegi, where a call allocates every slot of the
+// callee's frame (each local and each intermediate value) on entry, and
+// where every statement costs far more than compiled:
+//   - ServeHTTP and forward hold only the common path;
+//   - request bodies, host-down, failures, fallthrough and body copying
+//     live in helpers that run only when needed;
+//   - helpers are plain functions, not methods: Yaegi v0.16.1 turns each
+//     call of an interpreted method into a fresh reflect.MakeFunc wrapper.
+//
+// BenchmarkNativeAllocs in plugin/yaegitest counts the allocations.
 func (m *Middleware) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	if atomic.LoadInt64(&m.dialer.downUntil) != 0 || (r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody) {
+		serveSpecial(m, rw, r)
+		return
+	}
+	forward(m, rw, r, nil, 0, nil, true)
+}
+
+// serveSpecial handles requests that are not on the common path: while the
+// host may be down, and requests with a body.
+func serveSpecial(m *Middleware, rw http.ResponseWriter, r *http.Request) {
 	s := m.cfg
 	if until := atomic.LoadInt64(&m.dialer.downUntil); until != 0 && time.Now().UnixNano() < until {
 		hostDown(m, rw, r, true)
 		return
 	}
-
-	var outBody io.ReadCloser
-	var outLength int64
-	var buffered []byte
-	replayable := true
-	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-		outBody, outLength, replayable = r.Body, r.ContentLength, false
-		if s.downNext || len(s.fallthroughs) > 0 {
-			var toNext bool
-			var err error
-			outBody, outLength, buffered, replayable, toNext, err = prepareBody(s, r)
-			if err != nil {
-				http.Error(rw, "whiskers: reading request body failed", http.StatusBadRequest)
-				return
-			}
-			if toNext {
-				m.next.ServeHTTP(rw, r)
-				return
-			}
-		}
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		forward(m, rw, r, nil, 0, nil, true)
+		return
 	}
+	if !s.downNext && len(s.fallthroughs) == 0 {
+		forward(m, rw, r, r.Body, r.ContentLength, nil, false) // stream it; nothing to replay
+		return
+	}
+	body, length, buffered, replayable, toNext, err := prepareBody(s, r)
+	if err != nil {
+		http.Error(rw, "whiskers: reading request body failed", http.StatusBadRequest)
+		return
+	}
+	if toNext {
+		m.next.ServeHTTP(rw, r)
+		return
+	}
+	forward(m, rw, r, body, length, buffered, replayable)
+}
 
+// forward sends r with the given body to the host and answers from its
+// response. buffered is the body's copy to replay to next (nil if none);
+// replayable says whether next can still read r's body.
+func forward(m *Middleware, rw http.ResponseWriter, r *http.Request, body io.ReadCloser, length int64, buffered []byte, replayable bool) {
+	s := m.cfg
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
 
 	out := r.WithContext(ctx)
-	out.URL = &url.URL{Scheme: "http", Host: s.urlHost, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	u := *r.URL
+	u.Scheme = "http"
+	u.Host = s.urlHost
+	out.URL = &u
 	out.RequestURI = ""
 	out.Header = outHeader(s, r)
-	out.Body = outBody
-	out.ContentLength = outLength
+	out.Body = body
+	out.ContentLength = length
+	// One assignment per line: Yaegi v0.16.1 panics on a multi-assignment
+	// with an untyped nil on the right.
 	out.TransferEncoding = nil
 	out.Trailer = nil
-	out.GetBody = nil
 	out.Close = false
 
 	resp, err := m.transport.RoundTrip(out)
@@ -172,13 +192,7 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 	for _, code := range s.fallthroughs {
 		if code == resp.StatusCode {
-			_, _ = io.CopyN(io.Discard, resp.Body, 64<<10) // so the connection can be reused
-			resp.Body.Close()
-			cancel()
-			if buffered != nil {
-				r.Body = io.NopCloser(bytes.NewReader(buffered))
-			}
-			m.next.ServeHTTP(rw, r)
+			fallThrough(m, rw, r, resp, buffered)
 			return
 		}
 	}
@@ -189,14 +203,29 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			h[k] = vv
 		}
 	}
-	if c := resp.Header["Connection"]; len(c) > 1 || (len(c) == 1 && !strings.EqualFold(c[0], "keep-alive") && !strings.EqualFold(c[0], "close")) {
+	if c := resp.Header["Connection"]; c != nil {
 		dropConnectionTokens(h, c)
 	}
 	rw.WriteHeader(resp.StatusCode)
-	if resp.ContentLength == 0 {
-		return // redirects, HEAD, 304: nothing to copy
+	if resp.ContentLength != 0 {
+		copyBody(m, rw, resp)
 	}
+}
 
+// fallThrough discards the host's answer and passes r to next, with its
+// body restored from buffered.
+func fallThrough(m *Middleware, rw http.ResponseWriter, r *http.Request, resp *http.Response, buffered []byte) {
+	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10) // so the connection can be reused
+	resp.Body.Close()
+	if buffered != nil {
+		r.Body = io.NopCloser(bytes.NewReader(buffered))
+	}
+	m.next.ServeHTTP(rw, r)
+}
+
+// copyBody streams the host's body to the client, flushing as it goes when
+// the length is unknown (a streaming handler).
+func copyBody(m *Middleware, rw http.ResponseWriter, resp *http.Response) {
 	bp, _ := m.buffers.Get().(*[]byte)
 	if bp == nil {
 		b := make([]byte, copyBufferSize)
@@ -307,28 +336,17 @@ func hostDown(m *Middleware, rw http.ResponseWriter, r *http.Request, replayable
 func outHeader(cfg *settings, r *http.Request) http.Header {
 	var h http.Header
 	if cfg.forwardHeaders != nil {
-		h = make(http.Header, len(cfg.forwardHeaders)+4)
-		for _, k := range cfg.forwardHeaders {
-			if vv, ok := r.Header[k]; ok && !hopHeaders[k] {
-				h[k] = vv
-			}
-		}
+		h = allowedHeaders(cfg, r)
 	} else {
-		// One compiled Clone and fixed deletes cost Yaegi less than an
+		// One compiled Clone and a loop of deletes cost Yaegi less than an
 		// interpreted loop over the headers.
 		h = r.Header.Clone()
 		if h == nil {
 			h = make(http.Header, 4)
 		}
-		delete(h, "Connection")
-		delete(h, "Proxy-Connection")
-		delete(h, "Keep-Alive")
-		delete(h, "Proxy-Authenticate")
-		delete(h, "Proxy-Authorization")
-		delete(h, "Te")
-		delete(h, "Trailer")
-		delete(h, "Transfer-Encoding")
-		delete(h, "Upgrade")
+		for _, k := range hopHeaderList {
+			delete(h, k)
+		}
 	}
 	// "keep-alive" and "close" name no header to drop: skip the parsing.
 	if c := r.Header["Connection"]; len(c) > 1 || (len(c) == 1 && !strings.EqualFold(c[0], "keep-alive") && !strings.EqualFold(c[0], "close")) {
@@ -360,6 +378,17 @@ func outHeader(cfg *settings, r *http.Request) http.Header {
 	return h
 }
 
+// allowedHeaders returns the headers of r listed in cfg.forwardHeaders.
+func allowedHeaders(cfg *settings, r *http.Request) http.Header {
+	h := make(http.Header, len(cfg.forwardHeaders)+4)
+	for _, k := range cfg.forwardHeaders {
+		if vv, ok := r.Header[k]; ok && !hopHeaders[k] {
+			h[k] = vv
+		}
+	}
+	return h
+}
+
 // readUpTo reads body, expecting length bytes (-1: unknown), and stops after
 // limit+1 bytes so a caller can tell that the body is larger than limit.
 func readUpTo(body io.Reader, length, limit int64) ([]byte, error) {
@@ -381,6 +410,12 @@ func isDialError(err error) bool {
 func isTimeout(err error) bool {
 	var netErr net.Error
 	return errors.As(err, &netErr) && netErr.Timeout()
+}
+
+// hopHeaderList lists the keys of hopHeaders.
+var hopHeaderList = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
 // hopHeaders are the hop-by-hop headers (RFC 9110, section 7.6.1), never
