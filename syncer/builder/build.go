@@ -505,7 +505,6 @@ type decoded struct {
 	dropped   map[tags.Object]bool
 	tags      []string // the relevant tags, for the default rule's .Labels
 	zero      zeroPolicy
-	canary    bool
 	weight    int                          // whiskers.canary.weight
 	weightSet bool                         // whiskers.canary.weight was tagged
 	httpTmpl  map[string]dynamic.Server    // loadbalancer.server.* per HTTP service, as tagged

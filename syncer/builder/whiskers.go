@@ -30,13 +30,6 @@ func (d *decoded) whiskers(tag, key, value string, hasEq bool, report func(strin
 		return
 	}
 	switch strings.ToLower(key) {
-	case "canary":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			report(tag, fmt.Errorf("want true or false: ignored"))
-			return
-		}
-		d.canary = b
 	case "canary.weight":
 		n, err := strconv.Atoi(value)
 		if err != nil || n < 0 || n > 100 {
