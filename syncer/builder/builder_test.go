@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 
@@ -44,6 +45,7 @@ func TestNew(t *testing.T) {
 func TestNormalize(t *testing.T) {
 	for in, want := range map[string]string{
 		"web": "web", "my_app.v2": "my-app-v2", "__x__": "x", "a--b": "a-b", "Ünïcode/Tëst": "Ünïcode-Tëst", "": "", "___": "",
+		"-a": "a", "a-": "a", "app-00001": "app-00001", "A-b-C": "A-b-C", "-": "", "a-b--": "a-b",
 	} {
 		if got := Normalize(in); got != want {
 			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
@@ -196,4 +198,19 @@ func TestParallelBuildMatchesSequential(t *testing.T) {
 	if !bytes.Equal(parallel, sequential) {
 		t.Fatal("parallel and sequential builds differ")
 	}
+}
+
+// FuzzNormalize checks Normalize's fast path against the definition.
+func FuzzNormalize(f *testing.F) {
+	for _, s := range []string{"web", "a-b", "a--b", "-a", "a-", "Ünï", "x.y_z", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := strings.Join(strings.FieldsFunc(s, func(r rune) bool {
+			return !unicode.IsLetter(r) && !unicode.IsNumber(r)
+		}), "-")
+		if got := Normalize(s); got != want {
+			t.Fatalf("Normalize(%q) = %q, want %q", s, got, want)
+		}
+	})
 }
