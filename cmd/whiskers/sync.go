@@ -45,7 +45,7 @@ type syncFlags struct {
 	consul, nomad                               bool
 	consulAddr, consulToken, consulNS, consulDC string
 	nomadAddr, nomadToken, nomadNS, nomadRegion string
-	exposedByDefault, routeWarning              bool
+	exposedByDefault, routeWarning, nomadAllocs bool
 	defaultRule, prefix, logLevel               string
 }
 
@@ -77,6 +77,7 @@ func newSyncFlagSet(stderr io.Writer) (*flag.FlagSet, *syncFlags) {
 	fs.StringVar(&f.nomadAddr, "nomad-addr", envOr("NOMAD_ADDR", "http://127.0.0.1:4646"), "Nomad HTTP address ($NOMAD_ADDR); TLS from $NOMAD_CACERT, $NOMAD_CLIENT_CERT, …")
 	fs.StringVar(&f.nomadToken, "nomad-token", "", `Nomad ACL token; "" uses $NOMAD_TOKEN (never printed)`)
 	fs.StringVar(&f.nomadNS, "nomad-namespace", "*", "Nomad namespaces to watch, comma-separated; * is all")
+	fs.BoolVar(&f.nomadAllocs, "nomad-allocations", true, "read Nomad allocations, nodes and deployments: route an instance only once its allocation is healthy, drop it when it is stopping or its node drains, mark canaries (needs read-job and node:read)")
 	fs.StringVar(&f.nomadRegion, "nomad-region", os.Getenv("NOMAD_REGION"), "Nomad region ($NOMAD_REGION)")
 	fs.BoolVar(&f.exposedByDefault, "exposed-by-default", false, "route services without traefik.enable=true")
 	fs.StringVar(&f.defaultRule, "default-rule", builder.DefaultRule, "rule template of routers without a rule tag")
@@ -265,7 +266,7 @@ func (f *syncFlags) sources(log *slog.Logger, m *output.Metrics) ([]catalog.Sour
 			}
 		}
 		s, err := nomad.New(nomad.Options{
-			Config: cfg, Namespaces: nss, Prefix: f.prefix, ExposedByDefault: f.exposedByDefault,
+			Config: cfg, Namespaces: nss, Prefix: f.prefix, ExposedByDefault: f.exposedByDefault, IgnoreAllocations: !f.nomadAllocs,
 			WaitTime: f.waitTime, Logger: log, OnError: m.WatchError("nomad"),
 		})
 		if err != nil {

@@ -59,6 +59,12 @@ type Options struct {
 	// no heartbeat; Nomad sends one every 10 s) before it is torn down and
 	// re-established (default 35 s).
 	StreamWatchdog time.Duration
+	// IgnoreAllocations skips reading allocations, nodes and deployments:
+	// instances are then always passing, never draining nor canaries. By
+	// default they are read (three list calls per full read, and the
+	// Allocation, Node and Deployment topics of the same event stream), which
+	// needs a token that may read jobs and nodes.
+	IgnoreAllocations bool
 	// Logger receives the source's logs (default slog.Default()).
 	Logger *slog.Logger
 	// OnError, if set, is called for every failed catalog call (for metrics);
@@ -81,7 +87,9 @@ type Source struct {
 	streamWatched bool           // whether activity is recorded
 
 	mu        sync.Mutex
-	instances map[svcKey][]catalog.Instance
+	base      map[svcKey][]catalog.Instance // as registered
+	facts     facts                         // allocations, nodes, deployments
+	instances map[svcKey][]catalog.Instance // base with facts applied
 	ready     bool
 }
 
@@ -135,6 +143,8 @@ func New(opts Options) (*Source, error) {
 		log:       opts.Logger.With("source", "nomad"),
 		ns:        map[string]bool{},
 		resync:    make(chan struct{}, 1),
+		base:      map[svcKey][]catalog.Instance{},
+		facts:     newFacts(),
 		instances: map[svcKey][]catalog.Instance{},
 	}
 	for _, n := range opts.Namespaces {
@@ -339,11 +349,15 @@ func (s *Source) fullRead(ctx context.Context, notify func()) (uint64, error) {
 			}
 		}
 	}
+	f := newFacts()
+	if !s.opts.IgnoreAllocations {
+		if f, err = s.readFacts(callCtx); err != nil {
+			return 0, err
+		}
+	}
 	s.mu.Lock()
-	changed := !s.ready || !maps.EqualFunc(s.instances, next, func(a, b []catalog.Instance) bool {
-		return slices.EqualFunc(a, b, equalInstance)
-	})
-	s.instances = next
+	s.base, s.facts = next, f
+	changed := s.deriveLocked() || !s.ready
 	if !s.ready {
 		s.ready = true
 		s.log.Info("catalog ready", "services", len(next))
@@ -388,13 +402,22 @@ func (s *Source) refresh(ctx context.Context, key svcKey) (bool, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, had := s.instances[key]
+	old, had := s.base[key]
 	if len(insts) == 0 {
+		delete(s.base, key)
 		delete(s.instances, key)
 		return had, nil
 	}
-	s.instances[key] = insts
-	return !had || !slices.EqualFunc(old, insts, equalInstance), nil
+	s.base[key] = insts
+	if had && slices.EqualFunc(old, insts, equalInstance) {
+		return false, nil
+	}
+	derived := make([]catalog.Instance, len(insts))
+	for i, in := range insts {
+		derived[i] = s.facts.apply(in)
+	}
+	s.instances[key] = derived
+	return true, nil
 }
 
 // follow consumes the event stream from index, re-reading the services that
@@ -404,7 +427,13 @@ func (s *Source) follow(ctx context.Context, index uint64, notify func()) (uint6
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	q := &api.QueryOptions{Namespace: s.listNamespace()}
-	events, err := s.client.EventStream().Stream(sctx, map[api.Topic][]string{api.TopicService: {"*"}}, index, q)
+	topics := map[api.Topic][]string{api.TopicService: {"*"}}
+	if !s.opts.IgnoreAllocations {
+		topics[api.TopicAllocation] = []string{"*"}
+		topics[api.TopicNode] = []string{"*"}
+		topics[api.TopicDeployment] = []string{"*"}
+	}
+	events, err := s.client.EventStream().Stream(sctx, topics, index, q)
 	if err != nil {
 		return index, fmt.Errorf("nomad: opening event stream: %w", err)
 	}
@@ -444,8 +473,16 @@ func (s *Source) follow(ctx context.Context, index uint64, notify func()) (uint6
 		}
 		index = batch.Index
 		keys := map[svcKey]bool{}
+		factsChanged := false
 		for _, ev := range batch.Events {
 			if ev.Topic != api.TopicService {
+				s.mu.Lock()
+				known, err := s.facts.applyEvent(&ev)
+				s.mu.Unlock()
+				if err != nil {
+					s.log.Warn("undecodable event", "topic", ev.Topic, "err", err)
+				}
+				factsChanged = factsChanged || (known && err == nil)
 				continue
 			}
 			reg, err := ev.Service()
@@ -458,6 +495,11 @@ func (s *Source) follow(ctx context.Context, index uint64, notify func()) (uint6
 			}
 		}
 		changed := false
+		if factsChanged {
+			s.mu.Lock()
+			changed = s.deriveLocked()
+			s.mu.Unlock()
+		}
 		for key := range keys {
 			c, err := s.refresh(ctx, key)
 			if err != nil {

@@ -295,3 +295,134 @@ func TestSourceWatchdog(t *testing.T) {
 	fake.Deregister("a1")
 	waitFor(t, "following again", func() bool { _, ok := h.byID()["a1"]; return !ok })
 }
+
+func ptr[T any](v T) *T { return &v }
+
+func alloc(id, node string, version uint64, mod func(*api.Allocation)) api.Allocation {
+	a := api.Allocation{
+		ID: id, NodeID: node, JobID: "app", TaskGroup: "web", DesiredStatus: "run", ClientStatus: "running",
+		Job: &api.Job{ID: ptr("app"), Version: ptr(version)},
+	}
+	if mod != nil {
+		mod(&a)
+	}
+	return a
+}
+
+func TestSourceAllocationFacts(t *testing.T) {
+	t.Parallel()
+	type want struct {
+		health   catalog.Health
+		draining bool
+		canary   bool
+		version  uint64
+	}
+	tests := []struct {
+		name   string
+		setup  func(f *nomadfake.Server) // state before the source starts, read by lists
+		change func(f *nomadfake.Server) // a later change, seen through events
+		before want
+		after  want
+	}{
+		{
+			name:  "desired stop drains before the allocation stops",
+			setup: func(f *nomadfake.Server) { f.SetAllocation(alloc("a1", "n1", 1, nil)) },
+			change: func(f *nomadfake.Server) {
+				f.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.DesiredStatus = "stop" }))
+			},
+			before: want{catalog.HealthPassing, false, false, 1},
+			after:  want{catalog.HealthPassing, true, false, 1},
+		},
+		{
+			name:   "draining node",
+			setup:  func(f *nomadfake.Server) { f.SetAllocation(alloc("a1", "n1", 1, nil)) },
+			change: func(f *nomadfake.Server) { f.SetNode(api.Node{ID: "n1", DrainStrategy: &api.DrainStrategy{}}) },
+			before: want{catalog.HealthPassing, false, false, 1},
+			after:  want{catalog.HealthPassing, true, false, 1},
+		},
+		{
+			name: "ineligible node, then eligible again",
+			setup: func(f *nomadfake.Server) {
+				f.SetAllocation(alloc("a1", "n1", 1, nil))
+				f.SetNode(api.Node{ID: "n1", SchedulingEligibility: "ineligible"})
+			},
+			change: func(f *nomadfake.Server) { f.SetNode(api.Node{ID: "n1"}) },
+			before: want{catalog.HealthPassing, true, false, 1},
+			after:  want{catalog.HealthPassing, false, false, 1},
+		},
+		{
+			name: "deployment health pending, then healthy",
+			setup: func(f *nomadfake.Server) {
+				f.SetAllocation(alloc("a1", "n1", 3, func(a *api.Allocation) { a.DeploymentStatus = &api.AllocDeploymentStatus{} }))
+			},
+			change: func(f *nomadfake.Server) {
+				f.SetAllocation(alloc("a1", "n1", 3, func(a *api.Allocation) {
+					a.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: ptr(true)}
+				}))
+			},
+			before: want{catalog.HealthWarning, false, false, 3},
+			after:  want{catalog.HealthPassing, false, false, 3},
+		},
+		{
+			name: "unhealthy deployment, failed allocation",
+			setup: func(f *nomadfake.Server) {
+				f.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: ptr(false)} }))
+			},
+			change: func(f *nomadfake.Server) {
+				f.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.ClientStatus = "failed" }))
+			},
+			before: want{catalog.HealthCritical, false, false, 1},
+			after:  want{catalog.HealthCritical, false, false, 1},
+		},
+		{
+			name: "canary until promoted",
+			setup: func(f *nomadfake.Server) {
+				f.SetDeployment(api.Deployment{ID: "d2", JobID: "app", JobVersion: 2, TaskGroups: map[string]*api.DeploymentState{"web": {}}})
+				f.SetAllocation(alloc("a1", "n1", 2, func(a *api.Allocation) {
+					a.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: ptr(true), Canary: true}
+				}))
+			},
+			change: func(f *nomadfake.Server) {
+				f.SetDeployment(api.Deployment{ID: "d2", JobID: "app", JobVersion: 2, TaskGroups: map[string]*api.DeploymentState{"web": {Promoted: true}}})
+			},
+			before: want{catalog.HealthPassing, false, true, 2},
+			after:  want{catalog.HealthPassing, false, false, 2},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := nomadfake.New()
+			t.Cleanup(fake.Close)
+			fake.SetNode(api.Node{ID: "n1"})
+			r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
+			r.AllocID, r.NodeID = "a1", "n1"
+			fake.Register(r)
+			tc.setup(fake)
+			h := start(t, fake, "", func(o *nomad.Options) { o.StreamRetry = time.Hour })
+			waitFor(t, "ready", h.ready)
+			got := func() want {
+				in := h.byID()["s1"]
+				return want{in.Health, in.Draining, in.Canary, in.JobVersion}
+			}
+			assert.Equal(t, tc.before, got())
+			tc.change(fake)
+			waitFor(t, "the change", func() bool { return got() == tc.after })
+			assert.Equal(t, 1, fake.Requests(nomadfake.EndpointAllocations), "facts come from the stream, not re-reads")
+		})
+	}
+}
+
+func TestSourceIgnoreAllocations(t *testing.T) {
+	t.Parallel()
+	fake := nomadfake.New()
+	t.Cleanup(fake.Close)
+	r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
+	r.AllocID = "a1"
+	fake.Register(r)
+	fake.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.DesiredStatus = "stop" }))
+	h := start(t, fake, "", func(o *nomad.Options) { o.IgnoreAllocations = true })
+	waitFor(t, "ready", h.ready)
+	assert.False(t, h.byID()["s1"].Draining)
+	assert.Equal(t, 0, fake.Requests(nomadfake.EndpointAllocations))
+}

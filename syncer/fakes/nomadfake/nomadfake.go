@@ -35,6 +35,9 @@ const (
 	EndpointServices    = "services"
 	EndpointService     = "service"
 	EndpointEventStream = "event/stream"
+	EndpointAllocations = "allocations"
+	EndpointNodes       = "nodes"
+	EndpointDeployments = "deployments"
 )
 
 //go:embed testdata/*.json
@@ -48,6 +51,9 @@ type Server struct {
 	mu        sync.Mutex
 	index     uint64
 	regs      map[string]*api.ServiceRegistration // by registration ID
+	allocs    map[string]*api.Allocation          // by allocation ID
+	nodes     map[string]*api.Node                // by node ID
+	deploys   map[string]*api.Deployment          // by deployment ID
 	events    []api.Events                        // the event buffer, by index
 	heartbeat time.Duration
 	streamOff bool
@@ -57,11 +63,18 @@ type Server struct {
 // New starts a fake Nomad agent on a loopback port with no registrations. The
 // event stream sends a heartbeat every 10 s, as Nomad does; see SetHeartbeat.
 func New() *Server {
-	s := &Server{Box: fault.New(), index: 100, regs: map[string]*api.ServiceRegistration{}, heartbeat: 10 * time.Second}
+	s := &Server{
+		Box: fault.New(), index: 100, heartbeat: 10 * time.Second,
+		regs: map[string]*api.ServiceRegistration{}, allocs: map[string]*api.Allocation{},
+		nodes: map[string]*api.Node{}, deploys: map[string]*api.Deployment{},
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/services", s.services)
 	mux.HandleFunc("GET /v1/service/{name}", s.service)
 	mux.HandleFunc("GET /v1/event/stream", s.stream)
+	mux.HandleFunc("GET /v1/allocations", s.allocations)
+	mux.HandleFunc("GET /v1/nodes", s.nodesList)
+	mux.HandleFunc("GET /v1/deployments", s.deployments)
 	s.hs = httptest.NewServer(mux)
 	return s
 }
@@ -163,16 +176,153 @@ func (s *Server) ResetIndex(idx uint64) {
 }
 
 func (s *Server) publishLocked(typ string, r *api.ServiceRegistration) {
+	s.publishTopicLocked(api.TopicService, typ, r.ServiceName, "Service", r)
+}
+
+// publishTopicLocked appends an event of topic carrying v as payload[field].
+func (s *Server) publishTopicLocked(topic api.Topic, typ, key, field string, v any) {
 	var payload map[string]any
-	b, _ := json.Marshal(map[string]any{"Service": r})
+	b, _ := json.Marshal(map[string]any{field: v})
 	_ = json.Unmarshal(b, &payload)
 	s.events = append(s.events, api.Events{Index: s.index, Events: []api.Event{{
-		Topic: api.TopicService, Type: typ, Key: r.ServiceName,
-		FilterKeys: []string{r.JobID}, Index: s.index, Payload: payload,
+		Topic: topic, Type: typ, Key: key, Index: s.index, Payload: payload,
 	}}})
 	if len(s.events) > 1000 {
 		s.events = slices.Delete(s.events, 0, len(s.events)-1000)
 	}
+}
+
+// SetAllocation adds or replaces an allocation (keyed by ID; Namespace
+// defaults to "default") and publishes an AllocationUpdated event.
+func (s *Server) SetAllocation(a api.Allocation) {
+	if a.Namespace == "" {
+		a.Namespace = "default"
+	}
+	s.mu.Lock()
+	s.index++
+	a.ModifyIndex = s.index
+	s.allocs[a.ID] = &a
+	s.publishTopicLocked(api.TopicAllocation, "AllocationUpdated", a.ID, "Allocation", &a)
+	s.mu.Unlock()
+	s.Broadcast()
+}
+
+// SetNode adds or replaces a client node (keyed by ID) and publishes a
+// NodeRegistration event; set DrainStrategy or SchedulingEligibility
+// "ineligible" to drain it.
+func (s *Server) SetNode(n api.Node) {
+	if n.SchedulingEligibility == "" {
+		n.SchedulingEligibility = "eligible"
+	}
+	if n.Status == "" {
+		n.Status = "ready"
+	}
+	s.mu.Lock()
+	s.index++
+	n.ModifyIndex = s.index
+	s.nodes[n.ID] = &n
+	s.publishTopicLocked(api.TopicNode, "NodeRegistration", n.ID, "Node", &n)
+	s.mu.Unlock()
+	s.Broadcast()
+}
+
+// SetDeployment adds or replaces a deployment (keyed by ID; Namespace
+// defaults to "default") and publishes a DeploymentStatusUpdate event.
+func (s *Server) SetDeployment(d api.Deployment) {
+	if d.Namespace == "" {
+		d.Namespace = "default"
+	}
+	s.mu.Lock()
+	s.index++
+	d.ModifyIndex = s.index
+	s.deploys[d.ID] = &d
+	s.publishTopicLocked(api.TopicDeployment, "DeploymentStatusUpdate", d.ID, "Deployment", &d)
+	s.mu.Unlock()
+	s.Broadcast()
+}
+
+func (s *Server) allocations(w http.ResponseWriter, r *http.Request) {
+	if !s.Enter(w, r, EndpointAllocations, token(r)) {
+		return
+	}
+	idx, wait := fault.Blocking(r)
+	if !s.Wait(w, r, token(r), idx, wait, s.currentIndex) {
+		return
+	}
+	ns := namespace(r)
+	s.mu.Lock()
+	out := []*api.AllocationListStub{}
+	for _, id := range sortedKeys(s.allocs) {
+		if a := s.allocs[id]; ns == "*" || a.Namespace == ns {
+			out = append(out, allocStub(a))
+		}
+	}
+	index := s.index
+	s.mu.Unlock()
+	writeJSON(w, index, out)
+}
+
+// allocStub is a.Stub() without its dereferences of optional job fields.
+func allocStub(a *api.Allocation) *api.AllocationListStub {
+	stub := &api.AllocationListStub{
+		ID: a.ID, EvalID: a.EvalID, Name: a.Name, Namespace: a.Namespace, NodeID: a.NodeID, NodeName: a.NodeName,
+		JobID: a.JobID, TaskGroup: a.TaskGroup, DesiredStatus: a.DesiredStatus, DesiredDescription: a.DesiredDescription,
+		ClientStatus: a.ClientStatus, ClientDescription: a.ClientDescription, DeploymentStatus: a.DeploymentStatus,
+		CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex, CreateTime: a.CreateTime, ModifyTime: a.ModifyTime,
+	}
+	if a.Job != nil {
+		if a.Job.Type != nil {
+			stub.JobType = *a.Job.Type
+		}
+		if a.Job.Version != nil {
+			stub.JobVersion = *a.Job.Version
+		}
+	}
+	return stub
+}
+
+func (s *Server) nodesList(w http.ResponseWriter, r *http.Request) {
+	if !s.Enter(w, r, EndpointNodes, token(r)) {
+		return
+	}
+	idx, wait := fault.Blocking(r)
+	if !s.Wait(w, r, token(r), idx, wait, s.currentIndex) {
+		return
+	}
+	s.mu.Lock()
+	out := []*api.NodeListStub{}
+	for _, id := range sortedKeys(s.nodes) {
+		n := s.nodes[id]
+		out = append(out, &api.NodeListStub{
+			ID: n.ID, Name: n.Name, Datacenter: n.Datacenter, NodeClass: n.NodeClass, NodePool: n.NodePool,
+			Drain: n.DrainStrategy != nil, SchedulingEligibility: n.SchedulingEligibility, Status: n.Status,
+			CreateIndex: n.CreateIndex, ModifyIndex: n.ModifyIndex,
+		})
+	}
+	index := s.index
+	s.mu.Unlock()
+	writeJSON(w, index, out)
+}
+
+func (s *Server) deployments(w http.ResponseWriter, r *http.Request) {
+	if !s.Enter(w, r, EndpointDeployments, token(r)) {
+		return
+	}
+	idx, wait := fault.Blocking(r)
+	if !s.Wait(w, r, token(r), idx, wait, s.currentIndex) {
+		return
+	}
+	ns := namespace(r)
+	s.mu.Lock()
+	out := []*api.Deployment{}
+	for _, id := range sortedKeys(s.deploys) {
+		if d := s.deploys[id]; ns == "*" || d.Namespace == ns {
+			out = append(out, d)
+		}
+	}
+	index := s.index
+	s.mu.Unlock()
+	writeJSON(w, index, out)
 }
 
 func (s *Server) currentIndex() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.index }
@@ -268,8 +418,8 @@ func (s *Server) service(w http.ResponseWriter, r *http.Request) {
 }
 
 // stream serves /v1/event/stream: buffered events above the requested index
-// first, then new ones as they happen, with heartbeats in between. Only the
-// Service topic is published; other topics get heartbeats only.
+// first, then new ones as they happen, with heartbeats in between. The
+// Service, Allocation, Node and Deployment topics are published.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	if !s.Enter(w, r, EndpointEventStream, token(r)) {
 		return
@@ -281,12 +431,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "event broker disabled", http.StatusInternalServerError)
 		return
 	}
-	wantService := false
+	want := map[api.Topic]bool{}
 	for _, t := range r.URL.Query()["topic"] {
 		topic, _, _ := strings.Cut(t, ":")
-		if topic == string(api.TopicService) || topic == string(api.TopicAll) {
-			wantService = true
-		}
+		want[api.Topic(topic)] = true
 	}
 	next, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
 	w.Header().Set("Content-Type", "application/json")
@@ -329,7 +477,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		for _, ev := range batch {
 			next = ev.Index
-			if !wantService {
+			if !want[api.TopicAll] && !want[ev.Events[0].Topic] {
 				continue
 			}
 			if err := enc.Encode(ev); err != nil {
