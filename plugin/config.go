@@ -13,7 +13,7 @@ import (
 const (
 	// DefaultSocket is where `whiskers wasm serve` listens by default.
 	DefaultSocket = "unix:///run/whiskers/wasm.sock"
-	// DefaultTimeout bounds one whole exchange with the host.
+	// DefaultTimeout bounds the wait for the host's answer.
 	DefaultTimeout = "2s"
 	// DefaultDialTimeout bounds connecting to the host.
 	DefaultDialTimeout = "250ms"
@@ -43,8 +43,10 @@ type Config struct {
 	// Socket is the host's address: "unix:///path/to/socket" or
 	// "http://host:port".
 	Socket string `json:"socket,omitempty" yaml:"socket,omitempty"`
-	// Timeout bounds one whole exchange with the host (Go duration). A host
-	// that does not answer in time gets 504 Gateway Timeout.
+	// Timeout bounds the wait for the host's response headers once the
+	// request is sent (Go duration); the client of a host that does not
+	// answer in time gets 504 Gateway Timeout. The body that follows is not
+	// bounded by it (the wasm host sends a handler's output at once).
 	Timeout string `json:"timeout,omitempty" yaml:"timeout,omitempty"`
 	// DialTimeout bounds connecting to the host (Go duration).
 	DialTimeout string `json:"dialTimeout,omitempty" yaml:"dialTimeout,omitempty"`

@@ -16,11 +16,15 @@
 //   - streams the host's status, headers and body back, unless the status is
 //     listed in FallthroughStatus: then the host's body is discarded and the
 //     request goes to next, as if the host had not been asked;
-//   - bounds the whole exchange by Timeout (504 Gateway Timeout) and the
-//     connection by DialTimeout; after a failed connection it treats the host
-//     as down for HostDownCooldown without dialing, so a dead host costs
-//     nothing per request, and answers per OnHostDown (next, or a status with
-//     a plain-text body).
+//   - bounds the wait for the host's answer by Timeout (504 Gateway
+//     Timeout) and the connection by DialTimeout; after a failed connection
+//     it treats the host as down for HostDownCooldown without dialing, so a
+//     dead host costs nothing per request, and answers per OnHostDown (next,
+//     or a status with a plain-text body).
+//
+// The proxying itself (hop-by-hop headers, X-Forwarded-For, streaming and
+// flushing, trailers) is net/http/httputil.ReverseProxy: compiled code, so
+// that Yaegi interprets only the decisions around it.
 //
 // Request bodies: when the request may still go to next (FallthroughStatus
 // set, or OnHostDown "next"), a body of at most MaxBufferedBody bytes is read
@@ -43,7 +47,7 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"strings"
+	"net/http/httputil"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,15 +61,24 @@ const HandlerHeader = "X-Whiskers-Handler"
 
 // Middleware forwards requests to the wasm host. Create it with New.
 type Middleware struct {
-	name      string
-	next      http.Handler
-	cfg       *settings
-	dialer    *hostDialer
-	transport *http.Transport
-	buffers   sync.Pool // *[]byte of copyBufferSize
+	name   string
+	next   http.Handler
+	cfg    *settings
+	dialer *hostDialer
+	proxy  *httputil.ReverseProxy
 }
 
-const copyBufferSize = 32 << 10
+// errFallthrough is how modifyResponse tells onProxyError that the host's
+// status sends the request to next.
+var errFallthrough = errors.New("whiskers: fall through to next")
+
+// Request context keys, compiled pointer types so that Yaegi compares them
+// natively. ReverseProxy hands its error handler its own modified copy of
+// the request; next must get the original.
+var (
+	originalKey = new(int) // *http.Request as it reached the middleware
+	bufferedKey = new(int) // []byte: the body, buffered for replay
+)
 
 // New validates cfg and returns the middleware named name in front of next.
 // Errors name the configuration field that is wrong. New starts no
@@ -79,6 +92,11 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http
 	if err != nil {
 		return nil, fmt.Errorf("whiskers plugin %q: %w", name, err)
 	}
+	return assemble(name, next, s), nil
+}
+
+// assemble builds a Middleware from validated settings.
+func assemble(name string, next http.Handler, s *settings) *Middleware {
 	d := &hostDialer{
 		network:  s.network,
 		address:  s.address,
@@ -86,50 +104,72 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http
 		name:     name,
 	}
 	d.dialer.Timeout = s.dialTimeout
-	t := newTransport(d, s.maxIdleConns)
-	return &Middleware{name: name, next: next, cfg: s, dialer: d, transport: t}, nil
-}
-
-// newTransport returns a keep-alive pool of at most maxIdle idle
-// connections (0: no keep-alive) that dials through d.
-func newTransport(d *hostDialer, maxIdle int) *http.Transport {
 	t := &http.Transport{
-		DialContext:         d.DialContext,
-		MaxIdleConns:        maxIdle,
-		MaxIdleConnsPerHost: maxIdle,
-		IdleConnTimeout:     30 * time.Second,
-		DisableCompression:  true,
+		DialContext:           d.DialContext,
+		MaxIdleConns:          s.maxIdleConns,
+		MaxIdleConnsPerHost:   s.maxIdleConns,
+		IdleConnTimeout:       30 * time.Second,
+		ResponseHeaderTimeout: s.timeout,
+		DisableCompression:    true,
 	}
-	if maxIdle == 0 {
+	if s.maxIdleConns == 0 {
 		t.DisableKeepAlives = true
 	}
-	return t
+	m := &Middleware{name: name, next: next, cfg: s, dialer: d}
+	m.proxy = &httputil.ReverseProxy{
+		Director:       m.direct,
+		Transport:      t,
+		ModifyResponse: m.modifyResponse,
+		ErrorHandler:   m.onProxyError,
+	}
+	// Assigned on its own: Yaegi v0.16.1 cannot convert an interpreted
+	// value to a compiled interface inside a composite literal.
+	var pool httputil.BufferPool = &bufferPool{}
+	m.proxy.BufferPool = pool
+	return m
 }
 
-// Yaegi v0.16.1 builds the reflect type of a method value (d.DialContext
-// above) on the first evaluation of the expression, without locking, so
-// two first calls of New at once race. Building one transport while the
-// package initialises does it before anyone can call New.
-var _ = newTransport(&hostDialer{}, 0)
+// bufferPool recycles ReverseProxy's copy buffers, which it would otherwise
+// allocate (32 KiB) for every response.
+type bufferPool struct{ pool sync.Pool }
+
+// Get returns a copy buffer.
+func (p *bufferPool) Get() []byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 32<<10)
+}
+
+// Put returns a copy buffer for reuse.
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+
+// Yaegi v0.16.1 builds the reflect type of a method value (d.DialContext,
+// m.direct, … above) on the first evaluation of the expression, without
+// locking, so two first calls of New at once race. Building one middleware
+// while the package initialises does it before anyone can call New.
+var _ = assemble("init", http.NotFoundHandler(), &settings{handler: "init", network: "unix", urlHost: "init"})
 
 // ServeHTTP forwards r to the host, or to next on fallthrough or host-down.
 //
 // The code is shaped for Yaegi, where a call allocates every slot of the
 // callee's frame (each local and each intermediate value) on entry, and
-// where every statement costs far more than compiled:
-//   - ServeHTTP and forward hold only the common path;
-//   - request bodies, host-down, failures, fallthrough and body copying
-//     live in helpers that run only when needed;
-//   - helpers are plain functions, not methods: Yaegi v0.16.1 turns each
-//     call of an interpreted method into a fresh reflect.MakeFunc wrapper.
-//
-// BenchmarkNativeAllocs in plugin/yaegitest counts the allocations.
+// every statement costs far more than compiled: the common path is
+// ReverseProxy (compiled) plus the small direct and modifyResponse; bodies
+// and host-down live in helpers that run only when needed. Helpers are plain
+// functions or methods called once per request by compiled code: Yaegi
+// v0.16.1 turns each interpreted call of a method into a fresh
+// reflect.MakeFunc wrapper. BenchmarkNativeAllocs in plugin/yaegitest
+// counts the allocations.
 func (m *Middleware) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if atomic.LoadInt64(&m.dialer.downUntil) != 0 || (r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody) {
 		serveSpecial(m, rw, r)
 		return
 	}
-	forward(m, rw, r, nil, 0, nil, true)
+	if m.cfg.downNext || len(m.cfg.fallthroughs) > 0 {
+		r = r.WithContext(context.WithValue(r.Context(), originalKey, r))
+	}
+	m.proxy.ServeHTTP(rw, r)
 }
 
 // serveSpecial handles requests that are not on the common path: while the
@@ -140,166 +180,96 @@ func serveSpecial(m *Middleware, rw http.ResponseWriter, r *http.Request) {
 		hostDown(m, rw, r, true)
 		return
 	}
-	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
-		forward(m, rw, r, nil, 0, nil, true)
-		return
-	}
 	if !s.downNext && len(s.fallthroughs) == 0 {
-		forward(m, rw, r, r.Body, r.ContentLength, nil, false) // stream it; nothing to replay
+		m.proxy.ServeHTTP(rw, r) // nothing to replay: stream any body
 		return
 	}
-	body, length, buffered, replayable, toNext, err := prepareBody(s, r)
-	if err != nil {
-		http.Error(rw, "whiskers: reading request body failed", http.StatusBadRequest)
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		m.proxy.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), originalKey, r)))
 		return
 	}
-	if toNext {
-		m.next.ServeHTTP(rw, r)
-		return
-	}
-	forward(m, rw, r, body, length, buffered, replayable)
-}
-
-// forward sends r with the given body to the host and answers from its
-// response. buffered is the body's copy to replay to next (nil if none);
-// replayable says whether next can still read r's body.
-func forward(m *Middleware, rw http.ResponseWriter, r *http.Request, body io.ReadCloser, length int64, buffered []byte, replayable bool) {
-	s := m.cfg
-	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
-	defer cancel()
-
-	out := r.WithContext(ctx)
-	u := *r.URL
-	u.Scheme = "http"
-	u.Host = s.urlHost
-	out.URL = &u
-	out.RequestURI = ""
-	out.Header = outHeader(s, r)
-	out.Body = body
-	out.ContentLength = length
-	// One assignment per line: Yaegi v0.16.1 panics on a multi-assignment
-	// with an untyped nil on the right.
-	out.TransferEncoding = nil
-	out.Trailer = nil
-	out.Close = false
-
-	resp, err := m.transport.RoundTrip(out)
-	if err != nil {
-		roundTripFailed(m, rw, r, ctx, err, replayable, buffered)
-		return
-	}
-	defer resp.Body.Close()
-
-	for _, code := range s.fallthroughs {
-		if code == resp.StatusCode {
-			fallThrough(m, rw, r, resp, buffered)
-			return
-		}
-	}
-
-	h := rw.Header()
-	for k, vv := range resp.Header {
-		if !hopHeaders[k] {
-			h[k] = vv
-		}
-	}
-	if c := resp.Header["Connection"]; c != nil {
-		dropConnectionTokens(h, c)
-	}
-	rw.WriteHeader(resp.StatusCode)
-	if resp.ContentLength != 0 {
-		copyBody(m, rw, resp)
-	}
-}
-
-// fallThrough discards the host's answer and passes r to next, with its
-// body restored from buffered.
-func fallThrough(m *Middleware, rw http.ResponseWriter, r *http.Request, resp *http.Response, buffered []byte) {
-	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10) // so the connection can be reused
-	resp.Body.Close()
-	if buffered != nil {
-		r.Body = io.NopCloser(bytes.NewReader(buffered))
-	}
-	m.next.ServeHTTP(rw, r)
-}
-
-// copyBody streams the host's body to the client, flushing as it goes when
-// the length is unknown (a streaming handler).
-func copyBody(m *Middleware, rw http.ResponseWriter, resp *http.Response) {
-	bp, _ := m.buffers.Get().(*[]byte)
-	if bp == nil {
-		b := make([]byte, copyBufferSize)
-		bp = &b
-	}
-	if flusher, ok := rw.(http.Flusher); ok && resp.ContentLength < 0 {
-		copyFlushing(rw, flusher, resp.Body, *bp)
-	} else {
-		_, _ = io.CopyBuffer(rw, resp.Body, *bp)
-	}
-	m.buffers.Put(bp)
-}
-
-// prepareBody makes r's body replayable for next when the host's answer or
-// failure may send the request there. It returns what to send to the host,
-// the buffered copy (nil if none), whether next can still get the body, and
-// whether to skip the host and call next right away.
-func prepareBody(s *settings, r *http.Request) (body io.ReadCloser, length int64, buffered []byte, replayable, toNext bool, err error) {
 	if r.ContentLength > s.maxBufferedBody {
 		if len(s.fallthroughs) > 0 {
-			return nil, 0, nil, true, true, nil
+			m.next.ServeHTTP(rw, r)
+			return
 		}
-		return r.Body, r.ContentLength, nil, false, false, nil // stream it; nothing to replay
+		// Stream it; next cannot have it any more.
+		m.proxy.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), originalKey, r)))
+		return
 	}
 	buf, err := readUpTo(r.Body, r.ContentLength, s.maxBufferedBody)
 	if err != nil {
-		return nil, 0, nil, false, false, err
+		http.Error(rw, "whiskers: reading request body failed", http.StatusBadRequest)
+		return
 	}
 	if int64(len(buf)) > s.maxBufferedBody {
 		// An unannounced large body: next gets all of it, or the host a
 		// stream of it. The server closes the original body after the handler.
 		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(buf), r.Body))
 		if len(s.fallthroughs) > 0 {
-			return nil, 0, nil, true, true, nil
-		}
-		return r.Body, -1, nil, false, false, nil
-	}
-	if len(buf) == 0 {
-		return nil, 0, buf, true, false, nil
-	}
-	return io.NopCloser(bytes.NewReader(buf)), int64(len(buf)), buf, true, false, nil
-}
-
-// copyFlushing streams a body of unknown length, flushing after each read
-// so that a streaming handler's output reaches the client as it comes.
-func copyFlushing(w io.Writer, flusher http.Flusher, body io.Reader, buf []byte) {
-	for {
-		n, err := body.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return
-			}
-			flusher.Flush()
-		}
-		if err != nil {
+			m.next.ServeHTTP(rw, r)
 			return
 		}
+		m.proxy.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), originalKey, r)))
+		return
 	}
+	r.Body = io.NopCloser(bytes.NewReader(buf))
+	r.ContentLength = int64(len(buf))
+	r = r.WithContext(context.WithValue(r.Context(), bufferedKey, buf))
+	r = r.WithContext(context.WithValue(r.Context(), originalKey, r))
+	m.proxy.ServeHTTP(rw, r)
 }
 
-// dropConnectionTokens deletes from h the headers named in Connection values.
-func dropConnectionTokens(h http.Header, connection []string) {
-	for _, v := range connection {
-		for _, token := range strings.Split(v, ",") {
-			if token = strings.TrimSpace(token); token != "" {
-				delete(h, http.CanonicalHeaderKey(token))
-			}
+// direct prepares the proxy's copy of the request: address of the host,
+// handler header, X-Forwarded-Proto/Host, the ForwardHeaders allow-list.
+// ReverseProxy then drops hop-by-hop headers and appends X-Forwarded-For.
+func (m *Middleware) direct(out *http.Request) {
+	out.URL.Scheme = "http"
+	out.URL.Host = m.cfg.urlHost
+	if m.cfg.forwardHeaders != nil {
+		out.Header = allowedHeaders(m.cfg, out.Header)
+	}
+	h := out.Header
+	if h["X-Forwarded-Proto"] == nil {
+		if out.TLS != nil {
+			h["X-Forwarded-Proto"] = []string{"https"}
+		} else {
+			h["X-Forwarded-Proto"] = []string{"http"}
 		}
 	}
+	if h["X-Forwarded-Host"] == nil && out.Host != "" {
+		h["X-Forwarded-Host"] = []string{out.Host}
+	}
+	h[HandlerHeader] = []string{m.cfg.handler}
 }
 
-// roundTripFailed answers for an exchange with the host that failed before
-// a response arrived.
-func roundTripFailed(m *Middleware, rw http.ResponseWriter, r *http.Request, ctx context.Context, err error, replayable bool, buffered []byte) {
+// modifyResponse turns a fallthrough status into errFallthrough, after
+// draining a little of the body so the connection can be reused.
+func (m *Middleware) modifyResponse(resp *http.Response) error {
+	for _, code := range m.cfg.fallthroughs {
+		if code == resp.StatusCode {
+			_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+			return errFallthrough
+		}
+	}
+	return nil
+}
+
+// onProxyError answers when the exchange with the host did not produce a
+// response for the client: fallthrough, host down, timeout, bad answer.
+func (m *Middleware) onProxyError(rw http.ResponseWriter, out *http.Request, err error) {
+	r, _ := out.Context().Value(originalKey).(*http.Request)
+	if r == nil {
+		r = out // only without fallthrough and onHostDown next: next is never called
+	}
+	buffered, _ := r.Context().Value(bufferedKey).([]byte)
+	if err == errFallthrough {
+		if buffered != nil {
+			r.Body = io.NopCloser(bytes.NewReader(buffered))
+		}
+		m.next.ServeHTTP(rw, r)
+		return
+	}
 	if r.Context().Err() != nil {
 		return // the client is gone; nobody to answer
 	}
@@ -307,10 +277,10 @@ func roundTripFailed(m *Middleware, rw http.ResponseWriter, r *http.Request, ctx
 		if buffered != nil {
 			r.Body = io.NopCloser(bytes.NewReader(buffered))
 		}
-		hostDown(m, rw, r, replayable)
+		hostDown(m, rw, r, buffered != nil || r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody)
 		return
 	}
-	if ctx.Err() == context.DeadlineExceeded || isTimeout(err) {
+	if isTimeout(err) {
 		msg := "whiskers: handler " + m.cfg.handler + ": wasm host did not answer within " + m.cfg.timeout.String()
 		http.Error(rw, msg, http.StatusGatewayTimeout)
 		return
@@ -332,62 +302,25 @@ func hostDown(m *Middleware, rw http.ResponseWriter, r *http.Request, replayable
 	http.Error(rw, "whiskers: handler "+m.cfg.handler+": wasm host unavailable", code)
 }
 
-// outHeader returns the headers sent to the host for r. It does not modify r.
-func outHeader(cfg *settings, r *http.Request) http.Header {
-	var h http.Header
-	if cfg.forwardHeaders != nil {
-		h = allowedHeaders(cfg, r)
-	} else {
-		// One compiled Clone and a loop of deletes cost Yaegi less than an
-		// interpreted loop over the headers.
-		h = r.Header.Clone()
-		if h == nil {
-			h = make(http.Header, 4)
-		}
-		for _, k := range hopHeaderList {
-			delete(h, k)
-		}
-	}
-	// "keep-alive" and "close" name no header to drop: skip the parsing.
-	if c := r.Header["Connection"]; len(c) > 1 || (len(c) == 1 && !strings.EqualFold(c[0], "keep-alive") && !strings.EqualFold(c[0], "close")) {
-		dropConnectionTokens(h, c)
-	}
-
-	prior := r.Header["X-Forwarded-For"]
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if len(prior) > 0 {
-			ip = strings.Join(prior, ", ") + ", " + ip
-		}
-		h["X-Forwarded-For"] = []string{ip}
-	} else if len(prior) > 0 {
-		h["X-Forwarded-For"] = prior
-	}
-	if vv := r.Header["X-Forwarded-Proto"]; len(vv) > 0 {
-		h["X-Forwarded-Proto"] = vv
-	} else if r.TLS != nil {
-		h["X-Forwarded-Proto"] = []string{"https"}
-	} else {
-		h["X-Forwarded-Proto"] = []string{"http"}
-	}
-	if vv := r.Header["X-Forwarded-Host"]; len(vv) > 0 {
-		h["X-Forwarded-Host"] = vv
-	} else if r.Host != "" {
-		h["X-Forwarded-Host"] = []string{r.Host}
-	}
-	h[HandlerHeader] = []string{cfg.handler}
-	return h
-}
-
-// allowedHeaders returns the headers of r listed in cfg.forwardHeaders.
-func allowedHeaders(cfg *settings, r *http.Request) http.Header {
-	h := make(http.Header, len(cfg.forwardHeaders)+4)
+// allowedHeaders returns the headers of h listed in cfg.forwardHeaders,
+// plus the forwarding headers the proxy builds on.
+func allowedHeaders(cfg *settings, h http.Header) http.Header {
+	out := make(http.Header, len(cfg.forwardHeaders)+4)
 	for _, k := range cfg.forwardHeaders {
-		if vv, ok := r.Header[k]; ok && !hopHeaders[k] {
-			h[k] = vv
+		if vv, ok := h[k]; ok {
+			out[k] = vv
 		}
 	}
-	return h
+	for _, k := range forwardingHeaders {
+		if vv, ok := h[k]; ok {
+			out[k] = vv
+		}
+	}
+	return out
 }
+
+// forwardingHeaders are kept whatever the allow-list says.
+var forwardingHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"}
 
 // readUpTo reads body, expecting length bytes (-1: unknown), and stops after
 // limit+1 bytes so a caller can tell that the body is larger than limit.
@@ -410,26 +343,6 @@ func isDialError(err error) bool {
 func isTimeout(err error) bool {
 	var netErr net.Error
 	return errors.As(err, &netErr) && netErr.Timeout()
-}
-
-// hopHeaderList lists the keys of hopHeaders.
-var hopHeaderList = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
-// hopHeaders are the hop-by-hop headers (RFC 9110, section 7.6.1), never
-// forwarded in either direction. Read-only.
-var hopHeaders = map[string]bool{
-	"Connection":          true,
-	"Proxy-Connection":    true,
-	"Keep-Alive":          true,
-	"Proxy-Authenticate":  true,
-	"Proxy-Authorization": true,
-	"Te":                  true,
-	"Trailer":             true,
-	"Transfer-Encoding":   true,
-	"Upgrade":             true,
 }
 
 // hostDialer connects to the host and remembers, for a cool-down, that it

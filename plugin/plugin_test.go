@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -133,7 +134,15 @@ func TestConcurrentRequestsShareThePool(t *testing.T) {
 	}
 }
 
-func TestOutHeader(t *testing.T) {
+// headerEcho answers with the request headers it received, as JSON.
+type headerEcho struct{}
+
+func (headerEcho) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	json.NewEncoder(w).Encode(r.Header)
+}
+
+// TestForwardedHeaders checks the headers the host receives.
+func TestForwardedHeaders(t *testing.T) {
 	tests := []struct {
 		name    string
 		allow   []string
@@ -172,9 +181,14 @@ func TestOutHeader(t *testing.T) {
 			want:   map[string]string{"X-Forwarded-For": "10.0.0.1", "X-Forwarded-Proto": "http"},
 		},
 	}
+	socket := filepath.Join(shortDir(t), "h.sock")
+	unixHost(t, socket, headerEcho{})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := newMiddleware(t, func(c *Config) { c.ForwardHeaders = tc.allow })
+			m := newMiddleware(t, func(c *Config) {
+				c.ForwardHeaders = tc.allow
+				c.Socket = "unix://" + socket
+			})
 			r := httptest.NewRequest("GET", "http://site.example/", nil)
 			r.Header = tc.in
 			r.RemoteAddr = tc.remote
@@ -183,7 +197,12 @@ func TestOutHeader(t *testing.T) {
 				r.TLS = &tls.ConnectionState{}
 			}
 			before := len(r.Header)
-			h := outHeader(m.cfg, r)
+			rec := httptest.NewRecorder()
+			m.ServeHTTP(rec, r)
+			var h http.Header
+			if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil {
+				t.Fatalf("host answer %q: %v", rec.Body, err)
+			}
 			for k, v := range tc.want {
 				if got := h.Get(k); got != v {
 					t.Errorf("%s = %q, want %q", k, got, v)
