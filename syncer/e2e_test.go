@@ -2,6 +2,7 @@ package syncer_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -271,4 +272,30 @@ func metric(t testing.TB, g prometheus.Gatherer, name, source string) float64 {
 		}
 	}
 	return 0
+}
+
+// TestEndToEndDrain: the instances of a draining node leave the file while
+// their registrations still exist, before Nomad stops the allocations.
+func TestEndToEndDrain(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 10*time.Millisecond, nil)
+	for i, node := range []string{"n1", "n1", "n2"} {
+		id := fmt.Sprintf("h%d", i+1)
+		r := nomadReg(id, fmt.Sprintf("10.0.1.%d", i+1), 20001+i)
+		r.NodeID = node
+		c.nomad.Register(r)
+		c.nomad.SetAllocation(nomadapi.Allocation{ID: r.AllocID, NodeID: node, JobID: "hello", TaskGroup: "hello",
+			DesiredStatus: "run", ClientStatus: "running"})
+	}
+	c.nomad.SetNode(nomadapi.Node{ID: "n1"})
+	c.nomad.SetNode(nomadapi.Node{ID: "n2"})
+	c.run(t)
+	c.waitServers(t, "three servers", map[string][]string{
+		"hello": {"http://10.0.1.1:20001", "http://10.0.1.2:20002", "http://10.0.1.3:20003"},
+	})
+	c.nomad.SetNode(nomadapi.Node{ID: "n1", DrainStrategy: &nomadapi.DrainStrategy{}})
+	c.waitServers(t, "n1 drained", map[string][]string{"hello": {"http://10.0.1.3:20003"}})
+	c.nomad.SetAllocation(nomadapi.Allocation{ID: "alloc-h3", NodeID: "n2", JobID: "hello", TaskGroup: "hello",
+		DesiredStatus: "stop", ClientStatus: "running"})
+	c.waitServers(t, "h3 stopping", map[string][]string{"hello": nil})
 }
