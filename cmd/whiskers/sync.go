@@ -44,6 +44,7 @@ type syncFlags struct {
 	debounce, maxWait, startupTimeout, waitTime time.Duration
 	consul, nomad                               bool
 	consulAddr, consulToken, consulNS, consulDC string
+	consulPartition                             string
 	nomadAddr, nomadToken, nomadNS, nomadRegion string
 	exposedByDefault, routeWarning, nomadAllocs bool
 	defaultRule, prefix, logLevel               string
@@ -72,7 +73,8 @@ func newSyncFlagSet(stderr io.Writer) (*flag.FlagSet, *syncFlags) {
 	fs.BoolVar(&f.nomad, "nomad", true, "watch the Nomad service catalog (--nomad=false to switch it off)")
 	fs.StringVar(&f.consulAddr, "consul-addr", envOr("CONSUL_HTTP_ADDR", "127.0.0.1:8500"), "Consul HTTP address ($CONSUL_HTTP_ADDR); TLS from $CONSUL_CACERT, $CONSUL_CLIENT_CERT, …")
 	fs.StringVar(&f.consulToken, "consul-token", "", `Consul ACL token; "" uses $CONSUL_HTTP_TOKEN (never printed)`)
-	fs.StringVar(&f.consulNS, "consul-namespace", os.Getenv("CONSUL_NAMESPACE"), "Consul Enterprise namespace ($CONSUL_NAMESPACE)")
+	fs.StringVar(&f.consulNS, "consul-namespace", os.Getenv("CONSUL_NAMESPACE"), "Consul Enterprise namespaces to watch, comma-separated, one set of watches each ($CONSUL_NAMESPACE)")
+	fs.StringVar(&f.consulPartition, "consul-partition", os.Getenv("CONSUL_PARTITION"), "Consul Enterprise admin partition ($CONSUL_PARTITION)")
 	fs.StringVar(&f.consulDC, "consul-datacenter", "", `Consul datacenter; "" is the agent's`)
 	fs.StringVar(&f.nomadAddr, "nomad-addr", envOr("NOMAD_ADDR", "http://127.0.0.1:4646"), "Nomad HTTP address ($NOMAD_ADDR); TLS from $NOMAD_CACERT, $NOMAD_CLIENT_CERT, …")
 	fs.StringVar(&f.nomadToken, "nomad-token", "", `Nomad ACL token; "" uses $NOMAD_TOKEN (never printed)`)
@@ -241,14 +243,21 @@ func (f *syncFlags) sources(log *slog.Logger, m *output.Metrics) ([]catalog.Sour
 		if f.consulDC != "" {
 			cfg.Datacenter = f.consulDC
 		}
-		s, err := consul.New(consul.Options{
-			Config: cfg, Prefix: f.prefix, ExposedByDefault: f.exposedByDefault, Namespace: f.consulNS,
-			WaitTime: f.waitTime, Logger: log, OnError: m.WatchError("consul"),
-		})
-		if err != nil {
-			return nil, err
+		namespaces := splitList(f.consulNS)
+		if len(namespaces) == 0 {
+			namespaces = []string{""} // the token's default
 		}
-		out = append(out, s)
+		for _, ns := range namespaces {
+			c := *cfg // NewClient rewrites Address
+			s, err := consul.New(consul.Options{
+				Config: &c, Prefix: f.prefix, ExposedByDefault: f.exposedByDefault, Namespace: ns, Partition: f.consulPartition,
+				WaitTime: f.waitTime, Logger: log, OnError: m.WatchError("consul"),
+			})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
+		}
 	}
 	if f.nomad {
 		cfg := nomadapi.DefaultConfig()
@@ -259,12 +268,7 @@ func (f *syncFlags) sources(log *slog.Logger, m *output.Metrics) ([]catalog.Sour
 		if f.nomadRegion != "" {
 			cfg.Region = f.nomadRegion
 		}
-		var nss []string
-		for _, ns := range strings.Split(f.nomadNS, ",") {
-			if ns = strings.TrimSpace(ns); ns != "" {
-				nss = append(nss, ns)
-			}
-		}
+		nss := splitList(f.nomadNS)
 		s, err := nomad.New(nomad.Options{
 			Config: cfg, Namespaces: nss, Prefix: f.prefix, ExposedByDefault: f.exposedByDefault, IgnoreAllocations: !f.nomadAllocs,
 			WaitTime: f.waitTime, Logger: log, OnError: m.WatchError("nomad"),
@@ -278,4 +282,15 @@ func (f *syncFlags) sources(log *slog.Logger, m *output.Metrics) ([]catalog.Sour
 		return nil, errors.New("both catalogs are switched off (--consul=false --nomad=false)")
 	}
 	return out, nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty elements.
+func splitList(v string) []string {
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }

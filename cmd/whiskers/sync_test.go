@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -160,4 +162,37 @@ func TestSyncWritesFileAndStops(t *testing.T) {
 	}
 	assert.Contains(t, stderr.String(), "serving configuration")
 	assert.Contains(t, stderr.String(), "stopped")
+}
+
+func TestSyncSources(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		want    []string
+		wantErr string
+	}{
+		{"defaults", nil, []string{"consul", "nomad"}, ""},
+		{"consul namespaces", []string{"--consul-namespace", "team-a, team-b"}, []string{"consul/team-a", "consul/team-b", "nomad"}, ""},
+		{"nomad only", []string{"--consul=false"}, []string{"nomad"}, ""},
+		{"none", []string{"--consul=false", "--nomad=false"}, nil, "both catalogs are switched off"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fs, f := newSyncFlagSet(&bytes.Buffer{})
+			require.NoError(t, fs.Parse(tc.args))
+			srcs, err := f.sources(slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+			if tc.wantErr != "" {
+				assert.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			var names []string
+			for _, s := range srcs {
+				names = append(names, s.Name())
+			}
+			assert.Equal(t, tc.want, names)
+		})
+	}
 }

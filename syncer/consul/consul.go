@@ -123,8 +123,13 @@ func New(opts Options) (*Source, error) {
 	}, nil
 }
 
-// Name returns "consul".
-func (s *Source) Name() string { return string(catalog.OriginConsul) }
+// Name returns "consul", or "consul/<namespace>" when a namespace is set.
+func (s *Source) Name() string {
+	if s.opts.Namespace != "" {
+		return string(catalog.OriginConsul) + "/" + s.opts.Namespace
+	}
+	return string(catalog.OriginConsul)
+}
 
 // Snapshot returns the last instances read, sorted, and whether every watched
 // service has been read at least once. After a fault it keeps returning the
