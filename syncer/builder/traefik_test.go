@@ -31,6 +31,13 @@ var traefikExpected = map[string]map[string]string{
 	},
 }
 
+// traefikStatus lists requests (by Host header, on the web entry point) and
+// the status Traefik must answer, per golden file.
+var traefikStatus = map[string]map[string]int{
+	// whiskers.zero=503: the router stays, its service has no servers.
+	"health.golden.yaml": {"all-down": http.StatusServiceUnavailable, "no-such-host": http.StatusNotFound},
+}
+
 // TestGoldensLoadInTraefik loads every golden file into a real Traefik (file
 // provider) and checks through its API that every router, service and
 // middleware is enabled.
@@ -45,7 +52,7 @@ func TestGoldensLoadInTraefik(t *testing.T) {
 	}
 	for _, g := range goldens {
 		t.Run(filepath.Base(g), func(t *testing.T) {
-			checkInTraefik(t, bin, g, traefikExpected[filepath.Base(g)])
+			checkInTraefik(t, bin, g, traefikExpected[filepath.Base(g)], traefikStatus[filepath.Base(g)])
 		})
 	}
 }
@@ -91,15 +98,15 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-func checkInTraefik(t *testing.T, bin, golden string, expected map[string]string) {
+func checkInTraefik(t *testing.T, bin, golden string, expected map[string]string, status map[string]int) {
 	abs, err := filepath.Abs(golden)
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := freeAddr(t)
+	api, web := freeAddr(t), freeAddr(t)
 	cmd := exec.CommandContext(t.Context(), bin,
 		"--api.insecure=true", "--entrypoints.traefik.address="+api,
-		"--entrypoints.web.address=127.0.0.1:0", "--entrypoints.websecure.address=127.0.0.1:0",
+		"--entrypoints.web.address="+web, "--entrypoints.websecure.address=127.0.0.1:0",
 		"--entrypoints.postgres.address=127.0.0.1:0", "--entrypoints.mqtt.address=127.0.0.1:0",
 		"--entrypoints.raw.address=127.0.0.1:0", "--entrypoints.dns.address=127.0.0.1:0/udp",
 		"--providers.file.filename="+abs, "--log.level=ERROR")
@@ -150,6 +157,28 @@ func checkInTraefik(t *testing.T, bin, golden string, expected map[string]string
 		}
 		if got.Status != "enabled" {
 			t.Errorf("%s: status %q, errors %v", o, got.Status, got.Err)
+		}
+	}
+	for host, want := range status {
+		// The API may show the configuration a moment before the entry
+		// point serves it: ask until the answer is right or a deadline.
+		got, deadline := 0, time.Now().Add(30*time.Second)
+		for got != want && time.Now().Before(deadline) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+web+"/", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = host
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+				got = resp.StatusCode
+			}
+			if got != want {
+				time.Sleep(100 * time.Millisecond) // polling Traefik for a condition
+			}
+		}
+		if got != want {
+			t.Errorf("GET Host %s: status %d, want %d", host, got, want)
 		}
 	}
 }
