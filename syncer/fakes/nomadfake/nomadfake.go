@@ -241,8 +241,10 @@ func (s *Server) SetDeployment(d api.Deployment) {
 	s.Broadcast()
 }
 
-func (s *Server) allocations(w http.ResponseWriter, r *http.Request) {
-	if !s.Enter(w, r, EndpointAllocations, token(r)) {
+// blockingList serves a list endpoint with blocking-query semantics: build
+// runs under the lock with the request's namespace and returns the body.
+func (s *Server) blockingList(w http.ResponseWriter, r *http.Request, endpoint string, build func(ns string) any) {
+	if !s.Enter(w, r, endpoint, token(r)) {
 		return
 	}
 	idx, wait := fault.Blocking(r)
@@ -251,15 +253,21 @@ func (s *Server) allocations(w http.ResponseWriter, r *http.Request) {
 	}
 	ns := namespace(r)
 	s.mu.Lock()
-	out := []*api.AllocationListStub{}
-	for _, id := range sortedKeys(s.allocs) {
-		if a := s.allocs[id]; ns == "*" || a.Namespace == ns {
-			out = append(out, allocStub(a))
-		}
-	}
-	index := s.index
+	out, index := build(ns), s.index
 	s.mu.Unlock()
 	writeJSON(w, index, out)
+}
+
+func (s *Server) allocations(w http.ResponseWriter, r *http.Request) {
+	s.blockingList(w, r, EndpointAllocations, func(ns string) any {
+		out := []*api.AllocationListStub{}
+		for _, id := range sortedKeys(s.allocs) {
+			if a := s.allocs[id]; ns == "*" || a.Namespace == ns {
+				out = append(out, allocStub(a))
+			}
+		}
+		return out
+	})
 }
 
 // allocStub is a.Stub() without its dereferences of optional job fields.
@@ -282,47 +290,30 @@ func allocStub(a *api.Allocation) *api.AllocationListStub {
 }
 
 func (s *Server) nodesList(w http.ResponseWriter, r *http.Request) {
-	if !s.Enter(w, r, EndpointNodes, token(r)) {
-		return
-	}
-	idx, wait := fault.Blocking(r)
-	if !s.Wait(w, r, token(r), idx, wait, s.currentIndex) {
-		return
-	}
-	s.mu.Lock()
-	out := []*api.NodeListStub{}
-	for _, id := range sortedKeys(s.nodes) {
-		n := s.nodes[id]
-		out = append(out, &api.NodeListStub{
-			ID: n.ID, Name: n.Name, Datacenter: n.Datacenter, NodeClass: n.NodeClass, NodePool: n.NodePool,
-			Drain: n.DrainStrategy != nil, SchedulingEligibility: n.SchedulingEligibility, Status: n.Status,
-			CreateIndex: n.CreateIndex, ModifyIndex: n.ModifyIndex,
-		})
-	}
-	index := s.index
-	s.mu.Unlock()
-	writeJSON(w, index, out)
+	s.blockingList(w, r, EndpointNodes, func(string) any {
+		out := []*api.NodeListStub{}
+		for _, id := range sortedKeys(s.nodes) {
+			n := s.nodes[id]
+			out = append(out, &api.NodeListStub{
+				ID: n.ID, Name: n.Name, Datacenter: n.Datacenter, NodeClass: n.NodeClass, NodePool: n.NodePool,
+				Drain: n.DrainStrategy != nil, SchedulingEligibility: n.SchedulingEligibility, Status: n.Status,
+				CreateIndex: n.CreateIndex, ModifyIndex: n.ModifyIndex,
+			})
+		}
+		return out
+	})
 }
 
 func (s *Server) deployments(w http.ResponseWriter, r *http.Request) {
-	if !s.Enter(w, r, EndpointDeployments, token(r)) {
-		return
-	}
-	idx, wait := fault.Blocking(r)
-	if !s.Wait(w, r, token(r), idx, wait, s.currentIndex) {
-		return
-	}
-	ns := namespace(r)
-	s.mu.Lock()
-	out := []*api.Deployment{}
-	for _, id := range sortedKeys(s.deploys) {
-		if d := s.deploys[id]; ns == "*" || d.Namespace == ns {
-			out = append(out, d)
+	s.blockingList(w, r, EndpointDeployments, func(ns string) any {
+		out := []*api.Deployment{}
+		for _, id := range sortedKeys(s.deploys) {
+			if d := s.deploys[id]; ns == "*" || d.Namespace == ns {
+				out = append(out, d)
+			}
 		}
-	}
-	index := s.index
-	s.mu.Unlock()
-	writeJSON(w, index, out)
+		return out
+	})
 }
 
 func (s *Server) currentIndex() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.index }
@@ -345,42 +336,33 @@ func namespace(r *http.Request) string {
 }
 
 func (s *Server) services(w http.ResponseWriter, r *http.Request) {
-	if !s.Enter(w, r, EndpointServices, token(r)) {
-		return
-	}
-	idx, wait := fault.Blocking(r)
-	if !s.Wait(w, r, token(r), idx, wait, s.currentIndex) {
-		return
-	}
-	ns := namespace(r)
-	s.mu.Lock()
-	byNS := map[string]map[string][]string{}
-	for _, reg := range s.regs {
-		if ns != "*" && reg.Namespace != ns {
-			continue
-		}
-		if byNS[reg.Namespace] == nil {
-			byNS[reg.Namespace] = map[string][]string{}
-		}
-		tags := append(byNS[reg.Namespace][reg.ServiceName], reg.Tags...)
-		slices.Sort(tags)
-		byNS[reg.Namespace][reg.ServiceName] = slices.Compact(tags)
-	}
-	index := s.index
-	s.mu.Unlock()
-	out := []*api.ServiceRegistrationListStub{}
-	for _, n := range sortedKeys(byNS) {
-		stub := &api.ServiceRegistrationListStub{Namespace: n}
-		for _, name := range sortedKeys(byNS[n]) {
-			tags := byNS[n][name]
-			if tags == nil {
-				tags = []string{}
+	s.blockingList(w, r, EndpointServices, func(ns string) any {
+		byNS := map[string]map[string][]string{}
+		for _, reg := range s.regs {
+			if ns != "*" && reg.Namespace != ns {
+				continue
 			}
-			stub.Services = append(stub.Services, &api.ServiceRegistrationStub{ServiceName: name, Tags: tags})
+			if byNS[reg.Namespace] == nil {
+				byNS[reg.Namespace] = map[string][]string{}
+			}
+			tags := append(byNS[reg.Namespace][reg.ServiceName], reg.Tags...)
+			slices.Sort(tags)
+			byNS[reg.Namespace][reg.ServiceName] = slices.Compact(tags)
 		}
-		out = append(out, stub)
-	}
-	writeJSON(w, index, out)
+		out := []*api.ServiceRegistrationListStub{}
+		for _, n := range sortedKeys(byNS) {
+			stub := &api.ServiceRegistrationListStub{Namespace: n}
+			for _, name := range sortedKeys(byNS[n]) {
+				tags := byNS[n][name]
+				if tags == nil {
+					tags = []string{}
+				}
+				stub.Services = append(stub.Services, &api.ServiceRegistrationStub{ServiceName: name, Tags: tags})
+			}
+			out = append(out, stub)
+		}
+		return out
+	})
 }
 
 func (s *Server) service(w http.ResponseWriter, r *http.Request) {
