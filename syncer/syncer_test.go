@@ -242,3 +242,14 @@ func TestOnce(t *testing.T) {
 		})
 	}
 }
+
+func TestRunnerDebounceIsBounded(t *testing.T) {
+	t.Parallel()
+	// A debounce that never goes quiet still publishes within MaxWait.
+	a := newMem("a")
+	h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}, Debounce: time.Hour, MaxWait: 20 * time.Millisecond})
+	a.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
+	waitFor(t, "first publish", func() bool { return len(h.publishes()) == 1 })
+	a.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
+	waitFor(t, "publish bounded by MaxWait", func() bool { return len(h.publishes()) == 2 })
+}
