@@ -48,6 +48,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,7 +118,7 @@ func assemble(name string, next http.Handler, s *settings) *Middleware {
 	}
 	m := &Middleware{name: name, next: next, cfg: s, dialer: d}
 	m.proxy = &httputil.ReverseProxy{
-		Director:       m.direct,
+		Rewrite:        m.rewrite,
 		Transport:      t,
 		ModifyResponse: m.modifyResponse,
 		ErrorHandler:   m.onProxyError,
@@ -145,7 +146,7 @@ func (p *bufferPool) Get() []byte {
 func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 
 // Yaegi v0.16.1 builds the reflect type of a method value (d.DialContext,
-// m.direct, … above) on the first evaluation of the expression, without
+// m.rewrite, … above) on the first evaluation of the expression, without
 // locking, so two first calls of New at once race. Building one middleware
 // while the package initialises does it before anyone can call New.
 var _ = assemble("init", http.NotFoundHandler(), &settings{handler: "init", network: "unix", urlHost: "init"})
@@ -155,7 +156,7 @@ var _ = assemble("init", http.NotFoundHandler(), &settings{handler: "init", netw
 // The code is shaped for Yaegi, where a call allocates every slot of the
 // callee's frame (each local and each intermediate value) on entry, and
 // every statement costs far more than compiled: the common path is
-// ReverseProxy (compiled) plus the small direct and modifyResponse; bodies
+// ReverseProxy (compiled) plus the small rewrite and modifyResponse; bodies
 // and host-down live in helpers that run only when needed. Helpers are plain
 // functions or methods called once per request by compiled code: Yaegi
 // v0.16.1 turns each interpreted call of a method into a fresh
@@ -220,25 +221,39 @@ func serveSpecial(m *Middleware, rw http.ResponseWriter, r *http.Request) {
 	m.proxy.ServeHTTP(rw, r)
 }
 
-// direct prepares the proxy's copy of the request: address of the host,
-// handler header, X-Forwarded-Proto/Host, the ForwardHeaders allow-list.
-// ReverseProxy then drops hop-by-hop headers and appends X-Forwarded-For.
-func (m *Middleware) direct(out *http.Request) {
+// rewrite prepares the proxy's copy of the request (pr.Out): address of
+// the host, handler header, forwarding headers, the ForwardHeaders
+// allow-list. ReverseProxy has already dropped hop-by-hop headers and the
+// client's X-Forwarded-*; the ones Traefik passed on (it vets them against
+// its forwardedHeaders.trustedIPs) are kept and the client IP is appended.
+func (m *Middleware) rewrite(pr *httputil.ProxyRequest) {
+	in, out := pr.In, pr.Out
 	out.URL.Scheme = "http"
 	out.URL.Host = m.cfg.urlHost
 	if m.cfg.forwardHeaders != nil {
 		out.Header = allowedHeaders(m.cfg, out.Header)
 	}
 	h := out.Header
-	if h["X-Forwarded-Proto"] == nil {
-		if out.TLS != nil {
-			h["X-Forwarded-Proto"] = []string{"https"}
-		} else {
-			h["X-Forwarded-Proto"] = []string{"http"}
+	prior := in.Header["X-Forwarded-For"]
+	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		if len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
 		}
+		h["X-Forwarded-For"] = []string{ip}
+	} else if len(prior) > 0 {
+		h["X-Forwarded-For"] = prior
 	}
-	if h["X-Forwarded-Host"] == nil && out.Host != "" {
-		h["X-Forwarded-Host"] = []string{out.Host}
+	if vv := in.Header["X-Forwarded-Proto"]; len(vv) > 0 {
+		h["X-Forwarded-Proto"] = vv
+	} else if in.TLS != nil {
+		h["X-Forwarded-Proto"] = []string{"https"}
+	} else {
+		h["X-Forwarded-Proto"] = []string{"http"}
+	}
+	if vv := in.Header["X-Forwarded-Host"]; len(vv) > 0 {
+		h["X-Forwarded-Host"] = vv
+	} else if in.Host != "" {
+		h["X-Forwarded-Host"] = []string{in.Host}
 	}
 	h[HandlerHeader] = []string{m.cfg.handler}
 }
@@ -302,8 +317,7 @@ func hostDown(m *Middleware, rw http.ResponseWriter, r *http.Request, replayable
 	http.Error(rw, "whiskers: handler "+m.cfg.handler+": wasm host unavailable", code)
 }
 
-// allowedHeaders returns the headers of h listed in cfg.forwardHeaders,
-// plus the forwarding headers the proxy builds on.
+// allowedHeaders returns the headers of h listed in cfg.forwardHeaders.
 func allowedHeaders(cfg *settings, h http.Header) http.Header {
 	out := make(http.Header, len(cfg.forwardHeaders)+4)
 	for _, k := range cfg.forwardHeaders {
@@ -311,16 +325,8 @@ func allowedHeaders(cfg *settings, h http.Header) http.Header {
 			out[k] = vv
 		}
 	}
-	for _, k := range forwardingHeaders {
-		if vv, ok := h[k]; ok {
-			out[k] = vv
-		}
-	}
 	return out
 }
-
-// forwardingHeaders are kept whatever the allow-list says.
-var forwardingHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"}
 
 // readUpTo reads body, expecting length bytes (-1: unknown), and stops after
 // limit+1 bytes so a caller can tell that the body is larger than limit.
