@@ -22,9 +22,9 @@
 //     dead host costs nothing per request, and answers per OnHostDown (next,
 //     or a status with a plain-text body).
 //
-// The proxying itself (hop-by-hop headers, X-Forwarded-For, streaming and
-// flushing, trailers) is net/http/httputil.ReverseProxy: compiled code, so
-// that Yaegi interprets only the decisions around it.
+// The proxying itself (hop-by-hop headers, streaming and flushing,
+// trailers) is net/http/httputil.ReverseProxy: compiled code, so that Yaegi
+// interprets only the decisions around it.
 //
 // Request bodies: when the request may still go to next (FallthroughStatus
 // set, or OnHostDown "next"), a body of at most MaxBufferedBody bytes is read
