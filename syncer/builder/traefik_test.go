@@ -19,8 +19,8 @@ import (
 // not installed by CI; build one as the shared README says (go mod download
 // github.com/traefik/traefik/v3@v3.6.12, go build ./cmd/traefik) and run
 //
-//	WHISKERS_TRAEFIK=/path/to/traefik go test ./syncer/builder -run Traefik
-const traefikEnv = "WHISKERS_TRAEFIK"
+//	WHISKERS_TRAEFIK_BIN=/path/to/traefik go test ./syncer/builder -run Traefik
+const traefikEnv = "WHISKERS_TRAEFIK_BIN"
 
 // traefikExpected lists the objects of a golden file that Traefik is
 // expected to reject, and why.
