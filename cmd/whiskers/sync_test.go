@@ -6,8 +6,10 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -153,6 +155,38 @@ func TestSyncWritesFileAndStops(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "file never written; logs:\n%s", stderr.String())
 		time.Sleep(5 * time.Millisecond)
 	}
+	// The same configuration is served for Traefik's HTTP provider.
+	m := regexp.MustCompile(`"serving configuration" addr=(\S+)`).FindStringSubmatch(stderr.String())
+	require.Len(t, m, 2, stderr.String())
+	base := "http://" + m[1]
+	var etag string
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/config")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"url": "http://10.0.1.1:20001"`) {
+			etag = resp.Header.Get("ETag")
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "config never served: %d %s", resp.StatusCode, body)
+		time.Sleep(5 * time.Millisecond)
+	}
+	req, err := http.NewRequest(http.MethodGet, base+"/config", nil)
+	require.NoError(t, err)
+	req.Header.Set("If-None-Match", etag)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotModified, resp.StatusCode)
+	for _, path := range []string{"/healthz", "/metrics"} {
+		resp, err := http.Get(base + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
+	}
+
 	cancel() // what SIGTERM does through main's context
 	select {
 	case code := <-done:
