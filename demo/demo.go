@@ -47,6 +47,7 @@ import (
 	"github.com/whiskers-dev/whiskers/syncer/nomad"
 	"github.com/whiskers-dev/whiskers/syncer/output"
 	"github.com/whiskers-dev/whiskers/wasmhost"
+	"github.com/whiskers-dev/whiskers/wasmhost/handlers"
 )
 
 // Defaults of Options.
@@ -84,8 +85,8 @@ type Options struct {
 	// disables draining.
 	DrainEvery time.Duration
 	// HandlersDir holds redirect/redirect.wasm and fileserver/fileserver.wasm.
-	// "" looks for wasmhost/handlers in the working directory and its
-	// parents (the demo runs from a checkout of the repository).
+	// "" uses the modules built into the binary (handlers.Modules), written
+	// to Dir/handlers when the demo runs.
 	HandlersDir string
 	// Out receives the demo's readable lines. Nil discards them.
 	Out io.Writer
@@ -139,15 +140,11 @@ func New(opts Options) (*Demo, error) {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	dir := opts.HandlersDir
-	if dir == "" {
-		var err error
-		if dir, err = findHandlers(); err != nil {
-			return nil, err
-		}
-	}
-	for _, m := range handlerModules {
-		if _, err := os.Stat(filepath.Join(dir, m)); err != nil {
-			return nil, fmt.Errorf("demo: handler module: %w", err)
+	if dir != "" {
+		for _, m := range handlerModules {
+			if _, err := os.Stat(filepath.Join(dir, m)); err != nil {
+				return nil, fmt.Errorf("demo: handler module: %w", err)
+			}
 		}
 	}
 	return &Demo{opts: opts, handlersDir: dir, names: map[string]string{}, ready: make(chan struct{})}, nil
@@ -155,24 +152,6 @@ func New(opts Options) (*Demo, error) {
 
 // handlerModules are the modules the demo runs, relative to HandlersDir.
 var handlerModules = []string{"redirect/redirect.wasm", "fileserver/fileserver.wasm"}
-
-// findHandlers returns the first wasmhost/handlers found in the working
-// directory or one of its parents.
-func findHandlers() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("demo: finding wasmhost/handlers: %w", err)
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		p := filepath.Join(d, "wasmhost", "handlers")
-		if _, err := os.Stat(filepath.Join(p, handlerModules[0])); err == nil {
-			return p, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("demo: wasmhost/handlers not found in %s or its parents: run the demo from the repository, or pass the handlers directory", wd)
-		}
-	}
-}
 
 // Ready is closed once the first configuration has been written.
 func (d *Demo) Ready() <-chan struct{} { return d.ready }
@@ -204,6 +183,13 @@ func (d *Demo) Run(ctx context.Context) error {
 	if err := writeSite(siteDir); err != nil {
 		return err
 	}
+	handlersDir := d.handlersDir
+	if handlersDir == "" {
+		handlersDir = filepath.Join(dir, "handlers")
+		if err := writeModules(handlersDir); err != nil {
+			return err
+		}
+	}
 
 	// Workers: plain HTTP servers that say who they are.
 	workers := make([]string, len(Workers)) // their URLs
@@ -223,7 +209,7 @@ func (d *Demo) Run(ctx context.Context) error {
 
 	// The wasm host, from a config file the user can edit while it runs.
 	wasmCfg := filepath.Join(dir, WasmConfigFile)
-	if err := os.WriteFile(wasmCfg, []byte(wasmConfig(d.handlersDir, siteDir)), 0o644); err != nil {
+	if err := os.WriteFile(wasmCfg, []byte(wasmConfig(handlersDir, siteDir)), 0o644); err != nil {
 		return fmt.Errorf("demo: writing wasm host config: %w", err)
 	}
 	wasmSrv, err := wasmhost.NewServer(ctx, wasmCfg, wasmhost.Options{Logger: d.opts.Logger})
@@ -503,6 +489,25 @@ func writeSite(dir string) error {
 	}
 	if err := os.CopyFS(dir, sub); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("demo: writing site: %w", err)
+	}
+	return nil
+}
+
+// writeModules writes the handler modules built into the binary into dir,
+// replacing older copies.
+func writeModules(dir string) error {
+	for _, m := range handlerModules {
+		b, err := handlers.Modules.ReadFile(m)
+		if err != nil {
+			return fmt.Errorf("demo: handler module: %w", err)
+		}
+		p := filepath.Join(dir, filepath.FromSlash(m))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("demo: writing handler module: %w", err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return fmt.Errorf("demo: writing handler module: %w", err)
+		}
 	}
 	return nil
 }

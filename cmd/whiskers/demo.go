@@ -25,7 +25,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dir := fs.String("dir", "./"+demo.DefaultDir, "directory for dynamic.yaml, wasmhost.yaml and the static site")
 	drainEvery := fs.Duration("drain-every", demo.DefaultDrainEvery, "period of the drain cycle: drain one worker, then bring it back (0 disables it)")
 	duration := fs.Duration("duration", 0, "stop after this long (0 runs until Ctrl-C)")
-	handlers := fs.String("handlers", "", "directory with redirect/redirect.wasm and fileserver/fileserver.wasm (default: wasmhost/handlers of the checkout the command runs in)")
+	handlers := fs.String("handlers", "", "directory with redirect/redirect.wasm and fileserver/fileserver.wasm (default: the modules built into this binary)")
 	verbose := fs.Bool("v", false, "log the components' info messages too")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: whiskers demo [flags]")
