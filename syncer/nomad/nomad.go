@@ -18,8 +18,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -85,6 +87,7 @@ type Source struct {
 
 	activity      streamActivity // bytes seen on the event stream
 	streamWatched bool           // whether activity is recorded
+	factsOff      atomic.Bool    // allocation facts turned out forbidden to the token
 
 	mu        sync.Mutex
 	base      map[svcKey][]catalog.Instance // as registered
@@ -242,6 +245,8 @@ func (s *Source) Run(ctx context.Context, notify func()) error {
 		case <-s.resync:
 			s.log.Info("full resync")
 			index, needFull, streamAfter = 0, true, time.Time{}
+			s.factsOff.Store(false) // the token may have been granted more since
+
 		default:
 		}
 		if needFull {
@@ -350,8 +355,14 @@ func (s *Source) fullRead(ctx context.Context, notify func()) (uint64, error) {
 		}
 	}
 	f := newFacts()
-	if !s.opts.IgnoreAllocations {
-		if f, err = s.readFacts(callCtx); err != nil {
+	if s.factsWanted() {
+		f, err = s.readFacts(callCtx)
+		switch {
+		case isForbidden(err):
+			s.log.Warn("allocation facts not readable with this token, routing without them (health, drains, canaries); grant node:read and read-job, or pass --nomad-allocations=false", "err", err)
+			s.factsOff.Store(true)
+			f = newFacts()
+		case err != nil:
 			return 0, err
 		}
 	}
@@ -428,7 +439,7 @@ func (s *Source) follow(ctx context.Context, index uint64, notify func()) (uint6
 	defer cancel()
 	q := &api.QueryOptions{Namespace: s.listNamespace()}
 	topics := map[api.Topic][]string{api.TopicService: {"*"}}
-	if !s.opts.IgnoreAllocations {
+	if s.factsWanted() {
 		topics[api.TopicAllocation] = []string{"*"}
 		topics[api.TopicNode] = []string{"*"}
 		topics[api.TopicDeployment] = []string{"*"}
@@ -547,4 +558,14 @@ func equalInstance(a, b catalog.Instance) bool {
 		slices.Equal(a.Tags, b.Tags) && maps.Equal(a.Meta, b.Meta) && a.Health == b.Health &&
 		a.AllocID == b.AllocID && a.JobID == b.JobID && a.JobVersion == b.JobVersion &&
 		a.Canary == b.Canary && a.Draining == b.Draining
+}
+
+// factsWanted reports whether allocation facts are read: asked for, and not
+// found forbidden.
+func (s *Source) factsWanted() bool { return !s.opts.IgnoreAllocations && !s.factsOff.Load() }
+
+// isForbidden reports whether err is a 403 answer.
+func isForbidden(err error) bool {
+	var sc interface{ StatusCode() int }
+	return errors.As(err, &sc) && sc.StatusCode() == http.StatusForbidden
 }

@@ -426,3 +426,23 @@ func TestSourceIgnoreAllocations(t *testing.T) {
 	assert.False(t, h.byID()["s1"].Draining)
 	assert.Equal(t, 0, fake.Requests(nomadfake.EndpointAllocations))
 }
+
+func TestSourceFactsForbidden(t *testing.T) {
+	t.Parallel()
+	// A token without node:read: the source routes without allocation facts
+	// rather than not at all, and keeps its O(1) stream.
+	fake := nomadfake.New()
+	t.Cleanup(fake.Close)
+	fake.SetDenied(nomadfake.EndpointNodes, true)
+	r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
+	r.AllocID = "a1"
+	fake.Register(r)
+	fake.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.DesiredStatus = "stop" }))
+	h := start(t, fake, "")
+	waitFor(t, "ready", h.ready)
+	assert.False(t, h.byID()["s1"].Draining, "no facts")
+	fake.Register(reg("s2", "app", "10.0.0.2", 8080, "traefik.enable=true"))
+	waitFor(t, "follows changes", func() bool { _, ok := h.byID()["s2"]; return ok })
+	assert.Equal(t, 1, fake.Requests(nomadfake.EndpointEventStream), "one stream, opened without the denied topics")
+	assert.Zero(t, h.errors.Load())
+}

@@ -57,7 +57,8 @@ type Server struct {
 	events    []api.Events                        // the event buffer, by index
 	heartbeat time.Duration
 	streamOff bool
-	gen       int // bumped by ResetIndex: open streams end, as on a restart
+	gen       int             // bumped by ResetIndex: open streams end, as on a restart
+	denied    map[string]bool // endpoints the token may not read
 }
 
 // New starts a fake Nomad agent on a loopback port with no registrations. The
@@ -66,7 +67,7 @@ func New() *Server {
 	s := &Server{
 		Box: fault.New(), index: 100, heartbeat: 10 * time.Second,
 		regs: map[string]*api.ServiceRegistration{}, allocs: map[string]*api.Allocation{},
-		nodes: map[string]*api.Node{}, deploys: map[string]*api.Deployment{},
+		nodes: map[string]*api.Node{}, deploys: map[string]*api.Deployment{}, denied: map[string]bool{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/services", s.services)
@@ -90,6 +91,21 @@ func (s *Server) Close() {
 
 // SetHeartbeat sets the interval of the event stream's {} heartbeats.
 func (s *Server) SetHeartbeat(d time.Duration) { s.mu.Lock(); s.heartbeat = d; s.mu.Unlock() }
+
+// SetDenied makes an endpoint (EndpointNodes, EndpointAllocations or
+// EndpointDeployments) answer 403, and so the event stream when its topic is
+// asked for, as with a token whose policy lacks that capability.
+func (s *Server) SetDenied(endpoint string, denied bool) {
+	s.mu.Lock()
+	s.denied[endpoint] = denied
+	s.mu.Unlock()
+}
+
+func (s *Server) isDenied(endpoint string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.denied[endpoint]
+}
 
 // SetStreamDisabled makes /v1/event/stream answer 500, as an agent whose
 // event broker is disabled does; clients must fall back to blocking queries.
@@ -245,6 +261,10 @@ func (s *Server) SetDeployment(d api.Deployment) {
 // runs under the lock with the request's namespace and returns the body.
 func (s *Server) blockingList(w http.ResponseWriter, r *http.Request, endpoint string, build func(ns string) any) {
 	if !s.Enter(w, r, endpoint, token(r)) {
+		return
+	}
+	if s.isDenied(endpoint) {
+		http.Error(w, "Permission denied", http.StatusForbidden)
 		return
 	}
 	idx, wait := fault.Blocking(r)
@@ -417,6 +437,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	for _, t := range r.URL.Query()["topic"] {
 		topic, _, _ := strings.Cut(t, ":")
 		want[api.Topic(topic)] = true
+	}
+	for topic, endpoint := range map[api.Topic]string{
+		api.TopicNode: EndpointNodes, api.TopicAllocation: EndpointAllocations, api.TopicDeployment: EndpointDeployments,
+	} {
+		if (want[topic] || want[api.TopicAll]) && s.isDenied(endpoint) {
+			http.Error(w, "Permission denied", http.StatusForbidden)
+			return
+		}
 	}
 	next, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
 	w.Header().Set("Content-Type", "application/json")
