@@ -10,6 +10,7 @@ package catalog
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 )
 
@@ -58,6 +59,15 @@ type Instance struct {
 // Key identifies an instance across catalogs.
 func (i Instance) Key() string {
 	return string(i.Origin) + "/" + i.Namespace + "/" + i.ID
+}
+
+// Equal reports whether i and o are the same instance with the same facts.
+func (i Instance) Equal(o Instance) bool {
+	return i.Origin == o.Origin && i.Service == o.Service && i.Namespace == o.Namespace && i.ID == o.ID &&
+		i.Node == o.Node && i.Datacenter == o.Datacenter && i.Address == o.Address && i.Port == o.Port &&
+		slices.Equal(i.Tags, o.Tags) && maps.Equal(i.Meta, o.Meta) && i.Health == o.Health &&
+		i.AllocID == o.AllocID && i.JobID == o.JobID && i.JobVersion == o.JobVersion &&
+		i.Canary == o.Canary && i.Draining == o.Draining
 }
 
 // Snapshot is the state of all enabled catalogs at one moment. Instances are

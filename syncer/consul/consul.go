@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/whiskers-dev/whiskers/syncer/catalog"
+	"github.com/whiskers-dev/whiskers/syncer/internal/blocking"
 )
 
 // Options configures a Source. The zero value watches the agent named by the
@@ -188,7 +189,7 @@ func (s *Source) query(ctx context.Context, index uint64) *api.QueryOptions {
 	return q.WithContext(ctx)
 }
 
-func (s *Source) failed(ctx context.Context, what string, err error, bo *backoff) {
+func (s *Source) failed(ctx context.Context, what string, err error, bo *blocking.Backoff) {
 	if ctx.Err() != nil {
 		return
 	}
@@ -198,9 +199,9 @@ func (s *Source) failed(ctx context.Context, what string, err error, bo *backoff
 	if s.opts.OnError != nil {
 		s.opts.OnError(err)
 	}
-	d := bo.next()
+	d := bo.Next()
 	s.log.Warn("catalog call failed, retrying", "what", what, "err", err, "retry_in", d)
-	sleep(ctx, d)
+	blocking.Sleep(ctx, d)
 }
 
 // watchList runs the blocking query on /v1/catalog/services and one health
@@ -214,11 +215,11 @@ func (s *Source) watchList(ctx context.Context, notify func()) {
 		}
 		wg.Wait()
 	}()
-	bo := backoff{min: s.opts.MinBackoff, max: s.opts.MaxBackoff}
+	bo := blocking.Backoff{Min: s.opts.MinBackoff, Max: s.opts.MaxBackoff}
 	var index uint64
 	var last time.Time
 	for {
-		if !sleep(ctx, time.Until(last.Add(jitter(s.opts.MinInterval)))) {
+		if !blocking.Sleep(ctx, time.Until(last.Add(blocking.Jitter(s.opts.MinInterval)))) {
 			return
 		}
 		last = time.Now()
@@ -229,8 +230,8 @@ func (s *Source) watchList(ctx context.Context, notify func()) {
 			s.failed(ctx, "catalog/services", fmt.Errorf("consul: listing services: %w", err), &bo)
 			continue
 		}
-		bo.reset()
-		newIndex, reset := nextIndex(index, meta.LastIndex)
+		bo.Reset()
+		newIndex, reset := blocking.NextIndex(index, meta.LastIndex)
 		if reset && index != 0 {
 			s.log.Info("catalog index went backwards, re-reading", "was", index, "now", meta.LastIndex)
 		}
@@ -314,12 +315,12 @@ func (s *Source) enabled(tags []string) bool {
 // watchService runs the blocking health query of one service until ctx is
 // done, replacing that service's instances whenever they change.
 func (s *Source) watchService(ctx context.Context, name string, notify func()) {
-	bo := backoff{min: s.opts.MinBackoff, max: s.opts.MaxBackoff}
+	bo := blocking.Backoff{Min: s.opts.MinBackoff, Max: s.opts.MaxBackoff}
 	var index uint64
 	var last time.Time
 	first := true
 	for {
-		if !sleep(ctx, time.Until(last.Add(jitter(s.opts.MinInterval)))) {
+		if !blocking.Sleep(ctx, time.Until(last.Add(blocking.Jitter(s.opts.MinInterval)))) {
 			return
 		}
 		last = time.Now()
@@ -330,8 +331,8 @@ func (s *Source) watchService(ctx context.Context, name string, notify func()) {
 			s.failed(ctx, "health/service/"+name, fmt.Errorf("consul: reading health of %q: %w", name, err), &bo)
 			continue
 		}
-		bo.reset()
-		newIndex, reset := nextIndex(index, meta.LastIndex)
+		bo.Reset()
+		newIndex, reset := blocking.NextIndex(index, meta.LastIndex)
 		if !reset && newIndex == index && !first {
 			continue
 		}
@@ -344,7 +345,7 @@ func (s *Source) watchService(ctx context.Context, name string, notify func()) {
 			return
 		}
 		old, had := s.instances[name]
-		changed := !had || !slices.EqualFunc(old, insts, equalInstance)
+		changed := !had || !slices.EqualFunc(old, insts, catalog.Instance.Equal)
 		s.instances[name] = insts
 		delete(s.pending, name)
 		if s.updateReadyLocked() {
@@ -407,12 +408,4 @@ func Aggregate(checks api.HealthChecks) catalog.Health {
 		}
 	}
 	return worst
-}
-
-func equalInstance(a, b catalog.Instance) bool {
-	return a.Origin == b.Origin && a.Service == b.Service && a.Namespace == b.Namespace && a.ID == b.ID &&
-		a.Node == b.Node && a.Datacenter == b.Datacenter && a.Address == b.Address && a.Port == b.Port &&
-		slices.Equal(a.Tags, b.Tags) && maps.Equal(a.Meta, b.Meta) && a.Health == b.Health &&
-		a.AllocID == b.AllocID && a.JobID == b.JobID && a.JobVersion == b.JobVersion &&
-		a.Canary == b.Canary && a.Draining == b.Draining
 }

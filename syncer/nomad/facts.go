@@ -190,7 +190,7 @@ func (s *Source) deriveLocked() bool {
 		next[k] = out
 	}
 	changed := !maps.EqualFunc(s.instances, next, func(a, b []catalog.Instance) bool {
-		return slices.EqualFunc(a, b, equalInstance)
+		return slices.EqualFunc(a, b, catalog.Instance.Equal)
 	})
 	s.instances = next
 	return changed

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -27,6 +26,7 @@ import (
 	"github.com/hashicorp/nomad/api"
 
 	"github.com/whiskers-dev/whiskers/syncer/catalog"
+	"github.com/whiskers-dev/whiskers/syncer/internal/blocking"
 )
 
 // Options configures a Source. The zero value watches the agent named by the
@@ -214,7 +214,7 @@ func (s *Source) callTimeout() time.Duration {
 	return s.opts.WaitTime + s.opts.WaitTime/16 + s.opts.WatchdogGrace
 }
 
-func (s *Source) failed(ctx context.Context, err error, bo *backoff) {
+func (s *Source) failed(ctx context.Context, err error, bo *blocking.Backoff) {
 	if ctx.Err() != nil {
 		return
 	}
@@ -224,16 +224,16 @@ func (s *Source) failed(ctx context.Context, err error, bo *backoff) {
 	if s.opts.OnError != nil {
 		s.opts.OnError(err)
 	}
-	d := bo.next()
+	d := bo.Next()
 	s.log.Warn("catalog call failed, retrying", "err", err, "retry_in", d)
-	sleep(ctx, d)
+	blocking.Sleep(ctx, d)
 }
 
 // Run watches the catalog until ctx is done, calling notify (which must not
 // block) whenever the snapshot may have changed. Catalog errors are logged
 // and retried with backoff; Run returns nil when ctx is done.
 func (s *Source) Run(ctx context.Context, notify func()) error {
-	bo := backoff{min: s.opts.MinBackoff, max: s.opts.MaxBackoff}
+	bo := blocking.Backoff{Min: s.opts.MinBackoff, Max: s.opts.MaxBackoff}
 	var (
 		index       uint64
 		needFull    = true
@@ -255,7 +255,7 @@ func (s *Source) Run(ctx context.Context, notify func()) error {
 				s.failed(ctx, err, &bo)
 				continue
 			}
-			bo.reset()
+			bo.Reset()
 			if idx < index {
 				s.log.Info("catalog index went backwards, re-read", "was", index, "now", idx)
 			}
@@ -281,7 +281,7 @@ func (s *Source) Run(ctx context.Context, notify func()) error {
 			continue
 		}
 		// Fallback: a blocking query on the service list.
-		if !sleep(ctx, time.Until(last.Add(jitter(s.opts.MinInterval)))) {
+		if !blocking.Sleep(ctx, time.Until(last.Add(blocking.Jitter(s.opts.MinInterval)))) {
 			return nil
 		}
 		last = time.Now()
@@ -297,8 +297,8 @@ func (s *Source) Run(ctx context.Context, notify func()) error {
 			s.failed(ctx, fmt.Errorf("nomad: listing services: %w", err), &bo)
 			continue
 		}
-		bo.reset()
-		newIndex, reset := nextIndex(index, meta.LastIndex)
+		bo.Reset()
+		newIndex, reset := blocking.NextIndex(index, meta.LastIndex)
 		if reset || newIndex != index {
 			index, needFull = newIndex, true
 		}
@@ -420,7 +420,7 @@ func (s *Source) refresh(ctx context.Context, key svcKey) (bool, error) {
 		return had, nil
 	}
 	s.base[key] = insts
-	if had && slices.EqualFunc(old, insts, equalInstance) {
+	if had && slices.EqualFunc(old, insts, catalog.Instance.Equal) {
 		return false, nil
 	}
 	derived := make([]catalog.Instance, len(insts))
@@ -550,14 +550,6 @@ func toInstance(r *api.ServiceRegistration) catalog.Instance {
 		AllocID:    r.AllocID,
 		JobID:      r.JobID,
 	}
-}
-
-func equalInstance(a, b catalog.Instance) bool {
-	return a.Origin == b.Origin && a.Service == b.Service && a.Namespace == b.Namespace && a.ID == b.ID &&
-		a.Node == b.Node && a.Datacenter == b.Datacenter && a.Address == b.Address && a.Port == b.Port &&
-		slices.Equal(a.Tags, b.Tags) && maps.Equal(a.Meta, b.Meta) && a.Health == b.Health &&
-		a.AllocID == b.AllocID && a.JobID == b.JobID && a.JobVersion == b.JobVersion &&
-		a.Canary == b.Canary && a.Draining == b.Draining
 }
 
 // factsWanted reports whether allocation facts are read: asked for, and not
