@@ -671,7 +671,7 @@ func TestPolicies(t *testing.T) {
 		file string
 		want map[string]string // block "type label" → attribute = value it must hold
 	}{
-		{"whiskers-sync.nomad-policy.hcl", map[string]string{`namespace "*"`: `capabilities = ["read-job"]`}},
+		{"whiskers-sync.nomad-policy.hcl", map[string]string{`namespace "*"`: `capabilities = ["read-job"]`, `node ""`: `policy = "read"`}},
 		{"whiskers-sync.consul-policy.hcl", map[string]string{`service_prefix ""`: `policy = "read"`, `node_prefix ""`: `policy = "read"`}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {

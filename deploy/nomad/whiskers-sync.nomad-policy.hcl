@@ -1,6 +1,9 @@
-# Nomad ACL policy of the whiskers `sync` task: read the service
-# registrations (GET /v1/services, /v1/service/:name) and the Service topic
-# of the event stream, in every namespace. Nothing else.
+# Nomad ACL policy of the whiskers `sync` task, read-only: the service
+# registrations (GET /v1/services, /v1/service/:name), allocations and
+# deployments (their health, canaries, desired status) and the event stream's
+# Service, Allocation and Deployment topics, in every namespace (read-job);
+# and the nodes, to see drains and ineligible nodes (node read). Without
+# node read, the syncer logs a warning and routes without allocation facts.
 #
 # Bind it to the task's workload identity once:
 #
@@ -11,4 +14,8 @@
 # to `whiskers sync --nomad-namespace`.
 namespace "*" {
   capabilities = ["read-job"]
+}
+
+node {
+  policy = "read"
 }
