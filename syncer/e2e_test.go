@@ -2,7 +2,6 @@ package syncer_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -63,6 +62,14 @@ func newCluster(t testing.TB, debounce time.Duration, onPublish func([]byte)) *c
 // with blocking queries waiting up to wait.
 func newClusterIn(t testing.TB, dir string, debounce, wait time.Duration, onPublish func([]byte)) *cluster {
 	t.Helper()
+	return newClusterWith(t, dir, debounce, wait, onPublish, nil)
+}
+
+// newClusterWith is newClusterIn with tweak (if not nil) applied to the
+// sources' options before they are created.
+func newClusterWith(t testing.TB, dir string, debounce, wait time.Duration, onPublish func([]byte),
+	tweak func(*nomad.Options, *consul.Options)) *cluster {
+	t.Helper()
 	c := &cluster{consul: consulfake.New(), nomad: nomadfake.New()}
 	if dir != "" {
 		c.path = filepath.Join(dir, "dynamic.yaml")
@@ -76,19 +83,24 @@ func newClusterIn(t testing.TB, dir string, debounce, wait time.Duration, onPubl
 
 	ccfg := consulapi.DefaultConfig()
 	ccfg.Address = c.consul.URL()
-	cs, err := consul.New(consul.Options{
+	copts := consul.Options{
 		Config: ccfg, WaitTime: wait, MinInterval: time.Millisecond,
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		Logger: quiet(), OnError: c.metrics.WatchError("consul"),
-	})
-	require.NoError(t, err)
+	}
 	ncfg := nomadapi.DefaultConfig()
 	ncfg.Address = c.nomad.URL()
-	ns, err := nomad.New(nomad.Options{
+	nopts := nomad.Options{
 		Config: ncfg, WaitTime: wait, MinInterval: time.Millisecond, StreamRetry: 100 * time.Millisecond,
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		Logger: quiet(), OnError: c.metrics.WatchError("nomad"),
-	})
+	}
+	if tweak != nil {
+		tweak(&nopts, &copts)
+	}
+	cs, err := consul.New(copts)
+	require.NoError(t, err)
+	ns, err := nomad.New(nopts)
 	require.NoError(t, err)
 	b, err := builder.New(builder.Options{})
 	require.NoError(t, err)
@@ -272,30 +284,4 @@ func metric(t testing.TB, g prometheus.Gatherer, name, source string) float64 {
 		}
 	}
 	return 0
-}
-
-// TestEndToEndDrain: the instances of a draining node leave the file while
-// their registrations still exist, before Nomad stops the allocations.
-func TestEndToEndDrain(t *testing.T) {
-	t.Parallel()
-	c := newCluster(t, 10*time.Millisecond, nil)
-	for i, node := range []string{"n1", "n1", "n2"} {
-		id := fmt.Sprintf("h%d", i+1)
-		r := nomadReg(id, fmt.Sprintf("10.0.1.%d", i+1), 20001+i)
-		r.NodeID = node
-		c.nomad.Register(r)
-		c.nomad.SetAllocation(nomadapi.Allocation{ID: r.AllocID, NodeID: node, JobID: "hello", TaskGroup: "hello",
-			DesiredStatus: "run", ClientStatus: "running"})
-	}
-	c.nomad.SetNode(nomadapi.Node{ID: "n1"})
-	c.nomad.SetNode(nomadapi.Node{ID: "n2"})
-	c.run(t)
-	c.waitServers(t, "three servers", map[string][]string{
-		"hello": {"http://10.0.1.1:20001", "http://10.0.1.2:20002", "http://10.0.1.3:20003"},
-	})
-	c.nomad.SetNode(nomadapi.Node{ID: "n1", DrainStrategy: &nomadapi.DrainStrategy{}})
-	c.waitServers(t, "n1 drained", map[string][]string{"hello": {"http://10.0.1.3:20003"}})
-	c.nomad.SetAllocation(nomadapi.Allocation{ID: "alloc-h3", NodeID: "n2", JobID: "hello", TaskGroup: "hello",
-		DesiredStatus: "stop", ClientStatus: "running"})
-	c.waitServers(t, "h3 stopping", map[string][]string{"hello": nil})
 }
