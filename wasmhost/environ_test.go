@@ -1,33 +1,31 @@
 package wasmhost
 
 import (
-	"reflect"
 	"testing"
-	"unsafe"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-	"github.com/tetratelabs/wazero"
 )
 
-func environOf(mc wazero.ModuleConfig) [][]byte {
-	return *(*[][]byte)(unsafe.Add(reflect.ValueOf(mc).UnsafePointer(), environOffset))
-}
-
-func TestWithEnvironMatchesWithEnv(t *testing.T) {
+func TestNewEnviron(t *testing.T) {
 	t.Parallel()
-	require.True(t, fastEnviron, "wazero's moduleConfig changed shape: withEnviron fell back to WithEnv")
-	env := [][2]string{{"B", "2"}, {"A", "1"}, {"EMPTY", ""}}
-	base := wazero.NewModuleConfig().WithName("")
-	slow := base
-	for _, kv := range env {
-		slow = slow.WithEnv(kv[0], kv[1])
+	tests := []struct {
+		name    string
+		env     [][2]string
+		buf     string
+		offsets []uint32
+	}{
+		{name: "none", env: nil, buf: "", offsets: []uint32{}},
+		{name: "one", env: [][2]string{{"A", "1"}}, buf: "A=1\x00", offsets: []uint32{0}},
+		{name: "empty value", env: [][2]string{{"A", ""}, {"BB", "x=y"}}, buf: "A=\x00BB=x=y\x00", offsets: []uint32{0, 3}},
 	}
-	fast := withEnviron(base, env)
-	assert.Equal(t, environOf(slow), environOf(fast))
-	assert.Empty(t, environOf(base), "the base config is not modified")
-	// Chaining WithEnv after the fast path still replaces in place.
-	assert.Equal(t, environOf(slow.WithEnv("A", "x")), environOf(fast.WithEnv("A", "x")))
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnviron(tc.env)
+			assert.Equal(t, tc.buf, string(e.buf))
+			assert.Equal(t, tc.offsets, e.offsets)
+		})
+	}
 }
 
 func TestMergeEnv(t *testing.T) {

@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -130,7 +129,7 @@ func (h *Host) compile(ctx context.Context, hc HandlerConfig) (*handler, error) 
 		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(uint32(hc.Memory / wasmPageSize))
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+	if err := instantiateWASI(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
 		return nil, fmt.Errorf("instantiating wasi: %w", err)
 	}
@@ -455,7 +454,7 @@ func (hd *handler) instantiate(r *http.Request, body []byte, scriptName, rawRest
 		WithStdout(stdout).
 		WithStderr(stderr).
 		WithArgs(argv(hd.cfg.Argv, scriptName, r.URL.RawQuery)...)
-	mc = withEnviron(mc, mergeEnv(hd.env, req.env()))
+	ctx = withEnviron(ctx, newEnviron(mergeEnv(hd.env, req.env())))
 	mod, err := hd.runtime.InstantiateModule(ctx, hd.module, mc)
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil {

@@ -631,3 +631,24 @@ func TestGuestsSeeRealClockAndRandom(t *testing.T) {
 	assert.Len(t, line(first, "random "), 16)
 	assert.NotEqual(t, line(first, "random "), line(second, "random "), "crypto random, not wazero's deterministic default")
 }
+
+// TestEnvManyAndLarge: the guest reads every variable of a large
+// environment intact, through the host's environ_get.
+func TestEnvManyAndLarge(t *testing.T) {
+	t.Parallel()
+	h, _ := newTestHost(t, `handlers:
+- name: env
+  module: TESTDATA/env.wasm
+  route: /
+`, nil)
+	header := http.Header{}
+	for i := range 200 {
+		header.Set(fmt.Sprintf("X-Big-%d", i), strings.Repeat(string(rune('a'+i%26)), 1000+i))
+	}
+	rec := do(h, http.MethodGet, "/", nil, header)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	env, _, _ := guestEnv(t, rec.Body.String())
+	for i := range 200 {
+		assert.Equal(t, strings.Repeat(string(rune('a'+i%26)), 1000+i), env[fmt.Sprintf("HTTP_X_BIG_%d", i)], i)
+	}
+}
