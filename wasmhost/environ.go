@@ -93,17 +93,20 @@ func environSizesGet(ctx context.Context, mod api.Module, stack []uint64) {
 
 // environGet is WASI's environ_get(environ_ptr, environ_buf_ptr): the
 // pointers to the entries at environ_ptr, the entries at environ_buf_ptr.
+// Like wazero's own, it writes nothing unless both regions lie inside the
+// guest's memory, and then answers EFAULT.
 func environGet(ctx context.Context, mod api.Module, stack []uint64) {
 	e := environFrom(ctx)
 	mem := mod.Memory()
 	ptrs, buf := uint32(stack[0]), uint32(stack[1])
-	ok := mem.Write(buf, e.buf)
-	for i, off := range e.offsets {
-		ok = ok && mem.WriteUint32Le(ptrs+uint32(4*i), buf+off)
-	}
-	if !ok {
+	size := uint64(mem.Size())
+	if uint64(ptrs)+4*uint64(len(e.offsets)) > size || uint64(buf)+uint64(len(e.buf)) > size {
 		stack[0] = errnoFault
 		return
+	}
+	mem.Write(buf, e.buf)
+	for i, off := range e.offsets {
+		mem.WriteUint32Le(ptrs+uint32(4*i), buf+off)
 	}
 	stack[0] = errnoSuccess
 }
