@@ -512,6 +512,14 @@ type decoded struct {
 	udpTmpl   map[string]dynamic.UDPServer // per UDP service
 }
 
+// drop records that o was dropped.
+func (d *decoded) drop(o tags.Object) {
+	if d.dropped == nil {
+		d.dropped = map[tags.Object]bool{}
+	}
+	d.dropped[o] = true
+}
+
 func (d *decoded) droppedKind(section, kind string) bool {
 	for o := range d.dropped {
 		if o.Section == section && o.Kind == kind {
@@ -530,14 +538,13 @@ func (d *decoded) isDropped(section, kind, name string) bool {
 // everything (errWholeService). report receives every problem.
 func (b *Builder) decode(ts []string, report func(tag string, err error)) (*decoded, error) {
 	d := &decoded{
-		cfg:     &dynamic.Configuration{},
-		dropped: map[tags.Object]bool{},
-		tags:    ts,
-		zero:    zero503,
-		weight:  DefaultCanaryWeight,
+		cfg:    &dynamic.Configuration{},
+		tags:   ts,
+		zero:   zero503,
+		weight: DefaultCanaryWeight,
 	}
 	fail := func(tag string, o tags.Object, err error) {
-		d.dropped[o] = true
+		d.drop(o)
 		report(tag, fmt.Errorf("%s %q dropped: %w", singular(o), o.Name, err))
 	}
 	for _, tag := range ts {
@@ -767,7 +774,7 @@ func (st *state) assemble(g group, origin catalog.Origin, d *decoded, insts []me
 		srv, err := httpServers(sn, d, insts, report)
 		if err != nil {
 			delete(h.Services, sn)
-			d.dropped[tags.Object{Section: "http", Kind: "services", Name: sn}] = true
+			d.drop(tags.Object{Section: "http", Kind: "services", Name: sn})
 			report("", fmt.Errorf("service %q dropped: %w", sn, err))
 			continue
 		}

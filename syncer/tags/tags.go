@@ -165,7 +165,10 @@ func set(v reflect.Value, path string, value string) error {
 		if v.IsNil() {
 			v.Set(reflect.MakeMap(v.Type()))
 		}
-		k := reflect.ValueOf(seg).Convert(v.Type().Key())
+		k := reflect.ValueOf(seg)
+		if kt := v.Type().Key(); kt != k.Type() {
+			k = k.Convert(kt)
+		}
 		et := v.Type().Elem()
 		if et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct {
 			// Objects (routers, services, …) are set in place.
