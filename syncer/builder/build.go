@@ -376,7 +376,7 @@ func (b *Builder) variants(ms []member, inPool func(*member) bool) []*variant {
 // namespace) from all its instances, into st.part.
 func (st *state) service(g group) {
 	name, insts := g.shown(), g.insts
-	var eligible []member
+	eligible := make([]member, 0, len(insts))
 	var nHealthy, nStable, nHealthyStable int
 	for i := range insts {
 		if !st.enabled(&insts[i]) {
