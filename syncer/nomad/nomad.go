@@ -444,7 +444,14 @@ func (s *Source) follow(ctx context.Context, index uint64, notify func()) (uint6
 		topics[api.TopicNode] = []string{"*"}
 		topics[api.TopicDeployment] = []string{"*"}
 	}
+	// Opening the stream waits for its response headers: a partition at that
+	// moment must not hang the source, so the open is bounded like a call.
+	openTimer := time.AfterFunc(s.callTimeout(), cancel)
 	events, err := s.client.EventStream().Stream(sctx, topics, index, q)
+	if !openTimer.Stop() {
+		s.log.Warn("watchdog: event stream did not open, re-establishing")
+		return index, fmt.Errorf("nomad: opening event stream: no answer within %v: %w", s.callTimeout(), context.DeadlineExceeded)
+	}
 	if err != nil {
 		return index, fmt.Errorf("nomad: opening event stream: %w", err)
 	}
