@@ -281,10 +281,11 @@ func TestScenarioPartition(t *testing.T) {
 
 	c.nomad.SetHang(true)
 	c.consul.SetHang(true)
-	waitFor(t, "the watchdogs to fire", func() bool {
-		return metric(t, c.reg, "whiskers_watchdog_restarts_total", "nomad") > 0 &&
-			metric(t, c.reg, "whiskers_watchdog_restarts_total", "consul") > 0
-	})
+	for _, source := range []string{"nomad", "consul"} {
+		waitFor(t, "the "+source+" watchdog to fire", func() bool {
+			return metric(t, c.reg, "whiskers_watchdog_restarts_total", source) > 0
+		})
+	}
 	before, err := os.ReadFile(c.path)
 	require.NoError(t, err)
 	assert.Contains(t, string(before), "http://10.0.1.1:20001", "the partition keeps the last good config")
