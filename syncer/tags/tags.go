@@ -99,13 +99,20 @@ func Set(cfg *dynamic.Configuration, key, value string) error {
 	if strings.Contains(key, "..") || key[0] == '.' || key[len(key)-1] == '.' {
 		return fmt.Errorf("key %q has an empty segment", key)
 	}
-	return set(reflect.ValueOf(cfg).Elem(), key, value)
+	root := reflect.ValueOf(cfg).Elem()
+	if p, name := planFor(key); p != nil {
+		return p.run(root, key, name, value)
+	}
+	return set(root, key, value)
 }
 
 var (
 	durationType = reflect.TypeFor[dynamic.Duration]()
 	stringsType  = reflect.TypeFor[[]string]()
 )
+
+// errGroup is the error of a value other than "true" on a group of options.
+var errGroup = errors.New("is a group of options, not a value (want a sub-option or true)")
 
 // set assigns value to the field that path (segments joined by ".", "" for
 // v itself) names inside v (settable).
@@ -124,10 +131,7 @@ func set(v reflect.Value, path string, value string) error {
 	case reflect.Struct:
 		if path == "" {
 			// A group of options that is not a pointer always exists.
-			if b, err := strconv.ParseBool(value); err == nil && b {
-				return nil
-			}
-			return fmt.Errorf("is a group of options, not a value (want a sub-option or true)")
+			return group(value)
 		}
 		name, idx, hasIdx, err := splitIndex(seg)
 		if err != nil {
