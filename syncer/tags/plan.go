@@ -1,6 +1,7 @@
 package tags
 
 import (
+	"maps"
 	"reflect"
 	"strconv"
 	"strings"
@@ -11,7 +12,7 @@ import (
 )
 
 // A plan is the reflection path of every tag key of one shape: the key
-// lower-cased, with the object's name (its third segment, as in
+// with the object's name (its third segment, as in
 // "http.routers.<name>.rule") abstracted out. It holds field indexes, so
 // that Set does not match field names for every tag, and it reads the
 // object's name from the key it runs for. Only keys whose path crosses
@@ -22,7 +23,6 @@ import (
 // same results and errors.
 type plan struct {
 	steps []step
-	segs  int // segments in the key, all wrapped around a runtime error
 }
 
 // op is what one step of a plan does.
@@ -42,88 +42,119 @@ type step struct {
 	field int          // opField: index of the struct field
 	index int          // opField: list element, or -1
 	elem  reflect.Type // opPtr: type pointed to; opObject: the object's struct type
+	objs  objectMap    // opObject: typed access to the map, if it is a known one
+}
+
+// objectMap enters the objects of one type of map of named objects through
+// typed code: reflection would box each name to look it up.
+type objectMap interface {
+	// enter follows rest (not empty) inside the object name of m (an
+	// addressable map), as object does.
+	enter(m reflect.Value, name string, rest []step, value string) error
+}
+
+// objectsOf is the objectMap of map[string]*T.
+type objectsOf[T any] struct{}
+
+func (objectsOf[T]) enter(m reflect.Value, name string, rest []step, value string) error {
+	mp := m.Addr().Interface().(*map[string]*T)
+	if *mp == nil {
+		*mp = map[string]*T{}
+	}
+	if old := (*mp)[name]; old != nil {
+		return exec(reflect.ValueOf(old).Elem(), rest, name, value)
+	}
+	p := new(T)
+	if err := exec(reflect.ValueOf(p).Elem(), rest, name, value); err != nil {
+		return err
+	}
+	(*mp)[name] = p
+	return nil
+}
+
+// objectMaps has the objectMap of each map of named objects in
+// dynamic.Configuration (TestObjectMapsComplete checks that none is
+// missing; a missing one would only be slower).
+var objectMaps = map[reflect.Type]objectMap{}
+
+func addObjects[T any]() {
+	objectMaps[reflect.TypeFor[map[string]*T]()] = objectsOf[T]{}
+}
+
+func init() {
+	addObjects[dynamic.Router]()
+	addObjects[dynamic.Service]()
+	addObjects[dynamic.Middleware]()
+	addObjects[dynamic.ServersTransport]()
+	addObjects[dynamic.TCPRouter]()
+	addObjects[dynamic.TCPService]()
+	addObjects[dynamic.TCPMiddleware]()
+	addObjects[dynamic.TCPServersTransport]()
+	addObjects[dynamic.UDPRouter]()
+	addObjects[dynamic.UDPService]()
+	addObjects[dynamic.TLSOptions]()
+	addObjects[dynamic.Store]()
 }
 
 // objectSeg is the segment of a key that names the object.
 const objectSeg = 2
 
-// maxPlans bounds the plan cache. The shapes of valid keys are few (one per
-// option of Traefik's configuration) but spellings of list indexes are not
-// ("[1]", "[01]", …): past the bound, keys are compiled for each call.
+// shape is a key without its object's name: what comes before and after.
+type shape struct{ head, tail string }
+
+// maxPlans bounds the plan cache. The shapes of valid keys are finite (the
+// options of Traefik's configuration, spelt in any case) but not small, and
+// list indexes have many spellings ("[1]", "[01]", …): past the bound, keys
+// of new shapes are compiled for each call.
 const maxPlans = 4096
 
 // plans is the cache of plans by shape. Readers load the map without
 // locking; writers, serialized by plansMu, replace it with a larger copy.
 var (
 	plansMu sync.Mutex
-	plans   atomic.Pointer[map[string]*plan]
+	plans   atomic.Pointer[map[shape]*plan]
 )
-
-// maxShape is the longest key whose shape is looked up in the cache.
-const maxShape = 256
 
 // planFor returns the plan of key and the object's name in it, or nil when
 // key has no plan (see plan).
 func planFor(key string) (p *plan, name string) {
-	if len(key) > maxShape {
+	i := strings.IndexByte(key, '.')
+	if i < 0 {
 		return nil, ""
 	}
-	var buf [maxShape]byte
-	n, seg, nameStart, nameEnd := 0, 0, -1, -1
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if c == '.' {
-			seg++
-			if seg == objectSeg {
-				nameStart = i + 1
-			} else if seg == objectSeg+1 {
-				nameEnd = i
-			}
-		} else if seg == objectSeg {
-			if i == nameStart {
-				buf[n] = '*'
-				n++
-			}
-			continue
-		} else if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		buf[n] = c
-		n++
-	}
-	if nameStart < 0 {
+	j := strings.IndexByte(key[i+1:], '.')
+	if j < 0 {
 		return nil, ""
 	}
-	if nameEnd < 0 {
-		nameEnd = len(key)
+	start, end := i+1+j+1, len(key)
+	if k := strings.IndexByte(key[start:], '.'); k >= 0 {
+		end = start + k
 	}
-	name = key[nameStart:nameEnd]
-	if m := plans.Load(); m != nil {
-		if p, ok := (*m)[string(buf[:n])]; ok {
+	sh, name := shape{key[:start], key[end:]}, key[start:end]
+	m := plans.Load()
+	if m != nil {
+		if p, ok := (*m)[sh]; ok {
 			return p, name
 		}
 	}
-	p = compile(key)
-	if p == nil {
+	if p = compile(key); p == nil {
 		return nil, ""
 	}
 	plansMu.Lock()
 	defer plansMu.Unlock()
-	old := plans.Load()
-	if old == nil || len(*old) < maxPlans {
-		m := make(map[string]*plan, 1+lenOf(old))
-		if old != nil {
-			for k, v := range *old {
-				m[k] = v
-			}
+	if m = plans.Load(); m == nil || len(*m) < maxPlans {
+		grown := make(map[shape]*plan, 1+lenOf(m))
+		if m != nil {
+			maps.Copy(grown, *m)
 		}
-		m[string(buf[:n])] = p
-		plans.Store(&m)
+		// Clone: the shape must not keep the caller's key alive.
+		grown[shape{strings.Clone(sh.head), strings.Clone(sh.tail)}] = p
+		plans.Store(&grown)
 	}
 	return p, name
 }
 
-func lenOf(m *map[string]*plan) int {
+func lenOf(m *map[shape]*plan) int {
 	if m == nil {
 		return 0
 	}
@@ -140,14 +171,14 @@ func compile(key string) *plan {
 		switch t.Kind() {
 		case reflect.Pointer:
 			if i == len(segs) && t.Elem().Kind() == reflect.Struct {
-				return &plan{steps: append(steps, step{op: opEnable}), segs: len(segs)}
+				return &plan{steps: append(steps, step{op: opEnable})}
 			}
 			t = t.Elem()
 			steps = append(steps, step{op: opPtr, elem: t})
 
 		case reflect.Struct:
 			if i == len(segs) {
-				return &plan{steps: append(steps, step{op: opGroup}), segs: len(segs)}
+				return &plan{steps: append(steps, step{op: opGroup})}
 			}
 			if i == objectSeg {
 				return nil // the shape hides this segment: it must be a map key
@@ -185,11 +216,11 @@ func compile(key string) *plan {
 				et.Kind() != reflect.Pointer || et.Elem().Kind() != reflect.Struct {
 				return nil
 			}
-			steps = append(steps, step{op: opObject, elem: et.Elem()})
+			steps = append(steps, step{op: opObject, elem: et.Elem(), objs: objectMaps[t]})
 			t = et.Elem()
 			i++
 			if i == len(segs) {
-				return &plan{steps: steps, segs: len(segs)}
+				return &plan{steps: steps}
 			}
 
 		case reflect.Interface:
@@ -199,7 +230,7 @@ func compile(key string) *plan {
 			if i != len(segs) {
 				return nil
 			}
-			return &plan{steps: append(steps, step{op: opLeaf}), segs: len(segs)}
+			return &plan{steps: append(steps, step{op: opLeaf})}
 		}
 	}
 }
@@ -245,6 +276,9 @@ func exec(v reflect.Value, steps []step, name, value string) error {
 				v = v.Index(s.index)
 			}
 		case opObject:
+			if rest := steps[i+1:]; s.objs != nil && len(rest) > 0 && v.CanAddr() {
+				return s.objs.enter(v, name, rest, value)
+			}
 			return object(v, s.elem, steps[i+1:], name, value)
 		case opEnable:
 			return enable(v, value)

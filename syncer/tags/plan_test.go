@@ -113,9 +113,6 @@ func TestPlanCacheBounded(t *testing.T) {
 		var cfg dynamic.Configuration
 		key := fmt.Sprintf("http.routers.r.tls.domains[%s1].main", strings.Repeat("0", i%200))
 		key = strings.Replace(key, "r.", fmt.Sprintf("r%d.", i), 1)
-		if len(key) > maxShape {
-			continue
-		}
 		if err := Set(&cfg, key, "x"); err != nil {
 			t.Fatalf("Set(%q): %v", key, err)
 		}
@@ -147,4 +144,35 @@ func FuzzPlanMatchesSet(f *testing.F) {
 		setBoth(t, &a, &b, key, value)
 		setBoth(t, &a, &b, key, value)
 	})
+}
+
+// TestObjectMapsComplete checks that every map of named objects has typed
+// access, and that the typed access is used.
+func TestObjectMapsComplete(t *testing.T) {
+	root := reflect.TypeFor[dynamic.Configuration]()
+	n := 0
+	for sec, kinds := range collections {
+		sf, _ := fieldOf(root, sec)
+		st := root.Field(sf.index).Type.Elem()
+		for kind := range kinds {
+			kf, _ := fieldOf(st, kind)
+			mt := st.Field(kf.index).Type
+			if objectMaps[mt] == nil {
+				t.Errorf("%s.%s (%s) has no objectMap", sec, kind, mt)
+			}
+			n++
+		}
+	}
+	if n != len(objectMaps) {
+		t.Errorf("%d maps of named objects, %d objectMaps", n, len(objectMaps))
+	}
+	p, _ := planFor("http.routers.r.rule")
+	if p == nil {
+		t.Fatal("no plan for a router's rule")
+	}
+	for _, s := range p.steps {
+		if s.op == opObject && s.objs == nil {
+			t.Fatalf("plan of a router's rule does not use typed access: %+v", p)
+		}
+	}
 }

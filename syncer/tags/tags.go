@@ -280,7 +280,11 @@ func setLeaf(v reflect.Value, value string) error {
 					out = append(out, p)
 				}
 			}
-			v.Set(reflect.ValueOf(out))
+			if v.CanAddr() {
+				*v.Addr().Interface().(*[]string) = out // no boxing of the slice
+			} else {
+				v.Set(reflect.ValueOf(out))
+			}
 			return nil
 		}
 		parts := strings.Split(value, ",")
