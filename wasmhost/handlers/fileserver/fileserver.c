@@ -46,6 +46,81 @@ enum { CHUNK = 64 * 1024 };
 
 static int is_head;
 
+/* ---- the environment ----
+ *
+ * Every variable the handler reads is found in one pass over environ (vars, below).
+ * libc's getenv scans the whole environment with strncmp on every call; under the host's
+ * time limit each iteration of a guest loop costs a round trip into the host (wazero's
+ * close-on-timeout check), and a dozen getenv calls were most of a request's loop
+ * iterations. The name comparisons in load_vars are unrolled: they add no loops. */
+
+extern char **environ;
+
+static struct {
+	const char *method, *raw_path, *path_info, *script_name, *query;
+	const char *root, *index, *fallback, *custom404, *precompressed;
+	const char *cache_control;
+	int cache_control_ext; /* some CACHE_CONTROL_<EXT> is set */
+	const char *accept_encoding, *if_none_match, *if_modified_since, *range, *if_range;
+} vars;
+
+/* starts_with reports whether s starts with the n bytes of want (which hold no NUL). */
+static inline __attribute__((always_inline)) int starts_with(const char *s, const char *want, size_t n) {
+#pragma clang loop unroll(full)
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != want[i]) return 0;
+	return 1;
+}
+
+/* var_is reports whether the entry e ("NAME=value") is the variable lit, a string
+ * literal, and then sets *v to its value unless an earlier entry set it (getenv's rule). */
+#define var_is(e, lit, v) var_is_((e), lit "=", sizeof(lit), (v))
+
+static inline __attribute__((always_inline)) int var_is_(const char *e, const char *want, size_t n,
+                                                         const char **v) {
+	if (!starts_with(e, want, n)) return 0;
+	if (!*v) *v = e + n;
+	return 1;
+}
+
+static void load_vars(void) {
+	for (char **ep = environ; ep && *ep; ep++) {
+		const char *e = *ep;
+		switch (e[0]) {
+		case 'C':
+			if (var_is(e, "CACHE_CONTROL", &vars.cache_control)) break;
+			if (var_is(e, "CUSTOM_404_PATH", &vars.custom404)) break;
+			if (starts_with(e, "CACHE_CONTROL_", 14)) vars.cache_control_ext = 1;
+			break;
+		case 'F': var_is(e, "FALLBACK_PATH", &vars.fallback); break;
+		case 'H':
+			if (!starts_with(e, "HTTP_", 5)) break;
+			e += 5;
+			if (var_is(e, "ACCEPT_ENCODING", &vars.accept_encoding)) break;
+			if (var_is(e, "IF_NONE_MATCH", &vars.if_none_match)) break;
+			if (var_is(e, "IF_MODIFIED_SINCE", &vars.if_modified_since)) break;
+			if (var_is(e, "IF_RANGE", &vars.if_range)) break;
+			var_is(e, "RANGE", &vars.range);
+			break;
+		case 'I': var_is(e, "INDEX", &vars.index); break;
+		case 'P':
+			if (var_is(e, "PATH_INFO", &vars.path_info)) break;
+			var_is(e, "PRECOMPRESSED", &vars.precompressed);
+			break;
+		case 'Q': var_is(e, "QUERY_STRING", &vars.query); break;
+		case 'R':
+			if (var_is(e, "REQUEST_METHOD", &vars.method)) break;
+			var_is(e, "ROOT", &vars.root);
+			break;
+		case 'S': var_is(e, "SCRIPT_NAME", &vars.script_name); break;
+		case 'X': var_is(e, "X_RAW_PATH_INFO", &vars.raw_path); break;
+		}
+	}
+}
+
+/* nonempty is v, or NULL when v is unset or empty (as env() in wagi.h). */
+static const char *nonempty(const char *v) { return v && *v ? v : NULL; }
+
 /* ---- small string helpers ---- */
 
 static int ieq(const char *a, const char *b, size_t n) {
@@ -123,10 +198,10 @@ static const char *cache_control(const char *e) {
 			name[off + i] = c >= 'a' && c <= 'z' ? (char)(c - 32) : c;
 		}
 		name[off + n] = 0;
-		const char *v = env(name);
+		const char *v = vars.cache_control_ext ? env(name) : NULL;
 		if (v) return v;
 	}
-	return env("CACHE_CONTROL");
+	return nonempty(vars.cache_control);
 }
 
 /* ---- HTTP dates (IMF-fixdate, always GMT) ---- */
@@ -251,7 +326,7 @@ static size_t rootlen;
 
 static void path_reset(void) {
 	pathlen = 0;
-	const char *root = env("ROOT");
+	const char *root = nonempty(vars.root);
 	if (!root) root = "/";
 	size_t n = strlen(root);
 	while (n > 0 && root[n - 1] == '/') n--;
@@ -509,9 +584,9 @@ static void serve(int fd, struct stat *st, int status) {
 	const char *type = content_type(e);
 	const char *enc = NULL;
 
-	int precompressed = !(getenv("PRECOMPRESSED") && !truthy(getenv("PRECOMPRESSED")));
+	int precompressed = !(vars.precompressed && !truthy(vars.precompressed));
 	if (status == 200 && precompressed) {
-		const char *ae = getenv("HTTP_ACCEPT_ENCODING");
+		const char *ae = vars.accept_encoding;
 		if (ae) {
 			int qbr, qgz;
 			accepted(ae, &qbr, &qgz);
@@ -548,17 +623,17 @@ static void serve(int fd, struct stat *st, int status) {
 	int64_t mtime = (int64_t)st->st_mtim.tv_sec;
 	const char *cc = cache_control(e);
 
-	const char *inm = getenv("HTTP_IF_NONE_MATCH");
-	const char *ims = getenv("HTTP_IF_MODIFIED_SINCE");
+	const char *inm = vars.if_none_match;
+	const char *ims = vars.if_modified_since;
 	int64_t t;
 	int not_modified = inm ? etag_in(inm, tag, taglen)
 	                       : ims && parse_date(ims, &t) == 0 && mtime <= t;
 
 	uint64_t start = 0, len = size;
 	int range = RANGE_NONE;
-	const char *rh = getenv("HTTP_RANGE");
+	const char *rh = vars.range;
 	if (!not_modified && rh) {
-		const char *ir = getenv("HTTP_IF_RANGE");
+		const char *ir = vars.if_range;
 		int use = 1;
 		if (ir) {
 			if (ir[0] == '"')
@@ -626,14 +701,14 @@ static int try_file(const char *name, int status) {
 }
 
 static void not_found(void) {
-	if (try_file(env("FALLBACK_PATH"), 200)) return;
-	if (try_file(env("CUSTOM_404_PATH"), 404)) return;
+	if (try_file(nonempty(vars.fallback), 200)) return;
+	if (try_file(nonempty(vars.custom404), 404)) return;
 	simple("404", "404 Not Found\n");
 }
 
 /* redirect_dir answers 301 to the request path with a slash appended. */
 static void redirect_dir(void) {
-	const char *script = getenv("SCRIPT_NAME");
+	const char *script = vars.script_name;
 	if (!script) script = "";
 	size_t sl = strlen(script);
 	while (sl > 0 && script[sl - 1] == '/') sl--;
@@ -653,7 +728,7 @@ static void redirect_dir(void) {
 		}
 	}
 	putc_('/');
-	const char *q = env("QUERY_STRING");
+	const char *q = nonempty(vars.query);
 	if (q) {
 		putc_('?');
 		for (; *q; q++) {
@@ -675,7 +750,8 @@ static void redirect_dir(void) {
 }
 
 int main(void) {
-	const char *method = getenv("REQUEST_METHOD");
+	load_vars();
+	const char *method = vars.method;
 	if (!method) method = "GET";
 	is_head = strcmp(method, "HEAD") == 0;
 	if (!is_head && strcmp(method, "GET") != 0) {
@@ -684,8 +760,8 @@ int main(void) {
 		return 0;
 	}
 
-	const char *raw = getenv("X_RAW_PATH_INFO");
-	const char *p = getenv("PATH_INFO");
+	const char *raw = vars.raw_path;
+	const char *p = vars.path_info;
 	if (!p) p = "";
 	path_reset();
 	int trailing;
@@ -696,7 +772,7 @@ int main(void) {
 	int fd;
 	struct stat st;
 	if (trailing) {
-		const char *index = env("INDEX");
+		const char *index = nonempty(vars.index);
 		if (!index) index = "index.html";
 		int dir;
 		if (clean(index, &dir) == 0 && open_safe(&fd, &st) == FOUND) serve(fd, &st, 200);
