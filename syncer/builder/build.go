@@ -53,22 +53,24 @@ func (b *Builder) Build(snap catalog.Snapshot) Result {
 		start = end
 	}
 	// Catalog services are built independently (in parallel when there are
-	// many), then merged one by one in name order, so the result does not
+	// many) and merged one by one in name order, so the result does not
 	// depend on scheduling.
 	parts := make([]state, len(groups))
 	forEach(len(groups), func(i int) {
 		parts[i].b = b
 		parts[i].service(groups[i])
+	}, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			ps := &parts[i]
+			for _, p := range ps.problems {
+				st.problem(p.Origin, p.Service, p.Tag, p.Err)
+			}
+			if ps.part != nil {
+				st.merge(ps.name, ps.origin, ps.part)
+			}
+			*ps = state{} // merged: its configuration now belongs to st
+		}
 	})
-	for i := range parts {
-		ps := &parts[i]
-		for _, p := range ps.problems {
-			st.problem(p.Origin, p.Service, p.Tag, p.Err)
-		}
-		if ps.part != nil {
-			st.merge(ps.name, ps.origin, ps.part)
-		}
-	}
 	return st.result()
 }
 
@@ -125,30 +127,44 @@ func appendGroups(gs []group, insts []catalog.Instance) []group {
 const parallelMin = 1024
 
 // forEach calls f(0) … f(n-1), spread over GOMAXPROCS goroutines when n is
-// large, and returns when all calls have returned.
-func forEach(n int, f func(i int)) {
+// large, and done(lo, hi) on the caller's goroutine for consecutive ranges
+// that cover 0 … n-1 in order, each once f has returned for all of its
+// range: done of a range runs while f runs for later ones. It returns when
+// all calls have returned.
+func forEach(n int, f func(i int), done func(lo, hi int)) {
 	w := runtime.GOMAXPROCS(0)
 	if w < 2 || n < parallelMin {
 		for i := range n {
 			f(i)
 		}
+		done(0, n)
 		return
 	}
 	const chunk = 64
+	chunks := (n + chunk - 1) / chunk
+	finished := make([]chan struct{}, chunks)
+	for c := range finished {
+		finished[c] = make(chan struct{})
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range w {
 		wg.Go(func() {
 			for {
-				lo := int(next.Add(chunk)) - chunk
-				if lo >= n {
+				c := int(next.Add(1)) - 1
+				if c >= chunks {
 					return
 				}
-				for i := lo; i < min(lo+chunk, n); i++ {
+				for i := c * chunk; i < min((c+1)*chunk, n); i++ {
 					f(i)
 				}
+				close(finished[c])
 			}
 		})
+	}
+	for c := range chunks {
+		<-finished[c]
+		done(c*chunk, min((c+1)*chunk, n))
 	}
 	wg.Wait()
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"unicode"
 
@@ -213,4 +214,29 @@ func FuzzNormalize(f *testing.F) {
 			t.Fatalf("Normalize(%q) = %q, want %q", s, got, want)
 		}
 	})
+}
+
+// TestForEachDoneInOrder checks forEach's promise: done sees consecutive
+// ranges covering every index in order, each after f returned for all of it.
+func TestForEachDoneInOrder(t *testing.T) {
+	for _, n := range []int{0, 1, parallelMin - 1, parallelMin, 5*parallelMin + 17} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			called := make([]atomic.Bool, n)
+			next := 0
+			forEach(n, func(i int) { called[i].Store(true) }, func(lo, hi int) {
+				if lo != next || hi < lo || hi > n {
+					t.Fatalf("done(%d, %d) after done up to %d", lo, hi, next)
+				}
+				for i := lo; i < hi; i++ {
+					if !called[i].Load() {
+						t.Fatalf("done(%d, %d) before f(%d)", lo, hi, i)
+					}
+				}
+				next = hi
+			})
+			if next != n {
+				t.Fatalf("done covered 0 … %d, want 0 … %d", next, n)
+			}
+		})
+	}
 }
