@@ -5,7 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net"
+	"iter"
 	"reflect"
 	"runtime"
 	"slices"
@@ -116,7 +116,7 @@ func appendGroups(gs []group, insts []catalog.Instance) []group {
 		n := normNS(in.Namespace)
 		byNS[n] = append(byNS[n], in)
 	}
-	for _, n := range sortedKeys(byNS) {
+	for n := range sortedKeys(byNS) {
 		gs = append(gs, group{name: insts[0].Service, ns: n, insts: byNS[n]})
 	}
 	return gs
@@ -299,7 +299,7 @@ func (st *state) isCanary(in *catalog.Instance) bool {
 // those with the prefix (but enable) and the whiskers ones (but the canary
 // marker, which says what an instance is, not how to route).
 func (b *Builder) relevant(ts []string) []string {
-	var out []string
+	out := make([]string, 0, len(ts))
 	for _, tag := range ts {
 		k, _, _ := tags.Split(tag)
 		if rest, ok := cutPrefix(k, b.prefix); ok {
@@ -726,7 +726,7 @@ func (st *state) assemble(g group, origin catalog.Origin, d *decoded, insts []me
 		if len(t.Services) == 0 && !d.droppedKind("tcp", "services") {
 			t.Services = map[string]*dynamic.TCPService{def: {LoadBalancer: &dynamic.TCPServersLoadBalancer{}}}
 		}
-		for _, sn := range sortedKeys(t.Services) {
+		for sn := range sortedKeys(t.Services) {
 			lb := t.Services[sn].LoadBalancer
 			if lb == nil {
 				continue
@@ -734,14 +734,14 @@ func (st *state) assemble(g group, origin catalog.Origin, d *decoded, insts []me
 			lb.Servers = tcpServers(sn, d, insts, report)
 		}
 		n := len(t.Services) + countDropped(d, "tcp", "services")
-		for _, rn := range sortedKeys(t.Routers) {
+		for rn := range sortedKeys(t.Routers) {
 			r := t.Routers[rn]
 			if r.Rule == "" {
 				delete(t.Routers, rn)
 				report("", fmt.Errorf("tcp router %q dropped: it has no rule (TCP routers need one, e.g. HostSNI(`*`))", rn))
 				continue
 			}
-			if !st.bindService(&r.Service, n, t.Services, d, "tcp", rn, report) {
+			if !bindService(&r.Service, n, t.Services, d, "tcp", rn, report) {
 				delete(t.Routers, rn)
 			}
 		}
@@ -751,7 +751,7 @@ func (st *state) assemble(g group, origin catalog.Origin, d *decoded, insts []me
 		if len(u.Services) == 0 && !d.droppedKind("udp", "services") {
 			u.Services = map[string]*dynamic.UDPService{def: {LoadBalancer: &dynamic.UDPServersLoadBalancer{}}}
 		}
-		for _, sn := range sortedKeys(u.Services) {
+		for sn := range sortedKeys(u.Services) {
 			lb := u.Services[sn].LoadBalancer
 			if lb == nil {
 				continue
@@ -759,8 +759,8 @@ func (st *state) assemble(g group, origin catalog.Origin, d *decoded, insts []me
 			lb.Servers = udpServers(sn, d, insts, report)
 		}
 		n := len(u.Services) + countDropped(d, "udp", "services")
-		for _, rn := range sortedKeys(u.Routers) {
-			if !st.bindService(&u.Routers[rn].Service, n, u.Services, d, "udp", rn, report) {
+		for rn := range sortedKeys(u.Routers) {
+			if !bindService(&u.Routers[rn].Service, n, u.Services, d, "udp", rn, report) {
 				delete(u.Routers, rn)
 			}
 		}
@@ -779,7 +779,7 @@ func (st *state) assemble(g group, origin catalog.Origin, d *decoded, insts []me
 	if len(h.Services) == 0 && !d.droppedKind("http", "services") {
 		h.Services = map[string]*dynamic.Service{def: {LoadBalancer: &dynamic.ServersLoadBalancer{PassHostHeader: ptr(true)}}}
 	}
-	for _, sn := range sortedKeys(h.Services) {
+	for sn := range sortedKeys(h.Services) {
 		lb := h.Services[sn].LoadBalancer
 		if lb == nil {
 			continue
@@ -806,7 +806,7 @@ func (st *state) assemble(g group, origin catalog.Origin, d *decoded, insts []me
 		}
 	}
 	var data *ruleData
-	for _, rn := range sortedKeys(h.Routers) {
+	for rn := range sortedKeys(h.Routers) {
 		r := h.Routers[rn]
 		if r.Rule == "" {
 			if data == nil {
@@ -830,7 +830,7 @@ func (st *state) assemble(g group, origin catalog.Origin, d *decoded, insts []me
 				continue
 			}
 		}
-		if !st.bindService(&r.Service, n, h.Services, d, "http", rn, report) {
+		if !bindService(&r.Service, n, h.Services, d, "http", rn, report) {
 			delete(h.Routers, rn)
 			continue
 		}
@@ -844,7 +844,7 @@ func (st *state) assemble(g group, origin catalog.Origin, d *decoded, insts []me
 	}
 	st.splitCanaries(h, d, insts, report)
 	if t := cfg.TCP; t != nil {
-		for _, rn := range sortedKeys(t.Routers) {
+		for rn := range sortedKeys(t.Routers) {
 			for _, m := range t.Routers[rn].Middlewares {
 				if d.isDropped("tcp", "middlewares", m) {
 					delete(t.Routers, rn)
@@ -867,14 +867,13 @@ func insts0(insts []member) catalog.Instance {
 // bindService gives a router without a service the only service of its
 // catalog service, as Traefik does; n counts the services including the
 // dropped ones. It reports false when the router must go.
-func (st *state) bindService(svc *string, n int, services any, d *decoded, section, rn string, report func(string, error)) bool {
+func bindService[V any](svc *string, n int, services map[string]V, d *decoded, section, rn string, report func(string, error)) bool {
 	what := "router"
 	if section != "http" {
 		what = section + " router"
 	}
 	if *svc == "" {
-		names := reflect.ValueOf(services).MapKeys()
-		if n != 1 || len(names) != 1 {
+		if n != 1 || len(services) != 1 {
 			switch {
 			case n == 1:
 				report("", fmt.Errorf("%s %q dropped: its only service was dropped", what, rn))
@@ -885,7 +884,9 @@ func (st *state) bindService(svc *string, n int, services any, d *decoded, secti
 			}
 			return false
 		}
-		*svc = names[0].String()
+		for name := range services {
+			*svc = name
+		}
 		return true
 	}
 	if d.isDropped(section, "services", *svc) {
@@ -918,19 +919,17 @@ func httpServers(sn string, d *decoded, insts []member, report func(string, erro
 	}
 	out := make([]dynamic.Server, 0, len(insts))
 	for _, m := range insts {
-		in := *m.in
 		t := tmpl
 		if o := m.own(d); o != d {
 			if ot, ok := o.httpTmpl[sn]; ok && ot.URL == "" {
 				t = ot
 			}
 		}
-		hp, ok := hostPort(in, t.Port, report)
+		url, ok := hostPort(m.in, cmp.Or(t.Scheme, "http"), t.Port, report)
 		if !ok {
 			continue
 		}
-		scheme := cmp.Or(t.Scheme, "http")
-		out = append(out, dynamic.Server{URL: scheme + "://" + hp, Weight: t.Weight, PreservePath: t.PreservePath})
+		out = append(out, dynamic.Server{URL: url, Weight: t.Weight, PreservePath: t.PreservePath})
 	}
 	slices.SortFunc(out, func(a, b dynamic.Server) int { return cmp.Compare(a.URL, b.URL) })
 	return slices.CompactFunc(out, func(a, b dynamic.Server) bool { return a.URL == b.URL }), nil
@@ -939,14 +938,13 @@ func httpServers(sn string, d *decoded, insts []member, report func(string, erro
 func tcpServers(sn string, d *decoded, insts []member, report func(string, error)) []dynamic.TCPServer {
 	out := make([]dynamic.TCPServer, 0, len(insts))
 	for _, m := range insts {
-		in := *m.in
 		t := d.tcpTmpl[sn]
 		if o := m.own(d); o != d {
 			if ot, ok := o.tcpTmpl[sn]; ok {
 				t = ot
 			}
 		}
-		hp, ok := hostPort(in, t.Port, report)
+		hp, ok := hostPort(m.in, "", t.Port, report)
 		if !ok {
 			continue
 		}
@@ -959,14 +957,13 @@ func tcpServers(sn string, d *decoded, insts []member, report func(string, error
 func udpServers(sn string, d *decoded, insts []member, report func(string, error)) []dynamic.UDPServer {
 	out := make([]dynamic.UDPServer, 0, len(insts))
 	for _, m := range insts {
-		in := *m.in
 		t := d.udpTmpl[sn]
 		if o := m.own(d); o != d {
 			if ot, ok := o.udpTmpl[sn]; ok {
 				t = ot
 			}
 		}
-		hp, ok := hostPort(in, t.Port, report)
+		hp, ok := hostPort(m.in, "", t.Port, report)
 		if !ok {
 			continue
 		}
@@ -976,34 +973,65 @@ func udpServers(sn string, d *decoded, insts []member, report func(string, error
 	return slices.CompactFunc(out, func(a, b dynamic.UDPServer) bool { return a.Address == b.Address })
 }
 
-// hostPort is the address of in, with port overridden by a tag.
-func hostPort(in catalog.Instance, port string, report func(string, error)) (string, bool) {
+// hostPort is the address of in (host:port, as net.JoinHostPort writes
+// it), with port overridden by a tag; with a scheme, it is the URL
+// scheme://host:port.
+func hostPort(in *catalog.Instance, scheme, port string, report func(string, error)) (string, bool) {
 	if in.Address == "" {
 		report("", fmt.Errorf("instance %s has no address: not a server", in.Key()))
 		return "", false
 	}
+	var num [20]byte
+	var p []byte // the instance's port, written in num, when no tag sets one
 	if port == "" {
 		if in.Port <= 0 || in.Port > 65535 {
 			report("", fmt.Errorf("instance %s has no port (%d) and no server.port tag: not a server", in.Key(), in.Port))
 			return "", false
 		}
-		port = strconv.Itoa(in.Port)
+		p = strconv.AppendInt(num[:0], int64(in.Port), 10)
 	}
-	return net.JoinHostPort(in.Address, port), true
+	var b strings.Builder // one allocation for the result
+	b.Grow(len(scheme) + len("://[]:") + len(in.Address) + len(port) + len(p))
+	if scheme != "" {
+		b.WriteString(scheme)
+		b.WriteString("://")
+	}
+	if strings.IndexByte(in.Address, ':') >= 0 {
+		b.WriteByte('[')
+		b.WriteString(in.Address)
+		b.WriteByte(']')
+	} else {
+		b.WriteString(in.Address)
+	}
+	b.WriteByte(':')
+	b.WriteString(port)
+	b.Write(p)
+	return b.String(), true
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	if len(m) == 1 {
+// sortedKeys yields the keys of m in order. It reads them all before the
+// first yield, so the caller may add and delete entries as it goes.
+func sortedKeys[V any](m map[string]V) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if len(m) == 1 { // most maps of one catalog service: no slice
+			var only string
+			for k := range m {
+				only = k
+			}
+			yield(only)
+			return
+		}
+		ks := make([]string, 0, len(m))
 		for k := range m {
-			return []string{k}
+			ks = append(ks, k)
+		}
+		slices.Sort(ks)
+		for _, k := range ks {
+			if !yield(k) {
+				return
+			}
 		}
 	}
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -1028,7 +1056,7 @@ func (st *state) splitCanaries(h *dynamic.HTTPConfiguration, d *decoded, insts [
 	if len(canary) == 0 || len(stable) == 0 {
 		return
 	}
-	for _, sn := range sortedKeys(h.Services) {
+	for sn := range sortedKeys(h.Services) {
 		svc := h.Services[sn]
 		if svc.LoadBalancer == nil || d.httpTmpl[sn].URL != "" {
 			continue

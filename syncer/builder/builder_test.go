@@ -2,10 +2,13 @@ package builder
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -238,5 +241,27 @@ func TestForEachDoneInOrder(t *testing.T) {
 				t.Fatalf("done covered 0 … %d, want 0 … %d", next, n)
 			}
 		})
+	}
+}
+
+// TestHostPortMatchesJoinHostPort checks hostPort's addresses and URLs
+// against net.JoinHostPort.
+func TestHostPortMatchesJoinHostPort(t *testing.T) {
+	fail := func(string, error) { t.Fatal("unexpected problem") }
+	for _, addr := range []string{"10.0.0.1", "::1", "fe80::1%eth0", "host.example", "[::1]"} {
+		for _, tc := range []struct {
+			port int
+			tag  string
+		}{{8080, ""}, {1, ""}, {65535, ""}, {8080, "9090"}, {0, "443"}} {
+			in := catalog.Instance{Address: addr, Port: tc.port}
+			port := cmp.Or(tc.tag, strconv.Itoa(tc.port))
+			want := net.JoinHostPort(addr, port)
+			if got, _ := hostPort(&in, "", tc.tag, fail); got != want {
+				t.Errorf("hostPort(%q, %d, %q) = %q, want %q", addr, tc.port, tc.tag, got, want)
+			}
+			if got, _ := hostPort(&in, "h2c", tc.tag, fail); got != "h2c://"+want {
+				t.Errorf("hostPort(%q, %d, %q) with a scheme = %q, want %q", addr, tc.port, tc.tag, got, "h2c://"+want)
+			}
+		}
 	}
 }
