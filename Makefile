@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: all build test vet unit wasm wasm-check demo
+.PHONY: all build test vet unit wasm wasm-check demo traefik
 
 all: build
 
@@ -28,3 +28,8 @@ wasm-check:
 
 demo:
 	$(GO) run ./cmd/whiskers demo
+
+## traefik: the real Traefik (v3.6.12) at .cache/bin/traefik for the e2e tests
+## and the demo; built once (~10 min on two cores), then reused.
+traefik:
+	@bash .ci/traefik.sh

@@ -13,14 +13,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
-)
 
-// traefikEnv names a Traefik binary for TestGoldensLoadInTraefik. Traefik is
-// not installed by CI; build one as the shared README says (go mod download
-// github.com/traefik/traefik/v3@v3.6.12, go build ./cmd/traefik) and run
-//
-//	WHISKERS_TRAEFIK_BIN=/path/to/traefik go test ./syncer/builder -run Traefik
-const traefikEnv = "WHISKERS_TRAEFIK_BIN"
+	"github.com/whiskers-dev/whiskers/internal/traefikproc/traefiktest"
+)
 
 // traefikExpected lists the objects of a golden file that Traefik is
 // expected to reject, and why.
@@ -40,12 +35,10 @@ var traefikStatus = map[string]map[string]int{
 
 // TestGoldensLoadInTraefik loads every golden file into a real Traefik (file
 // provider) and checks through its API that every router, service and
-// middleware is enabled.
+// middleware is enabled. The binary comes from `make traefik` (or
+// $WHISKERS_TRAEFIK_BIN); without it the test skips, or fails under CI=true.
 func TestGoldensLoadInTraefik(t *testing.T) {
-	bin := os.Getenv(traefikEnv)
-	if bin == "" {
-		t.Skipf("$%s is not set: no Traefik binary to load the golden files into", traefikEnv)
-	}
+	bin := traefiktest.Bin(t)
 	goldens, err := filepath.Glob("testdata/*.golden.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,392 @@
+// Package traefikproc runs a real Traefik proxy as a child process, set up
+// as whiskers is deployed: the whiskers middleware loaded as a local plugin
+// (experimental.localPlugins, interpreted by Traefik's Yaegi) and the
+// dynamic configuration read from a file that Traefik's file provider
+// watches. The end-to-end tests and `whiskers demo` use it; the binary comes
+// from `make traefik`.
+package traefikproc
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/whiskers-dev/whiskers"
+)
+
+// Version is the Traefik release `make traefik` builds.
+const Version = "v3.6.12"
+
+// BinEnv names the environment variable that points tests at a Traefik
+// binary; unset, they look for CachePath in the repository.
+const BinEnv = "WHISKERS_TRAEFIK_BIN"
+
+// CachePath is where `make traefik` puts the binary, relative to the
+// repository root.
+const CachePath = ".cache/bin/traefik"
+
+// DefaultThrottle is the providers.providersThrottleDuration the proxy runs
+// with. Traefik applies provider changes at most this often (its default is
+// 2 s, which would hold a drained server in the pool for up to 2 s); the
+// syncer already coalesces bursts of catalog changes, so 100 ms loses
+// nothing.
+const DefaultThrottle = 100 * time.Millisecond
+
+// PluginName is the key of the local plugin in Traefik's static
+// configuration, so middlewares configure it as plugin.whiskers.<option>.
+const PluginName = "whiskers"
+
+// Find returns the Traefik binary for tests: $WHISKERS_TRAEFIK_BIN if set,
+// else root/CachePath if it is there, else "".
+func Find(root string) string {
+	if bin := os.Getenv(BinEnv); bin != "" {
+		return bin
+	}
+	bin := filepath.Join(root, filepath.FromSlash(CachePath))
+	if fi, err := os.Stat(bin); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+		return bin
+	}
+	return ""
+}
+
+// Options configure a Proxy. Bin, Dir and DynamicFile are required.
+type Options struct {
+	// Bin is the Traefik binary.
+	Bin string
+	// Dir is Traefik's working directory; it receives traefik.yml and
+	// plugins-local/ and is created if missing.
+	Dir string
+	// DynamicFile is the file the file provider watches (the syncer's
+	// output). If it does not exist, Start creates it with no
+	// configuration: Traefik's file provider does not pick up a file that
+	// was missing when it started.
+	DynamicFile string
+	// Web is the address of the "web" entry point; "" picks a free
+	// loopback port.
+	Web string
+	// API is the address of the "traefik" entry point that serves /ping
+	// and the read-only API (/api/rawdata, /api/http/routers/…); "" picks
+	// a free loopback port. Keep it on loopback: the API is unauthenticated.
+	API string
+	// Throttle is providers.providersThrottleDuration; 0 means
+	// DefaultThrottle.
+	Throttle time.Duration
+	// Plugin holds the plugin module's files (.traefik.yml, go.mod,
+	// plugin/*.go); nil means whiskers.PluginSource.
+	Plugin fs.FS
+	// LogLevel is Traefik's log level; "" means ERROR.
+	LogLevel string
+	// Output also receives Traefik's stdout and stderr; Logs keeps them
+	// either way.
+	Output io.Writer
+}
+
+// Proxy is a running Traefik process. Close stops it.
+type Proxy struct {
+	// URL is the web entry point, e.g. http://127.0.0.1:40123.
+	URL string
+	// APIURL is the traefik entry point (ping and API).
+	APIURL string
+
+	cmd    *exec.Cmd
+	logs   *lockedBuffer
+	exited chan struct{} // closed when the process has exited
+	err    error         // the process's exit error, once exited is closed
+	once   sync.Once
+}
+
+// Start writes the static configuration and the plugin into o.Dir, starts
+// Traefik and waits until it answers /ping, or until ctx is done.
+func Start(ctx context.Context, o Options) (*Proxy, error) {
+	if o.Bin == "" || o.Dir == "" || o.DynamicFile == "" {
+		return nil, errors.New("traefik: Bin, Dir and DynamicFile are required")
+	}
+	var err error
+	if o.Web == "" {
+		if o.Web, err = freeAddr(); err != nil {
+			return nil, err
+		}
+	}
+	if o.API == "" {
+		if o.API, err = freeAddr(); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("traefik: working directory: %w", err)
+	}
+	if err := createIfMissing(o.DynamicFile); err != nil {
+		return nil, err
+	}
+	if err := installPlugin(o.Dir, cmp.Or[fs.FS](o.Plugin, whiskers.PluginSource)); err != nil {
+		return nil, err
+	}
+	static := filepath.Join(o.Dir, "traefik.yml")
+	if err := os.WriteFile(static, []byte(StaticConfig(o)), 0o644); err != nil {
+		return nil, fmt.Errorf("traefik: writing static configuration: %w", err)
+	}
+
+	p := &Proxy{URL: "http://" + o.Web, APIURL: "http://" + o.API, logs: &lockedBuffer{}, exited: make(chan struct{})}
+	var out io.Writer = p.logs
+	if o.Output != nil {
+		out = io.MultiWriter(p.logs, o.Output)
+	}
+	p.cmd = exec.Command(o.Bin, "--configFile="+static)
+	p.cmd.Dir = o.Dir // Traefik looks for plugins-local/ in its working directory
+	p.cmd.Stdout = out
+	p.cmd.Stderr = out
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("traefik: starting %s: %w", o.Bin, err)
+	}
+	go func() { // owned by p: ends when the process exits, which Close ensures
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
+	if err := p.waitPing(ctx); err != nil {
+		_ = p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// StaticConfig is the static configuration Start writes for o (whose Web
+// and API addresses must be set): entry points web and traefik, ping and
+// the API on traefik, the file provider watching o.DynamicFile, the local
+// plugin.
+func StaticConfig(o Options) string {
+	throttle := cmp.Or(o.Throttle, DefaultThrottle)
+	return fmt.Sprintf(`# Written by whiskers (internal/traefikproc) for a local Traefik.
+entryPoints:
+  web:
+    address: %q
+  traefik:
+    address: %q
+ping:
+  entryPoint: traefik
+api:
+  insecure: true
+  dashboard: false
+providers:
+  # Traefik applies provider changes at most this often (default 2s); the
+  # syncer already coalesces bursts, so a drained server leaves within ~%s.
+  providersThrottleDuration: %s
+  file:
+    filename: %q
+    watch: true
+log:
+  level: %s
+global:
+  checkNewVersion: false
+  sendAnonymousUsage: false
+experimental:
+  localPlugins:
+    %s:
+      moduleName: %s
+`, o.Web, o.API, throttle, throttle, o.DynamicFile, cmp.Or(o.LogLevel, "ERROR"), PluginName, whiskers.ModuleName)
+}
+
+// createIfMissing creates an empty dynamic configuration file at path
+// unless one is there; a file written since is left alone.
+func createIfMissing(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("traefik: dynamic configuration file: %w", err)
+	}
+	_, err = f.WriteString("# no configuration yet: whiskers sync replaces this file\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("traefik: dynamic configuration file: %w", err)
+	}
+	return nil
+}
+
+// installPlugin copies the plugin module, without its _test.go files, into
+// dir/plugins-local/src/<module>.
+func installPlugin(dir string, src fs.FS) error {
+	dst := filepath.Join(dir, "plugins-local", "src", filepath.FromSlash(whiskers.ModuleName))
+	if err := os.RemoveAll(dst); err != nil {
+		return fmt.Errorf("traefik: plugin directory: %w", err)
+	}
+	err := fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		b, err := fs.ReadFile(src, p)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(to, b, 0o644)
+	})
+	if err != nil {
+		return fmt.Errorf("traefik: installing the plugin: %w", err)
+	}
+	return nil
+}
+
+// waitPing polls /ping until Traefik answers 200, the process exits, or ctx
+// is done.
+func (p *Proxy) waitPing(ctx context.Context) error {
+	client := &http.Client{Timeout: time.Second}
+	t := time.NewTicker(50 * time.Millisecond) // an external process: polling is all there is
+	defer t.Stop()
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.APIURL+"/ping", nil)
+		if err != nil {
+			return fmt.Errorf("traefik: ping: %w", err)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("traefik: not answering /ping (last: %v): %w; output:\n%s", last, ctx.Err(), p.Logs())
+		case <-p.exited:
+			return fmt.Errorf("traefik: exited before answering /ping: %v; output:\n%s", p.err, p.Logs())
+		case <-t.C:
+		}
+	}
+}
+
+// RouterStatus is what Traefik's API says of a router.
+type RouterStatus struct {
+	Name        string   `json:"name"`
+	Rule        string   `json:"rule"`
+	Service     string   `json:"service"`
+	Middlewares []string `json:"middlewares"`
+	Status      string   `json:"status"` // "enabled", "disabled", "warning"
+	Errors      []string `json:"error"`
+}
+
+// Router asks the API for one HTTP router, e.g. "finicky@file". It returns
+// an error wrapping ErrNoRouter when Traefik does not have it (yet).
+func (p *Proxy) Router(ctx context.Context, name string) (RouterStatus, error) {
+	var rs RouterStatus
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.APIURL+"/api/http/routers/"+name, nil)
+	if err != nil {
+		return rs, fmt.Errorf("traefik: router %s: %w", name, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return rs, fmt.Errorf("traefik: router %s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return rs, fmt.Errorf("traefik: router %s: %w", name, ErrNoRouter)
+	case resp.StatusCode != http.StatusOK:
+		return rs, fmt.Errorf("traefik: router %s: status %d", name, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&rs); err != nil {
+		return rs, fmt.Errorf("traefik: router %s: %w", name, err)
+	}
+	return rs, nil
+}
+
+// ErrNoRouter is wrapped by Router when Traefik has no such router.
+var ErrNoRouter = errors.New("no such router")
+
+// WaitRouters waits until Traefik has loaded every named router (e.g.
+// "finicky@file") and reports it enabled. A router in error, for example
+// because the plugin failed to load, ends the wait with that error.
+func (p *Proxy) WaitRouters(ctx context.Context, names ...string) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for _, name := range names {
+		for {
+			rs, err := p.Router(ctx, name)
+			if err == nil {
+				if rs.Status == "enabled" {
+					break
+				}
+				if len(rs.Errors) > 0 {
+					return fmt.Errorf("traefik: router %s is %s: %s", name, rs.Status, strings.Join(rs.Errors, "; "))
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("traefik: waiting for router %s (last: %v): %w; output:\n%s", name, err, ctx.Err(), p.Logs())
+			case <-p.exited:
+				return fmt.Errorf("traefik: exited: %v; output:\n%s", p.err, p.Logs())
+			case <-t.C:
+			}
+		}
+	}
+	return nil
+}
+
+// Logs returns what Traefik has printed so far.
+func (p *Proxy) Logs() string { return p.logs.String() }
+
+// Close stops Traefik (SIGTERM, then SIGKILL after 5 s) and waits for it.
+func (p *Proxy) Close() error {
+	p.once.Do(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(5 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return nil
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("traefik: finding a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// lockedBuffer is a bytes.Buffer safe for the process's two output pipes
+// and concurrent readers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
