@@ -3,6 +3,7 @@ package wasmhost
 import (
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/tetratelabs/wazero"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
@@ -17,24 +18,39 @@ import (
 // request was an openat, fstat, fcntl and close per request per volume.
 // volumeRoot answers the preopen's questions (is it a directory, fdstat)
 // with one stat per instance, and opens the directory only if the guest
-// lists it.
+// lists it. And on Linux a file opened read-only is a volumeFile: raw
+// open/pread/fstat/close system calls instead of an os.File (see
+// volume_linux.go).
 
 // mountVolume adds a read-only mount of hostDir at guestPath to fsc.
 func mountVolume(fsc wazero.FSConfig, hostDir, guestPath string) wazero.FSConfig {
-	v := &volumeFS{FS: &sysfs.ReadFS{FS: sysfs.DirFS(hostDir)}, dir: hostDir}
-	return fsc.(sysfs.FSConfig).WithSysFSMount(v, guestPath)
+	return fsc.(sysfs.FSConfig).WithSysFSMount(newVolumeFS(hostDir), guestPath)
 }
 
 // volumeFS is a read-only directory file system whose root opens lazily.
 type volumeFS struct {
-	experimentalsys.FS
-	dir string
+	experimentalsys.FS        // sysfs.ReadFS over sysfs.DirFS(dir)
+	dir                string // as configured
+	prefix             string // dir with one trailing slash, as DirFS joins paths
+}
+
+func newVolumeFS(dir string) *volumeFS {
+	prefix := dir
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return &volumeFS{FS: &sysfs.ReadFS{FS: sysfs.DirFS(dir)}, dir: dir, prefix: prefix}
 }
 
 // OpenFile implements experimentalsys.FS.
 func (v *volumeFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
 	if path == "." && flag == experimentalsys.O_RDONLY {
 		return newVolumeRoot(v.FS, v.dir), 0
+	}
+	if path != "" && path != "." && path != "/" && flag&^experimentalsys.O_NOFOLLOW == experimentalsys.O_RDONLY {
+		if f, errno, ok := v.openFast(path, flag); ok {
+			return f, errno
+		}
 	}
 	return v.FS.OpenFile(path, flag, perm)
 }
