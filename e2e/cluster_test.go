@@ -1,0 +1,534 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/whiskers-dev/whiskers/internal/traefikproc"
+	"github.com/whiskers-dev/whiskers/internal/traefikproc/traefiktest"
+	"github.com/whiskers-dev/whiskers/syncer/fakes/consulfake"
+	"github.com/whiskers-dev/whiskers/syncer/fakes/nomadfake"
+)
+
+// Hosts the routers answer, and what the catalogs hold.
+const (
+	appHost        = "finicky.test"    // router finicky: fileserver first, then the workers
+	scoreboardHost = "scoreboard.test" // router scoreboard, from Consul
+	appService     = "finicky"         // in Nomad, one instance per worker
+	scoreService   = "scoreboard"      // in Consul, two instances
+)
+
+// patience bounds every wait for something that normally takes
+// milliseconds, generously, for a loaded 2-core machine.
+const patience = 30 * time.Second
+
+// repoRoot is the repository root seen from this package.
+const repoRoot = ".."
+
+// cluster is one whole system on loopback: fake catalogs, worker servers,
+// `whiskers sync`, `whiskers wasm serve`, Traefik.
+type cluster struct {
+	tb         testing.TB
+	dir        string
+	nomad      *nomadfake.Server
+	consul     *consulfake.Server
+	workers    []*worker // finicky, registered in Nomad
+	scoreboard []*worker // registered in Consul
+	regs       []nomadapi.ServiceRegistration
+	config     string // the syncer's output, Traefik's dynamic file
+	socket     string // the wasm host's Unix socket
+	syncer     *process
+	wasm       *process
+	traefik    *traefikproc.Proxy
+}
+
+// worker is a backend server that answers "<service> on <name>" and
+// counts what it serves.
+type worker struct {
+	name string
+	srv  *httptest.Server
+	hits atomic.Int64
+	last atomic.Int64 // UnixNano of the last request
+}
+
+func newWorker(tb testing.TB, service, name string) *worker {
+	w := &worker{name: name}
+	body := service + " on " + name + "\n"
+	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.hits.Add(1)
+		w.last.Store(time.Now().UnixNano())
+		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(rw, body)
+	}))
+	tb.Cleanup(w.srv.Close)
+	return w
+}
+
+// hostPort splits the worker's address.
+func (w *worker) hostPort() (string, int) {
+	addr := w.srv.Listener.Addr().(*net.TCPAddr)
+	return addr.IP.String(), addr.Port
+}
+
+// lastHit is when the worker last served a request (zero if never).
+func (w *worker) lastHit() time.Time {
+	n := w.last.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// startCluster starts everything and returns once Traefik routes to the
+// three workers through the configuration the syncer wrote.
+func startCluster(tb testing.TB) *cluster {
+	tb.Helper()
+	traefikBin := traefiktest.Bin(tb)
+	bin := whiskersBin(tb)
+	c := &cluster{tb: tb, dir: tb.TempDir()}
+	// A short directory for the socket: Unix socket paths are limited to
+	// 107 bytes and test temp paths can be long.
+	sockDir, err := os.MkdirTemp("", "e2e")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = os.RemoveAll(sockDir) })
+	c.socket = filepath.Join(sockDir, "wasm.sock")
+	c.config = filepath.Join(c.dir, "dynamic.yaml")
+
+	c.nomad = nomadfake.New()
+	tb.Cleanup(c.nomad.Close)
+	c.consul = consulfake.New()
+	tb.Cleanup(c.consul.Close)
+	for i := range 3 {
+		w := newWorker(tb, appService, fmt.Sprintf("worker-%d", i+1))
+		c.workers = append(c.workers, w)
+		c.regs = append(c.regs, c.registration(i))
+		c.nomad.Register(c.regs[i])
+	}
+	for i := range 2 {
+		w := newWorker(tb, scoreService, fmt.Sprintf("scoreboard-%d", i+1))
+		c.scoreboard = append(c.scoreboard, w)
+		c.consul.Register(c.scoreboardInstance(i))
+	}
+
+	c.wasm = c.startWasmHost(bin)
+	c.syncer = startProcess(tb, "whiskers sync", bin, []string{
+		"NOMAD_ADDR=" + c.nomad.URL(),
+		"CONSUL_HTTP_ADDR=" + strings.TrimPrefix(c.consul.URL(), "http://"),
+	}, "sync", "--output", c.config, "--debounce", "20ms", "--debounce-max", "200ms", "--wait", "1m")
+	c.waitConfig(func(b []byte) bool { return bytes.Contains(b, []byte("finicky")) }, "the syncer's first configuration")
+
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	c.traefik, err = traefikproc.Start(ctx, traefikproc.Options{
+		Bin: traefikBin, Dir: filepath.Join(c.dir, "traefik"), DynamicFile: c.config,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = c.traefik.Close()
+		if tb.Failed() {
+			tb.Logf("traefik output:\n%s", c.traefik.Logs())
+		}
+	})
+	if err := c.traefik.WaitRouters(ctx, "finicky@file", "finicky-old@file", "finicky-moved@file",
+		"finicky-builtin@file", "scoreboard@file"); err != nil {
+		tb.Fatal(err)
+	}
+	// The API can show a router a moment before the entry point serves it.
+	c.eventually("every worker answering through Traefik", func() bool {
+		for range 6 {
+			c.get(appHost, "/hello")
+		}
+		for _, w := range c.workers {
+			if w.hits.Load() == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	return c
+}
+
+// appTags are the finicky service's tags: the app behind a fileserver
+// (static files first, 404 falls through), two edge redirect routers
+// through the plugin and one through Traefik's built-in redirectRegex.
+func (c *cluster) appTags() []string {
+	sock := "unix://" + c.socket
+	plugin := func(mw, handler, onHostDown string, extra ...string) []string {
+		p := "traefik.http.middlewares." + mw + ".plugin.whiskers."
+		tags := []string{p + "handler=" + handler, p + "socket=" + sock, p + "onHostDown=" + onHostDown}
+		for _, e := range extra {
+			tags = append(tags, p+e)
+		}
+		return tags
+	}
+	router := func(name, rule, mw string) []string {
+		r := "traefik.http.routers." + name + "."
+		return []string{r + "rule=" + rule, r + "middlewares=" + mw, r + "service=" + appService}
+	}
+	tags := []string{"traefik.enable=true"}
+	tags = append(tags, router("finicky", "Host(`"+appHost+"`)", "finicky-static")...)
+	tags = append(tags, plugin("finicky-static", "fileserver", "next", "fallthroughStatus=404")...)
+	tags = append(tags, router("finicky-old", "Host(`"+appHost+"`) && PathPrefix(`/old`)", "finicky-old")...)
+	tags = append(tags, plugin("finicky-old", "redirect", "503")...)
+	tags = append(tags, router("finicky-moved", "Host(`"+appHost+"`) && PathPrefix(`/moved`)", "finicky-moved")...)
+	tags = append(tags, plugin("finicky-moved", "redirect-308", "503")...)
+	tags = append(tags, router("finicky-builtin", "Host(`"+appHost+"`) && PathPrefix(`/builtin-old`)", "finicky-builtin")...)
+	tags = append(tags,
+		"traefik.http.middlewares.finicky-builtin.redirectregex.regex=^http://[^/]+/builtin-old(.*)",
+		"traefik.http.middlewares.finicky-builtin.redirectregex.replacement=https://finicky.example${1}",
+		"traefik.http.middlewares.finicky-builtin.redirectregex.permanent=true",
+	)
+	return tags
+}
+
+// registration is worker i's finicky registration in Nomad.
+func (c *cluster) registration(i int) nomadapi.ServiceRegistration {
+	host, port := c.workers[i].hostPort()
+	return nomadapi.ServiceRegistration{
+		ID:          fmt.Sprintf("_nomad-task-finicky-%d-spin-finicky-http", i),
+		ServiceName: appService,
+		Namespace:   "default",
+		NodeID:      fmt.Sprintf("node-%d", i+1),
+		Datacenter:  "dc1",
+		JobID:       "finicky-whiskers",
+		AllocID:     fmt.Sprintf("alloc-%d", i),
+		Address:     host,
+		Port:        port,
+		Tags:        c.appTags(),
+	}
+}
+
+// scoreboardInstance is scoreboard server i's instance in Consul.
+func (c *cluster) scoreboardInstance(i int) consulfake.Instance {
+	host, port := c.scoreboard[i].hostPort()
+	return consulfake.Instance{
+		ID: fmt.Sprintf("scoreboard-%d", i+1), Service: scoreService, Node: fmt.Sprintf("node-%d", i+1),
+		Address: host, Port: port,
+		Tags: []string{"traefik.enable=true", "traefik.http.routers.scoreboard.rule=Host(`" + scoreboardHost + "`)"},
+	}
+}
+
+// startWasmHost writes the wasm host's config and starts `whiskers wasm
+// serve` on c.socket, returning once it answers.
+func (c *cluster) startWasmHost(bin string) *process {
+	c.tb.Helper()
+	abs := func(p string) string {
+		a, err := filepath.Abs(filepath.Join(repoRoot, p))
+		if err != nil {
+			c.tb.Fatal(err)
+		}
+		return a
+	}
+	cfg := filepath.Join(c.dir, "wasmhost.yaml")
+	redirect := abs("wasmhost/handlers/redirect/redirect.wasm")
+	yaml := fmt.Sprintf(`handlers:
+  - name: fileserver
+    module: %q
+    route: /
+    volumes: [%q]
+    env: {ROOT: /site}
+  - name: redirect
+    module: %q
+    route: /old
+    env: {DESTINATION: "https://finicky.example", STATUS: "301", INCLUDE_PATH: "1", KEEP_QUERY: "1"}
+  - name: redirect-308
+    module: %q
+    route: /moved
+    env: {DESTINATION: /new, STATUS: "308", INCLUDE_PATH: "1"}
+`, abs("wasmhost/handlers/fileserver/fileserver.wasm"), abs("e2e/testdata/site")+":/site", redirect, redirect)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		c.tb.Fatal(err)
+	}
+	p := startProcess(c.tb, "whiskers wasm serve", bin, nil,
+		"wasm", "serve", "--config", cfg, "--listen", "unix://"+c.socket, "--log-level", "warn")
+	client := unixClient(c.socket)
+	c.eventually("the wasm host answering /healthz", func() bool {
+		resp, err := client.Get("http://wasm/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return p
+}
+
+// unixClient is an HTTP client for a Unix socket.
+func unixClient(socket string) *http.Client {
+	return &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		}},
+	}
+}
+
+// waitConfig waits until the syncer's file satisfies ok.
+func (c *cluster) waitConfig(ok func([]byte) bool, what string) []byte {
+	c.tb.Helper()
+	var b []byte
+	c.eventually(what, func() bool {
+		var err error
+		b, err = os.ReadFile(c.config)
+		return err == nil && ok(b)
+	})
+	return b
+}
+
+// eventually polls cond until it holds, failing after patience.
+func (c *cluster) eventually(what string, cond func() bool) {
+	c.tb.Helper()
+	deadline := time.Now().Add(patience)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.tb.Fatalf("timed out after %s waiting for %s", patience, what)
+		}
+		time.Sleep(20 * time.Millisecond) // other processes: polling is all there is
+	}
+}
+
+// response is what a client of Traefik saw.
+type response struct {
+	status int
+	header http.Header
+	body   string
+	err    error
+}
+
+// get sends GET path with Host host to Traefik's web entry point with a
+// keep-alive client that does not follow redirects.
+func (c *cluster) get(host, path string) response {
+	return doGet(sharedClient, c.traefik.URL, host, path)
+}
+
+// sharedClient keeps connections to Traefik alive and returns redirects
+// as they are.
+var sharedClient = newClient()
+
+func newClient() *http.Client {
+	return &http.Client{
+		Transport:     &http.Transport{MaxIdleConnsPerHost: 8},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       10 * time.Second,
+	}
+}
+
+func doGet(client *http.Client, base, host, path string) response {
+	req, err := http.NewRequest(http.MethodGet, base+path, nil)
+	if err != nil {
+		return response{err: err}
+	}
+	req.Host = host
+	resp, err := client.Do(req)
+	if err != nil {
+		return response{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: string(b), err: err}
+}
+
+// load sends requests for host+path from n keep-alive clients until stop
+// is called, counting the answers.
+type load struct {
+	mu       sync.Mutex
+	statuses map[int]int
+	errs     []error
+	bodies   map[string]int
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+func (c *cluster) startLoad(n int, host, path string) *load {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &load{statuses: map[int]int{}, bodies: map[string]int{}, stop: cancel}
+	for range n {
+		client := newClient()
+		l.wg.Go(func() {
+			for ctx.Err() == nil {
+				r := doGet(client, c.traefik.URL, host, path)
+				l.mu.Lock()
+				if r.err != nil {
+					l.errs = append(l.errs, r.err)
+				} else {
+					l.statuses[r.status]++
+					l.bodies[strings.TrimSpace(r.body)]++
+				}
+				l.mu.Unlock()
+			}
+		})
+	}
+	c.tb.Cleanup(l.end)
+	return l
+}
+
+// end stops the clients and waits for them.
+func (l *load) end() {
+	l.stop()
+	l.wg.Wait()
+}
+
+// summary is the counts so far, for messages.
+func (l *load) summary() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return fmt.Sprintf("statuses %v, transport errors %d %v, bodies %v", l.statuses, len(l.errs), firstErrs(l.errs), l.bodies)
+}
+
+// failures counts answers other than 200 and transport errors.
+func (l *load) failures() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(l.errs)
+	for s, k := range l.statuses {
+		if s != http.StatusOK {
+			n += k
+		}
+	}
+	return n
+}
+
+// total counts every request answered or failed.
+func (l *load) total() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(l.errs)
+	for _, k := range l.statuses {
+		n += k
+	}
+	return n
+}
+
+func firstErrs(errs []error) []error {
+	if len(errs) > 3 {
+		return errs[:3]
+	}
+	return errs
+}
+
+// process is a child process whose output is kept for failure messages.
+type process struct {
+	name   string
+	cmd    *exec.Cmd
+	out    *lockedBuffer
+	exited chan struct{}
+}
+
+// startProcess runs bin with args and extra environment; the test's
+// cleanup stops it.
+func startProcess(tb testing.TB, name, bin string, env []string, args ...string) *process {
+	tb.Helper()
+	p := &process{name: name, out: &lockedBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout = p.out
+	p.cmd.Stderr = p.out
+	if err := p.cmd.Start(); err != nil {
+		tb.Fatalf("starting %s: %v", name, err)
+	}
+	go func() { // owned by p: ends when the process exits; stop ensures it
+		_ = p.cmd.Wait()
+		close(p.exited)
+	}()
+	tb.Cleanup(func() {
+		p.stop(syscall.SIGTERM)
+		if tb.Failed() {
+			tb.Logf("%s output:\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+// stop sends sig and waits for the process to exit (SIGKILL after 10 s).
+func (p *process) stop(sig syscall.Signal) {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// lockedBuffer collects a process's output from its two pipes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// The whiskers binary, built once per test binary from this checkout.
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// whiskersBin builds cmd/whiskers into a temporary directory (once) and
+// returns its path.
+func whiskersBin(tb testing.TB) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "whiskers-e2e-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "whiskers")
+		cmd := exec.Command("go", "build", "-o", builtBin, "github.com/whiskers-dev/whiskers/cmd/whiskers")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/whiskers: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// TestMain removes the built binary after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		_ = os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
+}
+
