@@ -531,4 +531,3 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
-
