@@ -53,7 +53,7 @@ func Marshal(cfg *dynamic.Configuration, f Format) ([]byte, error) {
 	case YAML, "":
 		buf.Grow(4096)
 		w := yamlWriter{buf: &buf}
-		if !isBlock(reflect.ValueOf(cfg)) {
+		if !w.isBlock(reflect.ValueOf(cfg)) {
 			buf.WriteString("{}\n")
 			break
 		}

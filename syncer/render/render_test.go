@@ -2,10 +2,12 @@ package render
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"os"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -224,4 +226,25 @@ func TestLargeMapsInParallel(t *testing.T) {
 		t.Fatal("parallel and sequential YAML differ")
 	}
 	checkReadsBack(t, cfg)
+}
+
+// TestSortParallel compares sortParallel with slices.Sort on sizes around
+// its thresholds, whatever GOMAXPROCS.
+func TestSortParallel(t *testing.T) {
+	for _, procs := range []int{1, 2, 3, 8} {
+		prev := runtime.GOMAXPROCS(procs)
+		for _, n := range []int{0, 1, 511, 1024, 1025, 3000, 8*512 + 7} {
+			s := make([]int, n)
+			for i := range s {
+				s[i] = (i * 7919) % (n + 13)
+			}
+			want := slices.Clone(s)
+			slices.Sort(want)
+			sortParallel(s, cmp.Compare[int])
+			if !slices.Equal(s, want) {
+				t.Errorf("GOMAXPROCS %d, %d elements: not sorted like slices.Sort", procs, n)
+			}
+		}
+		runtime.GOMAXPROCS(prev)
+	}
 }

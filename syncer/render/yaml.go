@@ -97,10 +97,21 @@ func newTinfo(t reflect.Type) *tinfo {
 	return ti
 }
 
-func yfields(t reflect.Type) []yfield { return info(t).fields }
-
 type yamlWriter struct {
 	buf *bytes.Buffer
+
+	// The type last looked up, and its tinfo: the writer asks about the
+	// same type several times in a row (a field's type, then its value's).
+	lastType reflect.Type
+	lastInfo *tinfo
+}
+
+// info is info(t), remembering the last answer.
+func (w *yamlWriter) info(t reflect.Type) *tinfo {
+	if t != w.lastType {
+		w.lastType, w.lastInfo = t, info(t)
+	}
+	return w.lastInfo
 }
 
 // empty reports whether v is omitted under omitempty.
@@ -136,17 +147,18 @@ func deref(v reflect.Value) reflect.Value {
 
 // isBlock reports whether v is written as a nested mapping or sequence (as
 // opposed to a scalar or an empty "{}"/"[]").
-func isBlock(v reflect.Value) bool {
+func (w *yamlWriter) isBlock(v reflect.Value) bool {
 	v = deref(v)
 	if (v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface) && v.IsNil() {
 		return false
 	}
-	if info(v.Type()).text {
+	ti := w.info(v.Type())
+	if ti.text {
 		return false
 	}
 	switch v.Kind() {
 	case reflect.Struct:
-		for _, f := range yfields(v.Type()) {
+		for _, f := range ti.fields {
 			if !empty(v.Field(f.index)) {
 				return true
 			}
@@ -181,7 +193,7 @@ func (w *yamlWriter) mapping(v reflect.Value, ind int, first bool) error {
 	}
 	switch v.Kind() {
 	case reflect.Struct:
-		for _, f := range yfields(v.Type()) {
+		for _, f := range w.info(v.Type()).fields {
 			fv := v.Field(f.index)
 			if empty(fv) {
 				continue
@@ -203,7 +215,11 @@ func (w *yamlWriter) mapping(v reflect.Value, ind int, first bool) error {
 		for it := v.MapRange(); it.Next(); {
 			entries = append(entries, kv{it.Key().String(), it.Value()})
 		}
-		slices.SortFunc(entries, func(a, b kv) int { return strings.Compare(a.k, b.k) })
+		if len(entries) >= parallelEntries && runtime.GOMAXPROCS(0) > 1 {
+			sortParallel(entries, func(a, b kv) int { return strings.Compare(a.k, b.k) })
+		} else {
+			slices.SortFunc(entries, func(a, b kv) int { return strings.Compare(a.k, b.k) })
+		}
 		if len(entries) >= parallelEntries && runtime.GOMAXPROCS(0) > 1 {
 			// Large maps (routers, services of a whole cluster) are written in
 			// chunks by several goroutines, then joined in order.
@@ -237,7 +253,7 @@ func (w *yamlWriter) entry(key string, v reflect.Value, ind int) error {
 		return w.explicitEntry(written, v, ind)
 	}
 	w.buf.WriteByte(':')
-	if dv := deref(v); dv.Kind() == reflect.Struct && !info(dv.Type()).text {
+	if dv := deref(v); dv.Kind() == reflect.Struct && !w.info(dv.Type()).text {
 		// Write the fields; if there were none, write "{}" instead.
 		w.buf.WriteByte('\n')
 		start := w.buf.Len()
@@ -251,7 +267,7 @@ func (w *yamlWriter) entry(key string, v reflect.Value, ind int) error {
 		}
 		return nil
 	}
-	if !isBlock(v) {
+	if !w.isBlock(v) {
 		w.buf.WriteByte(' ')
 		if err := w.inline(v); err != nil {
 			return err
@@ -275,7 +291,7 @@ func (w *yamlWriter) explicitEntry(key string, v reflect.Value, ind int) error {
 	w.buf.WriteByte('\n')
 	w.indent(ind)
 	w.buf.WriteString(": ")
-	if !isBlock(v) {
+	if !w.isBlock(v) {
 		if err := w.inline(v); err != nil {
 			return err
 		}
@@ -307,7 +323,7 @@ func (w *yamlWriter) sequence(v reflect.Value, ind int, first bool) error {
 			w.indent(ind)
 		}
 		w.buf.WriteString("- ")
-		if de := deref(e); de.Kind() == reflect.Struct && !info(de.Type()).text {
+		if de := deref(e); de.Kind() == reflect.Struct && !w.info(de.Type()).text {
 			start := w.buf.Len()
 			if err := w.mapping(de, ind+2, true); err != nil {
 				return err
@@ -317,7 +333,7 @@ func (w *yamlWriter) sequence(v reflect.Value, ind int, first bool) error {
 			}
 			continue
 		}
-		if isBlock(e) {
+		if w.isBlock(e) {
 			if deref(e).Kind() == reflect.Slice {
 				w.buf.WriteByte('\n')
 				if err := w.block(e, ind+2); err != nil {
@@ -383,6 +399,64 @@ func writeChunks(buf *bytes.Buffer, n int, write func(w *yamlWriter, i int) erro
 	return nil
 }
 
+// sortParallel sorts s by cmp like slices.SortFunc, with up to GOMAXPROCS
+// goroutines: parts are sorted at the same time, then merged pairwise.
+// Elements equal under cmp may end up in another order than
+// slices.SortFunc's (map keys never are equal).
+func sortParallel[T any](s []T, cmp func(a, b T) int) {
+	k := min(runtime.GOMAXPROCS(0), len(s)/512)
+	if k < 2 {
+		slices.SortFunc(s, cmp)
+		return
+	}
+	bounds := make([]int, k+1) // part c is s[bounds[c]:bounds[c+1]]
+	for c := range bounds {
+		bounds[c] = c * len(s) / k
+	}
+	var wg sync.WaitGroup
+	for c := range k {
+		wg.Go(func() { slices.SortFunc(s[bounds[c]:bounds[c+1]], cmp) })
+	}
+	wg.Wait()
+	src, dst := s, make([]T, len(s))
+	for len(bounds) > 2 {
+		next := []int{}
+		for i := 0; i < len(bounds)-1; i += 2 {
+			lo := bounds[i]
+			next = append(next, lo)
+			if i+2 >= len(bounds) { // an odd part out: carried over
+				copy(dst[lo:], src[lo:bounds[i+1]])
+				continue
+			}
+			mid, hi := bounds[i+1], bounds[i+2]
+			wg.Go(func() { mergeSorted(dst[lo:hi], src[lo:mid], src[mid:hi], cmp) })
+		}
+		wg.Wait()
+		bounds = append(next, len(s))
+		src, dst = dst, src
+	}
+	if &src[0] != &s[0] {
+		copy(s, src)
+	}
+}
+
+// mergeSorted merges sorted a and b into dst (len(a)+len(b) long).
+func mergeSorted[T any](dst, a, b []T, cmp func(a, b T) int) {
+	i, j, n := 0, 0, 0
+	for i < len(a) && j < len(b) {
+		if cmp(b[j], a[i]) < 0 {
+			dst[n] = b[j]
+			j++
+		} else {
+			dst[n] = a[i]
+			i++
+		}
+		n++
+	}
+	n += copy(dst[n:], a[i:])
+	copy(dst[n:], b[j:])
+}
+
 // inline writes a scalar, or "{}" / "[]" for an empty collection.
 func (w *yamlWriter) inline(v reflect.Value) error {
 	if v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer {
@@ -391,7 +465,7 @@ func (w *yamlWriter) inline(v reflect.Value) error {
 			return nil
 		}
 	}
-	if info(v.Type()).text {
+	if w.info(v.Type()).text {
 		b, err := v.Interface().(encoding.TextMarshaler).MarshalText()
 		if err != nil {
 			return err
@@ -399,9 +473,10 @@ func (w *yamlWriter) inline(v reflect.Value) error {
 		w.scalarString(string(b))
 		return nil
 	}
-	v = deref(v)
-	if info(v.Type()).text {
-		return w.inline(v)
+	if k := v.Kind(); k == reflect.Pointer || k == reflect.Interface {
+		if v = deref(v); w.info(v.Type()).text {
+			return w.inline(v)
+		}
 	}
 	switch v.Kind() {
 	case reflect.String:
