@@ -185,33 +185,47 @@ var errNoResponseHeaders = errors.New("guest output has no content-type, locatio
 // set aside (the host frames the body itself).
 // Output that ends before a blank line is all headers.
 func parseCGIResponse(out []byte) (*cgiResponse, error) {
-	resp := &cgiResponse{header: http.Header{}}
-	hasStatus, sufficient := false, false
-	rest := out
-	for {
-		if len(rest) == 0 {
-			break // headers only, no body
-		}
-		var line []byte
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			line, rest = rest[:i], rest[i+1:]
-		} else {
-			line, rest = rest, nil
-		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		if len(line) == 0 {
-			resp.body = rest
+	// The header block becomes one string, and names and values are its
+	// substrings: one allocation instead of two per header.
+	headEnd, bodyStart, lines := len(out), len(out), 0
+	for i := 0; i < len(out); {
+		j := bytes.IndexByte(out[i:], '\n')
+		if j < 0 {
+			lines++
 			break
 		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
+		line := out[i : i+j]
+		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+			headEnd, bodyStart = i, i+j+1
+			break
+		}
+		lines++
+		i += j + 1
+	}
+	resp := &cgiResponse{header: make(http.Header, lines)}
+	if bodyStart < len(out) {
+		resp.body = out[bodyStart:]
+	}
+	values := make([]string, 0, lines) // backs the header's value slices
+	hasStatus, sufficient := false, false
+	rest := string(out[:headEnd])
+	for rest != "" {
+		line, tail, _ := strings.Cut(rest, "\n")
+		rest = tail
+		line = strings.TrimSuffix(line, "\r")
+		name, value, ok := strings.Cut(line, ":")
 		if !ok {
-			return nil, fmt.Errorf("malformed header line %q", truncate(line, 80))
+			return nil, fmt.Errorf("malformed header line %q", truncate([]byte(line), 80))
 		}
-		key := http.CanonicalHeaderKey(string(bytes.TrimSpace(name)))
+		name = strings.TrimSpace(name)
+		key, ok := commonResponseHeaders[name]
+		if !ok {
+			key = http.CanonicalHeaderKey(name)
+		}
 		if !validHeaderName(key) {
-			return nil, fmt.Errorf("malformed header name %q", truncate(name, 80))
+			return nil, fmt.Errorf("malformed header name %q", truncate([]byte(name), 80))
 		}
-		val := string(bytes.TrimSpace(value))
+		val := strings.TrimSpace(value)
 		if !validHeaderValue(val) {
 			return nil, fmt.Errorf("control character in header %s", key)
 		}
@@ -225,18 +239,23 @@ func parseCGIResponse(out []byte) (*cgiResponse, error) {
 				return nil, err
 			}
 			resp.status, hasStatus, sufficient = code, true, true
+			continue
 		case "Location", "Content-Type":
 			if val == "" {
 				continue // an empty redirect target or type says nothing
 			}
 			sufficient = true
-			resp.header.Add(key, val)
 		case "Content-Length":
 			resp.contentLength = val
+			continue
 		case "Transfer-Encoding", "Connection", "Keep-Alive", "Upgrade", "Trailer":
-			// The host frames the response itself.
-		default:
-			resp.header.Add(key, val)
+			continue // the host frames the response itself
+		}
+		if vs, seen := resp.header[key]; seen {
+			resp.header[key] = append(vs, val)
+		} else {
+			values = append(values, val)
+			resp.header[key] = values[len(values)-1 : len(values) : len(values)]
 		}
 	}
 	if !sufficient {
@@ -250,6 +269,23 @@ func parseCGIResponse(out []byte) (*cgiResponse, error) {
 	}
 	return resp, nil
 }
+
+// commonResponseHeaders maps header names as guests usually write them
+// to their canonical form, saving CanonicalHeaderKey's allocation.
+var commonResponseHeaders = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"Status", "Content-Type", "Content-Length", "Location", "Etag", "Last-Modified",
+		"Cache-Control", "Vary", "Accept-Ranges", "Content-Encoding", "Content-Range",
+		"Allow", "Expires", "Set-Cookie", "Content-Disposition", "Content-Language",
+		"Access-Control-Allow-Origin", "X-Content-Type-Options", "Link", "Retry-After",
+		"Transfer-Encoding", "Connection", "Keep-Alive", "Upgrade", "Trailer",
+	} {
+		m[k] = k
+		m[strings.ToLower(k)] = k
+	}
+	return m
+}()
 
 // parseStatus reads "404" or "404 Not Found". Informational (1xx) codes
 // are refused: a CGI response is always final.
