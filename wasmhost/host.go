@@ -450,10 +450,12 @@ func (hd *handler) instantiate(r *http.Request, body []byte, scriptName, rawRest
 		trustForward: trustedPeer(r),
 	}
 	mc := hd.base.
-		WithStdin(bytes.NewReader(body)).
 		WithStdout(stdout).
 		WithStderr(stderr).
 		WithArgs(argv(hd.cfg.Argv, scriptName, r.URL.RawQuery)...)
+	if len(body) > 0 { // without, stdin is wazero's, at EOF at once
+		mc = mc.WithStdin(bytes.NewReader(body))
+	}
 	ctx = withEnviron(ctx, newEnviron(mergeEnv(hd.env, req.env())))
 	mod, err := hd.runtime.InstantiateModule(ctx, hd.module, mc)
 	if err != nil {
