@@ -53,6 +53,7 @@ func Marshal(cfg *dynamic.Configuration, f Format) ([]byte, error) {
 	case YAML, "":
 		buf.Grow(4096)
 		w := yamlWriter{buf: &buf}
+		defer w.release()
 		if !w.isBlock(reflect.ValueOf(cfg)) {
 			buf.WriteString("{}\n")
 			break
@@ -60,6 +61,7 @@ func Marshal(cfg *dynamic.Configuration, f Format) ([]byte, error) {
 		if err := w.block(reflect.ValueOf(cfg), 0); err != nil {
 			return nil, fmt.Errorf("render: encoding yaml: %w", err)
 		}
+		return w.join(), nil
 	case JSON:
 		enc := json.NewEncoder(&buf)
 		enc.SetIndent("", "  ")

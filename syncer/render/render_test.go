@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"fmt"
 	"os"
 	"reflect"
 	"runtime"
@@ -212,6 +213,15 @@ func TestEmpty(t *testing.T) {
 // goroutines and once with a single one: same bytes, and yaml.v3 reads them.
 func TestLargeMapsInParallel(t *testing.T) {
 	cfg := configN(parallelEntries + 500)
+	// A large map inside an entry of a large map, and empty groups ("{}")
+	// around them.
+	headers := map[string]string{}
+	for i := range parallelEntries + 10 {
+		headers[fmt.Sprintf("X-H%05d", i)] = "v"
+	}
+	cfg.HTTP.Middlewares["app-00001-strip"].Headers = &dynamic.Headers{CustomRequestHeaders: headers}
+	cfg.HTTP.Routers["app-00001"].TLS = &dynamic.RouterTLSConfig{}
+	cfg.HTTP.Routers["zzz"] = &dynamic.Router{TLS: &dynamic.RouterTLSConfig{}}
 	par, err := Marshal(cfg, YAML)
 	if err != nil {
 		t.Fatal(err)

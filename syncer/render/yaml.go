@@ -98,7 +98,14 @@ func newTinfo(t reflect.Type) *tinfo {
 }
 
 type yamlWriter struct {
-	buf *bytes.Buffer
+	buf *bytes.Buffer // where the writer writes now
+
+	// The document before buf's content, in order: what writeChunks took
+	// over from buf and its chunks, kept as written rather than copied
+	// into a buffer that grows (join copies everything once).
+	done    [][]byte
+	doneLen int             // total length of done
+	owned   []*bytes.Buffer // buffers of chunkPool that done or buf use
 
 	// The type last looked up, and its tinfo: the writer asks about the
 	// same type several times in a row (a field's type, then its value's).
@@ -112,6 +119,29 @@ func (w *yamlWriter) info(t reflect.Type) *tinfo {
 		w.lastType, w.lastInfo = t, info(t)
 	}
 	return w.lastInfo
+}
+
+// written is the number of bytes written so far.
+func (w *yamlWriter) written() int { return w.doneLen + w.buf.Len() }
+
+// join returns the whole document. w may not be used afterwards.
+func (w *yamlWriter) join() []byte {
+	if len(w.done) == 0 {
+		return w.buf.Bytes()
+	}
+	out := make([]byte, 0, w.written())
+	for _, b := range w.done {
+		out = append(out, b...)
+	}
+	return append(out, w.buf.Bytes()...)
+}
+
+// release returns the writer's buffers to chunkPool.
+func (w *yamlWriter) release() {
+	for _, b := range w.owned {
+		chunkPool.Put(b)
+	}
+	w.owned, w.done = nil, nil
 }
 
 // empty reports whether v is omitted under omitempty.
@@ -224,7 +254,7 @@ func (w *yamlWriter) mapping(v reflect.Value, ind int, first bool) error {
 			// Large maps (routers, services of a whole cluster) are written in
 			// chunks by several goroutines, then joined in order.
 			line()
-			return writeChunks(w.buf, len(entries), func(cw *yamlWriter, i int) error {
+			return w.writeChunks(len(entries), func(cw *yamlWriter, i int) error {
 				if i > 0 {
 					cw.indent(ind)
 				}
@@ -256,13 +286,13 @@ func (w *yamlWriter) entry(key string, v reflect.Value, ind int) error {
 	if dv := deref(v); dv.Kind() == reflect.Struct && !w.info(dv.Type()).text {
 		// Write the fields; if there were none, write "{}" instead.
 		w.buf.WriteByte('\n')
-		start := w.buf.Len()
+		start, startBuf := w.written(), w.buf.Len()
 		w.indent(ind + 2)
 		if err := w.mapping(dv, ind+2, true); err != nil {
 			return err
 		}
-		if w.buf.Len() == start+ind+2 {
-			w.buf.Truncate(start - 1)
+		if w.written() == start+ind+2 { // nothing written: buf is the same
+			w.buf.Truncate(startBuf - 1)
 			w.buf.WriteString(" {}\n")
 		}
 		return nil
@@ -324,11 +354,11 @@ func (w *yamlWriter) sequence(v reflect.Value, ind int, first bool) error {
 		}
 		w.buf.WriteString("- ")
 		if de := deref(e); de.Kind() == reflect.Struct && !w.info(de.Type()).text {
-			start := w.buf.Len()
+			start := w.written()
 			if err := w.mapping(de, ind+2, true); err != nil {
 				return err
 			}
-			if w.buf.Len() == start {
+			if w.written() == start {
 				w.buf.WriteString("{}\n")
 			}
 			continue
@@ -358,23 +388,29 @@ func (w *yamlWriter) sequence(v reflect.Value, ind int, first bool) error {
 // goroutines.
 const parallelEntries = 2048
 
-// chunkPool holds the chunk buffers of writeChunks between renders.
+// chunkPool holds the buffers of writeChunks between renders.
 var chunkPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// writeChunks calls write(w, i) for i in 0…n-1, in GOMAXPROCS contiguous
-// chunks each with its own buffer, and appends the chunks to buf in order.
-func writeChunks(buf *bytes.Buffer, n int, write func(w *yamlWriter, i int) error) error {
+func pooledBuffer() *bytes.Buffer {
+	b := chunkPool.Get().(*bytes.Buffer)
+	b.Reset()
+	return b
+}
+
+// writeChunks calls write(cw, i) for i in 0…n-1, in GOMAXPROCS contiguous
+// chunks each with its own writer, and adds the chunks to w's document in
+// order, after what w wrote so far; w goes on in a new buffer.
+func (w *yamlWriter) writeChunks(n int, write func(cw *yamlWriter, i int) error) error {
 	k := min(runtime.GOMAXPROCS(0), n)
-	bufs := make([]*bytes.Buffer, k)
+	cws := make([]*yamlWriter, k)
 	errs := make([]error, k)
 	var wg sync.WaitGroup
 	for c := range k {
 		lo, hi := c*n/k, (c+1)*n/k
-		bufs[c] = chunkPool.Get().(*bytes.Buffer)
-		bufs[c].Reset()
-		defer chunkPool.Put(bufs[c])
+		cw := &yamlWriter{buf: pooledBuffer()}
+		cw.owned = append(cw.owned, cw.buf)
+		cws[c] = cw
 		wg.Go(func() {
-			cw := &yamlWriter{buf: bufs[c]}
 			cw.buf.Grow((hi - lo) * 128)
 			for i := lo; i < hi; i++ {
 				if err := write(cw, i); err != nil {
@@ -385,16 +421,20 @@ func writeChunks(buf *bytes.Buffer, n int, write func(w *yamlWriter, i int) erro
 		})
 	}
 	wg.Wait()
-	total := 0
-	for c := range k {
-		if errs[c] != nil {
-			return errs[c]
-		}
-		total += bufs[c].Len()
+	w.done = append(w.done, w.buf.Bytes())
+	w.doneLen += w.buf.Len()
+	for _, cw := range cws {
+		w.done = append(w.done, cw.done...)
+		w.done = append(w.done, cw.buf.Bytes())
+		w.doneLen += cw.written()
+		w.owned = append(w.owned, cw.owned...)
 	}
-	buf.Grow(total)
-	for c := range k {
-		buf.Write(bufs[c].Bytes())
+	w.buf = pooledBuffer()
+	w.owned = append(w.owned, w.buf)
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
