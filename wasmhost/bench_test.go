@@ -92,6 +92,30 @@ func BenchmarkRedirectInProcess(b *testing.B) {
 	lat.report(b)
 }
 
+// BenchmarkFileserverInProcess is one 4 KiB file from the fileserver
+// through Server.Handler, no network: the host's part of
+// BenchmarkFileserver4KiB (a fresh instance, the guest's file system
+// calls, the CGI parse).
+func BenchmarkFileserverInProcess(b *testing.B) {
+	h := benchServer(b, fmt.Sprintf(`handlers:
+- {name: static, module: HANDLERS/fileserver/fileserver.wasm, route: /, volumes: ["%s:/"]}
+`, site4K(b))).Handler()
+	req := httptest.NewRequest(http.MethodGet, "http://site.test/file.txt", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	lat := make(latencies, 0, b.N)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		t0 := time.Now()
+		h.ServeHTTP(rec, req)
+		lat = append(lat, time.Since(t0))
+		if rec.Code != http.StatusOK || rec.Body.Len() != 4096 {
+			b.Fatalf("status %d, %d bytes", rec.Code, rec.Body.Len())
+		}
+	}
+	lat.report(b)
+}
+
 // unixClient is an HTTP client whose every connection goes to sock.
 func unixClient(sock string, conns int) *http.Client {
 	return &http.Client{
@@ -175,10 +199,12 @@ func benchFileserver(b *testing.B, precompressed string) {
 	goSock := serveUnix(b, http.FileServer(http.Dir(dir)))
 	wasmClient, goClient := unixClient(wasmSock, clients), unixClient(goSock, clients)
 
-	// burst sends n requests with clients workers and returns the time taken.
-	burst := func(client *http.Client, n int) time.Duration {
+	// burst sends n requests with clients workers and returns the time
+	// taken and the CPU time the process (servers and clients) used.
+	burst := func(client *http.Client, n int) (took, cpu time.Duration) {
 		var next atomic.Int64
 		var wg sync.WaitGroup
+		cpu0 := processCPU()
 		start := time.Now()
 		for range clients {
 			wg.Go(func() {
@@ -198,23 +224,36 @@ func benchFileserver(b *testing.B, precompressed string) {
 			})
 		}
 		wg.Wait()
-		return time.Since(start)
+		return time.Since(start), processCPU() - cpu0
 	}
-	burst(wasmClient, 200) // warm up connections and pools
-	burst(goClient, 200)
+	_, _ = burst(wasmClient, 200) // warm up connections and pools
+	_, _ = burst(goClient, 200)
 	const rounds = 20
-	var wasmTime, goTime time.Duration
+	var wasmTime, goTime, wasmCPU, goCPU time.Duration
 	b.ResetTimer()
 	for r := range rounds {
 		n := b.N/rounds + boolInt(r < b.N%rounds)
-		wasmTime += burst(wasmClient, n)
-		goTime += burst(goClient, n)
+		took, cpu := burst(wasmClient, n)
+		wasmTime, wasmCPU = wasmTime+took, wasmCPU+cpu
+		took, cpu = burst(goClient, n)
+		goTime, goCPU = goTime+took, goCPU+cpu
 	}
 	wasmRate := float64(b.N) / wasmTime.Seconds()
 	goRate := float64(b.N) / goTime.Seconds()
 	b.ReportMetric(wasmRate, "wasm-req/s")
 	b.ReportMetric(goRate, "go-req/s")
 	b.ReportMetric(100*wasmRate/goRate, "wasm/go-%")
+	b.ReportMetric(float64(wasmCPU.Microseconds())/float64(b.N), "wasm-cpu-µs/req")
+	b.ReportMetric(float64(goCPU.Microseconds())/float64(b.N), "go-cpu-µs/req")
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func boolInt(v bool) int {
