@@ -82,18 +82,18 @@ func mergeMap[V any](st *state, service string, origin catalog.Origin, section, 
 	what := func() string {
 		return singular(tags.Object{Section: section, Kind: strings.TrimPrefix(kind, section+".")})
 	}
-	for name := range src {
+	for name, v := range src {
 		if len(st.conflicted) > 0 && st.conflicted[objKey{kind, name}] {
 			st.problem(origin, service, "", fmt.Errorf("%s %q is defined differently by several catalog services: dropped", what(), name))
 			continue
 		}
 		old, ok := (*dst)[name]
 		if !ok {
-			(*dst)[name] = src[name]
+			(*dst)[name] = v
 			owners[name] = service
 			continue
 		}
-		if fold(old, src[name]) {
+		if fold(old, v) {
 			continue
 		}
 		delete(*dst, name)
