@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -60,7 +61,7 @@ func (nextMarker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "next")
 }
 
-func newMiddleware(t *testing.T, edit func(c *Config)) *Middleware {
+func newMiddleware(t *testing.T, edit func(c *Config)) http.Handler {
 	t.Helper()
 	cfg := CreateConfig()
 	cfg.Handler = "redirect"
@@ -69,7 +70,7 @@ func newMiddleware(t *testing.T, edit func(c *Config)) *Middleware {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	return h.(*Middleware)
+	return h
 }
 
 func serve(h http.Handler, method, target string) *httptest.ResponseRecorder {
@@ -292,5 +293,29 @@ func TestConcurrentHostDownAndRecovery(t *testing.T) {
 			t.Fatal("host up, but requests still fail after 30s")
 		}
 		runtime.Gosched()
+	}
+}
+
+// TestNewReturnsTheProxyWhenNothingGoesToNext checks which handler New
+// gives Traefik: the compiled ReverseProxy when no request can reach next
+// (so Yaegi interprets only rewrite per request), the Middleware otherwise.
+func TestNewReturnsTheProxyWhenNothingGoesToNext(t *testing.T) {
+	tests := []struct {
+		name      string
+		edit      func(c *Config)
+		wantProxy bool
+	}{
+		{"status on host down, no fallthrough", func(c *Config) { c.OnHostDown = "503" }, true},
+		{"fallthrough", func(c *Config) { c.FallthroughStatus = []int{404} }, false},
+		{"next on host down", func(c *Config) { c.OnHostDown = OnHostDownNext }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newMiddleware(t, tc.edit)
+			_, isProxy := h.(*httputil.ReverseProxy)
+			if isProxy != tc.wantProxy {
+				t.Errorf("New returned %T, want the ReverseProxy: %v", h, tc.wantProxy)
+			}
+		})
 	}
 }
