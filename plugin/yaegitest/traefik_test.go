@@ -1,6 +1,7 @@
 package yaegitest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -29,6 +31,8 @@ const traefikBinEnv = "WHISKERS_TRAEFIK_BIN"
 //
 //	/old/...  → middleware "old" (plugin, handler redirect) → noop@internal
 //	/builtin/... → Traefik's own redirectRegex (for comparison)
+//	/trivial/... → middleware "trivial" (plugin, handler redirect, to the
+//	               socket of a stand-in host; only when one is given)
 //	anything else → middleware "static-first" (plugin, handler static,
 //	                fallthroughStatus 404) → the app
 type realTraefik struct {
@@ -38,6 +42,13 @@ type realTraefik struct {
 // startRealTraefik starts Traefik in front of the wasm host at socket, or
 // skips the test when no Traefik binary is configured.
 func startRealTraefik(tb testing.TB, socket string, app http.Handler) *realTraefik {
+	tb.Helper()
+	return startRealTraefikWith(tb, socket, "", app)
+}
+
+// startRealTraefikWith is startRealTraefik with the /trivial route to the
+// host at trivialSocket, unless that is "".
+func startRealTraefikWith(tb testing.TB, socket, trivialSocket string, app http.Handler) *realTraefik {
 	tb.Helper()
 	bin := os.Getenv(traefikBinEnv)
 	if bin == "" {
@@ -94,6 +105,12 @@ experimental:
           socket: %[1]s
           fallthroughStatus: "404"
           onHostDown: next
+    trivial:
+      plugin:
+        whiskers:
+          handler: redirect
+          socket: %[3]s
+          onHostDown: "503"
     builtin:
       redirectRegex:
         regex: "^http://[^/]+/builtin/(.*)"
@@ -108,6 +125,10 @@ experimental:
       rule: PathPrefix(`+"`/builtin`"+`)
       middlewares: [builtin]
       service: noop@internal
+    trivial:
+      rule: PathPrefix(`+"`/trivial`"+`)
+      middlewares: [trivial]
+      service: noop@internal
     app:
       rule: PathPrefix(`+"`/`"+`)
       middlewares: [static-first]
@@ -117,7 +138,7 @@ experimental:
       loadBalancer:
         servers:
           - url: %[2]s
-`, socket, appSrv.URL)
+`, socket, appSrv.URL, cmp.Or(trivialSocket, socket))
 	if err := os.WriteFile(filepath.Join(dir, "traefik.yml"), []byte(static), 0o644); err != nil {
 		tb.Fatal(err)
 	}
@@ -233,10 +254,20 @@ func TestRealTraefik(t *testing.T) {
 // request to the redirect handler via the Yaegi-loaded plugin, next to
 // Traefik's built-in redirectRegex (builtin-) on the same entry point.
 //
+// To split the plugin's and Traefik's share from the wasm host's, the same
+// plugin also forwards /trivial/ to a stand-in host: a net/http server on
+// a Unix socket that answers 301 at once (trivial-). The stand-in records
+// when each request reaches it, so its round trip splits into the leg to
+// the host (client → Traefik → host, trivial-to-host-) and the leg back
+// (host → Traefik → client, trivial-from-host-); it also counts the
+// connections Traefik opens to it while the benchmark runs
+// (trivial-new-conns, 0 when keep-alive works).
+//
 //	WHISKERS_TRAEFIK_BIN=/tmp/traefik go test -run '^$' -bench RealTraefik -benchtime 5000x ./plugin/yaegitest
 func BenchmarkRealTraefikRedirect(b *testing.B) {
 	socket := startWasmHost(b)
-	rt := startRealTraefik(b, socket, appHandler)
+	trivial := startTrivialHost(b)
+	rt := startRealTraefikWith(b, socket, trivial.socket, appHandler)
 	client := noRedirectClient()
 	get := func(path string) {
 		resp, err := client.Get(rt.url + path)
@@ -251,21 +282,70 @@ func BenchmarkRealTraefikRedirect(b *testing.B) {
 	}
 	for range 200 {
 		get("/old/page")
+		get("/trivial/page")
 		get("/builtin/page")
 	}
+	conns := trivial.conns.Load()
 	dPlugin := make(latencies, 0, b.N)
+	dTrivial := make(latencies, 0, b.N)
+	dTo := make(latencies, 0, b.N)
+	dFrom := make(latencies, 0, b.N)
 	dBuiltin := make(latencies, 0, b.N)
 	b.ResetTimer()
 	for range b.N {
 		t0 := time.Now()
 		get("/old/page")
 		t1 := time.Now()
-		get("/builtin/page")
+		get("/trivial/page")
 		t2 := time.Now()
+		get("/builtin/page")
+		t3 := time.Now()
 		dPlugin = append(dPlugin, t1.Sub(t0))
-		dBuiltin = append(dBuiltin, t2.Sub(t1))
+		dTrivial = append(dTrivial, t2.Sub(t1))
+		at := time.Unix(0, trivial.lastArrival.Load())
+		dTo = append(dTo, at.Sub(t1))
+		dFrom = append(dFrom, t2.Sub(at))
+		dBuiltin = append(dBuiltin, t3.Sub(t2))
 	}
 	b.StopTimer()
 	dPlugin.report(b, "")
+	dTrivial.report(b, "trivial-")
+	dTo.report(b, "trivial-to-host-")
+	dFrom.report(b, "trivial-from-host-")
 	dBuiltin.report(b, "builtin-")
+	b.ReportMetric(float64(trivial.conns.Load()-conns), "trivial-new-conns")
+}
+
+// trivialHost stands in for the wasm host in BenchmarkRealTraefikRedirect.
+type trivialHost struct {
+	socket      string
+	conns       atomic.Int64 // connections accepted
+	lastArrival atomic.Int64 // Unix nanoseconds, when the last request reached the handler
+}
+
+// startTrivialHost serves a 301 for every request on a fresh Unix socket.
+func startTrivialHost(b *testing.B) *trivialHost {
+	b.Helper()
+	h := &trivialHost{}
+	path := filepath.Join(socketDirB(b), "t.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			h.lastArrival.Store(time.Now().UnixNano())
+			w.Header().Set("Location", "https://new.example/trivial/page")
+			w.WriteHeader(http.StatusMovedPermanently)
+		}),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				h.conns.Add(1)
+			}
+		},
+	}
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(func() { _ = srv.Close() })
+	h.socket = "unix://" + path
+	return h
 }
