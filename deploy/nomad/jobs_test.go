@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -117,6 +118,11 @@ func TestJobs(t *testing.T) {
 		}
 		if w := flagValue(trT.args, "--providers.file.watch"); w != "true" {
 			t.Errorf("traefik --providers.file.watch = %q, want true", w)
+		}
+		// Traefik's default 2s throttle would hold drained servers in the
+		// pool for up to 2s; the syncer debounces already.
+		if th, err := time.ParseDuration(flagValue(trT.args, "--providers.providersThrottleDuration")); err != nil || th > 500*time.Millisecond {
+			t.Errorf("traefik --providers.providersThrottleDuration = %q (%v), want a duration ≤ 500ms", flagValue(trT.args, "--providers.providersThrottleDuration"), err)
 		}
 		wVol, wRel := hostPath(t, whiskers, syncG, syncT, out)
 		tVol, tRel := hostPath(t, traefik, trG, trT, dir)

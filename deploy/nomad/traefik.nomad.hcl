@@ -121,6 +121,11 @@ job "traefik" {
           # Everything routed comes from the file whiskers writes.
           "--providers.file.directory=/etc/traefik/dynamic",
           "--providers.file.watch=true",
+          # Traefik applies provider changes at most this often; its default
+          # of 2s keeps a drained or stopped server in the pool for up to 2s.
+          # whiskers sync already coalesces bursts of catalog changes, so a
+          # short throttle costs nothing and drains take ~0.1-0.3s.
+          "--providers.providersThrottleDuration=100ms",
           # The whiskers middleware, used in tags as
           # traefik.http.middlewares.<name>.plugin.whiskers.<option>=<value>.
           "--experimental.localPlugins.whiskers.moduleName=github.com/whiskers-dev/whiskers",
