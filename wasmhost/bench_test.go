@@ -247,15 +247,6 @@ func benchFileserver(b *testing.B, precompressed string) {
 	b.ReportMetric(float64(goCPU.Microseconds())/float64(b.N), "go-cpu-µs/req")
 }
 
-// processCPU is the user and system CPU time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func boolInt(v bool) int {
 	if v {
 		return 1
