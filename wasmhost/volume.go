@@ -2,7 +2,6 @@ package wasmhost
 
 import (
 	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/tetratelabs/wazero"
@@ -64,10 +63,11 @@ type volumeRoot struct {
 	// Readdir, which opens it.
 	experimentalsys.File
 
-	fs     experimentalsys.FS
-	dir    string
-	opened bool
-	stat   *sys.Stat_t // the first Stat's answer, for the instance's life
+	fs      experimentalsys.FS
+	dir     string
+	opened  bool
+	stat    sys.Stat_t // the first Stat's answer, for the instance's life
+	statted bool
 }
 
 func newVolumeRoot(fs experimentalsys.FS, dir string) *volumeRoot {
@@ -92,15 +92,14 @@ func (d *volumeRoot) Stat() (sys.Stat_t, experimentalsys.Errno) {
 	if d.opened {
 		return d.File.Stat()
 	}
-	if d.stat == nil {
-		info, err := os.Stat(d.dir)
-		if err != nil {
-			return sys.Stat_t{}, experimentalsys.UnwrapOSError(err)
+	if !d.statted {
+		st, errno := statPath(d.dir)
+		if errno != 0 {
+			return sys.Stat_t{}, errno
 		}
-		st := sys.NewStat_t(info)
-		d.stat = &st
+		d.stat, d.statted = st, true
 	}
-	return *d.stat, 0
+	return d.stat, 0
 }
 
 // Dev implements experimentalsys.File.

@@ -73,7 +73,28 @@ func (f *volumeFile) Stat() (sys.Stat_t, experimentalsys.Errno) {
 	if err != nil {
 		return sys.Stat_t{}, experimentalsys.UnwrapOSError(err)
 	}
-	out := sys.Stat_t{
+	out := statT(&st)
+	f.statted, f.dev, f.ino, f.isDir = true, out.Dev, out.Ino, out.Mode.IsDir()
+	return out, 0
+}
+
+// statPath stats path, following symlinks, as os.Stat and sys.NewStat_t
+// would, without their allocations.
+func statPath(path string) (sys.Stat_t, experimentalsys.Errno) {
+	var st syscall.Stat_t
+	err := syscall.Stat(path, &st)
+	for err == syscall.EINTR {
+		err = syscall.Stat(path, &st)
+	}
+	if err != nil {
+		return sys.Stat_t{}, experimentalsys.UnwrapOSError(err)
+	}
+	return statT(&st), 0
+}
+
+// statT converts a stat result as sys.NewStat_t converts os.Stat's.
+func statT(st *syscall.Stat_t) sys.Stat_t {
+	return sys.Stat_t{
 		Dev:   uint64(st.Dev),
 		Ino:   sys.Inode(st.Ino),
 		Mode:  fileMode(st.Mode),
@@ -83,8 +104,6 @@ func (f *volumeFile) Stat() (sys.Stat_t, experimentalsys.Errno) {
 		Mtim:  st.Mtim.Sec*1e9 + st.Mtim.Nsec,
 		Ctim:  st.Ctim.Sec*1e9 + st.Ctim.Nsec,
 	}
-	f.statted, f.dev, f.ino, f.isDir = true, out.Dev, out.Ino, out.Mode.IsDir()
-	return out, 0
 }
 
 // fileMode converts a stat mode as os.Stat does (what wazero's Stat_t
