@@ -433,8 +433,10 @@ func (hd *handler) acquire(ctx context.Context) bool {
 func (hd *handler) instantiate(r *http.Request, body []byte, scriptName, rawRest string, stdout *limitBuffer, stderr io.Writer) (exitErr, instErr error) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	ctx, cancelT := context.WithTimeoutCause(ctx, time.Duration(hd.cfg.Timeout), errTimeout)
-	defer cancelT()
+	// The timeout cancels the same context (one context and a timer
+	// instead of a second, deadline context).
+	timer := time.AfterFunc(time.Duration(hd.cfg.Timeout), func() { cancel(errTimeout) })
+	defer timer.Stop()
 	mem := &instanceMemory{}
 	defer mem.release() // after mod.Close below: the guest has stopped
 	ctx = experimental.WithMemoryAllocator(ctx, mem)
