@@ -20,6 +20,7 @@ import (
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/whiskers-dev/whiskers/internal/syncbuf"
 	"github.com/whiskers-dev/whiskers/internal/traefikproc"
 	"github.com/whiskers-dev/whiskers/internal/traefikproc/traefiktest"
 	"github.com/whiskers-dev/whiskers/syncer/fakes/consulfake"
@@ -431,7 +432,7 @@ func firstErrs(errs []error) []error {
 type process struct {
 	name   string
 	cmd    *exec.Cmd
-	out    *lockedBuffer
+	out    *syncbuf.Buffer
 	exited chan struct{}
 }
 
@@ -439,7 +440,7 @@ type process struct {
 // cleanup stops it.
 func startProcess(tb testing.TB, name, bin string, env []string, args ...string) *process {
 	tb.Helper()
-	p := &process{name: name, out: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &process{name: name, out: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout = p.out
@@ -474,24 +475,6 @@ func (p *process) stop(sig syscall.Signal) {
 		_ = p.cmd.Process.Kill()
 		<-p.exited
 	}
-}
-
-// lockedBuffer collects a process's output from its two pipes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // The whiskers binary, built once per test binary from this checkout.

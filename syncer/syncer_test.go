@@ -1,7 +1,6 @@
 package syncer_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -19,6 +18,8 @@ import (
 	"github.com/whiskers-dev/whiskers/syncer/catalog"
 	"github.com/whiskers-dev/whiskers/syncer/output"
 	"github.com/whiskers-dev/whiskers/syncer/render"
+
+	"github.com/whiskers-dev/whiskers/internal/syncbuf"
 )
 
 // memSource is a catalog.Source held in memory.
@@ -70,23 +71,10 @@ func inst(origin catalog.Origin, service, id, addr string, tags ...string) catal
 	}
 }
 
-// logBuffer is a goroutine-safe log sink.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.String() }
-
 type runnerHarness struct {
 	runner    *syncer.Runner
 	reg       *prometheus.Registry
-	logs      *logBuffer
+	logs      *syncbuf.Buffer
 	mu        sync.Mutex
 	published [][]byte
 }
@@ -99,7 +87,7 @@ func (h *runnerHarness) publishes() [][]byte {
 
 func startRunner(t *testing.T, opts syncer.Options) *runnerHarness {
 	t.Helper()
-	h := &runnerHarness{reg: prometheus.NewRegistry(), logs: &logBuffer{}}
+	h := &runnerHarness{reg: prometheus.NewRegistry(), logs: &syncbuf.Buffer{}}
 	m, err := output.NewMetrics(h.reg)
 	require.NoError(t, err)
 	b, err := builder.New(builder.Options{})

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/whiskers-dev/whiskers/internal/syncbuf"
 )
 
 func TestDemoFlags(t *testing.T) {
@@ -37,10 +39,10 @@ func TestDemoFlags(t *testing.T) {
 }
 
 // TestDemoCommand runs `whiskers demo` until it reports its first
-// configuration, then stops it as Ctrl-C would. (syncBuffer is in sync_test.go.)
+// configuration, then stops it as Ctrl-C would.
 func TestDemoCommand(t *testing.T) {
 	t.Parallel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan int, 1)

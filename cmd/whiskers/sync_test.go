@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,8 @@ import (
 
 	"github.com/whiskers-dev/whiskers/syncer/fakes/consulfake"
 	"github.com/whiskers-dev/whiskers/syncer/fakes/nomadfake"
+
+	"github.com/whiskers-dev/whiskers/internal/syncbuf"
 )
 
 func fakes(t *testing.T) (*consulfake.Server, *nomadfake.Server) {
@@ -122,25 +123,12 @@ func TestSyncReadsToolEnvironment(t *testing.T) {
 	assert.NotContains(t, stderr.String(), "secret", "tokens are never logged")
 }
 
-// syncBuffer is a goroutine-safe bytes.Buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func TestSyncWritesFileAndStops(t *testing.T) {
 	t.Parallel()
 	c, n := fakes(t)
 	path := filepath.Join(t.TempDir(), "dynamic.yaml")
 	ctx, cancel := context.WithCancel(t.Context())
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"sync", "--output", path, "--listen", "127.0.0.1:0", "--debounce", "0",

@@ -9,12 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/whiskers-dev/whiskers/internal/syncbuf"
 )
 
 func TestWasmUsage(t *testing.T) {
@@ -45,24 +46,6 @@ func TestWasmUsage(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects the command's log from its goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestWasmServe(t *testing.T) {
 	t.Parallel()
 	// env.wasm is built from wasmhost/testdata/env.c by wasmhost/testdata/Makefile.
@@ -74,7 +57,7 @@ func TestWasmServe(t *testing.T) {
 	sock := filepath.Join(dir, "wasm.sock")
 
 	ctx, cancel := context.WithCancel(t.Context())
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(ctx, []string{"wasm", "serve", "--config", config, "--listen", "unix://" + sock,

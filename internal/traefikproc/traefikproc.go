@@ -7,7 +7,6 @@
 package traefikproc
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/whiskers-dev/whiskers"
+	"github.com/whiskers-dev/whiskers/internal/syncbuf"
 )
 
 // Version is the Traefik release `make traefik` builds.
@@ -103,7 +103,7 @@ type Proxy struct {
 	APIURL string
 
 	cmd    *exec.Cmd
-	logs   *lockedBuffer
+	logs   *syncbuf.Buffer
 	exited chan struct{} // closed when the process has exited
 	err    error         // the process's exit error, once exited is closed
 	once   sync.Once
@@ -140,7 +140,7 @@ func Start(ctx context.Context, o Options) (*Proxy, error) {
 		return nil, fmt.Errorf("traefik: writing static configuration: %w", err)
 	}
 
-	p := &Proxy{URL: "http://" + o.Web, APIURL: "http://" + o.API, logs: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &Proxy{URL: "http://" + o.Web, APIURL: "http://" + o.API, logs: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	var out io.Writer = p.logs
 	if o.Output != nil {
 		out = io.MultiWriter(p.logs, o.Output)
@@ -370,23 +370,4 @@ func freeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
-}
-
-// lockedBuffer is a bytes.Buffer safe for the process's two output pipes
-// and concurrent readers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
