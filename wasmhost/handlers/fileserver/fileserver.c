@@ -136,42 +136,47 @@ static const char *skip_ows(const char *p) {
 
 /* ---- content types ---- */
 
+/* T is a table entry with its extension's length (no strlen loop per entry). */
+#define T(e, t) {e, sizeof(e) - 1, t}
+
 static const struct {
-	const char *ext, *type;
+	const char *ext;
+	size_t len;
+	const char *type;
 } types[] = {
-    {"html", "text/html; charset=utf-8"},
-    {"htm", "text/html; charset=utf-8"},
-    {"css", "text/css; charset=utf-8"},
-    {"js", "text/javascript; charset=utf-8"},
-    {"mjs", "text/javascript; charset=utf-8"},
-    {"json", "application/json"},
-    {"map", "application/json"},
-    {"webmanifest", "application/manifest+json"},
-    {"txt", "text/plain; charset=utf-8"},
-    {"md", "text/markdown; charset=utf-8"},
-    {"csv", "text/csv; charset=utf-8"},
-    {"xml", "application/xml"},
-    {"svg", "image/svg+xml"},
-    {"png", "image/png"},
-    {"jpg", "image/jpeg"},
-    {"jpeg", "image/jpeg"},
-    {"gif", "image/gif"},
-    {"webp", "image/webp"},
-    {"avif", "image/avif"},
-    {"ico", "image/x-icon"},
-    {"wasm", "application/wasm"},
-    {"pdf", "application/pdf"},
-    {"woff", "font/woff"},
-    {"woff2", "font/woff2"},
-    {"ttf", "font/ttf"},
-    {"otf", "font/otf"},
-    {"mp4", "video/mp4"},
-    {"webm", "video/webm"},
-    {"mp3", "audio/mpeg"},
-    {"ogg", "audio/ogg"},
-    {"wav", "audio/wav"},
-    {"zip", "application/zip"},
-    {"gz", "application/gzip"},
+    T("html", "text/html; charset=utf-8"),
+    T("htm", "text/html; charset=utf-8"),
+    T("css", "text/css; charset=utf-8"),
+    T("js", "text/javascript; charset=utf-8"),
+    T("mjs", "text/javascript; charset=utf-8"),
+    T("json", "application/json"),
+    T("map", "application/json"),
+    T("webmanifest", "application/manifest+json"),
+    T("txt", "text/plain; charset=utf-8"),
+    T("md", "text/markdown; charset=utf-8"),
+    T("csv", "text/csv; charset=utf-8"),
+    T("xml", "application/xml"),
+    T("svg", "image/svg+xml"),
+    T("png", "image/png"),
+    T("jpg", "image/jpeg"),
+    T("jpeg", "image/jpeg"),
+    T("gif", "image/gif"),
+    T("webp", "image/webp"),
+    T("avif", "image/avif"),
+    T("ico", "image/x-icon"),
+    T("wasm", "application/wasm"),
+    T("pdf", "application/pdf"),
+    T("woff", "font/woff"),
+    T("woff2", "font/woff2"),
+    T("ttf", "font/ttf"),
+    T("otf", "font/otf"),
+    T("mp4", "video/mp4"),
+    T("webm", "video/webm"),
+    T("mp3", "audio/mpeg"),
+    T("ogg", "audio/ogg"),
+    T("wav", "audio/wav"),
+    T("zip", "application/zip"),
+    T("gz", "application/gzip"),
 };
 
 /* ext returns the extension of the last segment of path ("" when none). */
@@ -185,7 +190,7 @@ static const char *ext(const char *path) {
 static const char *content_type(const char *e) {
 	size_t n = strlen(e);
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-		if (strlen(types[i].ext) == n && ieq(types[i].ext, e, n)) return types[i].type;
+		if (types[i].len == n && ieq(types[i].ext, e, n)) return types[i].type;
 	return "application/octet-stream";
 }
 
