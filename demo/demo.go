@@ -8,7 +8,11 @@
 //
 // A front stands in for Traefik: the whiskers middleware (package plugin,
 // compiled) in front of a round-robin over the finicky servers of the last
-// configuration written, so that requests show both roads at work.
+// configuration written, so that requests show both roads at work. Given a
+// Traefik binary (Options.Traefik), the demo also runs the real Traefik
+// (internal/traefikproc) with the whiskers plugin as a local plugin, its
+// file provider watching dynamic.yaml, and the wasm host on a Unix socket,
+// as in a deployment.
 //
 // Data enters through the fakes: every DrainEvery the demo deregisters one
 // finicky worker from the fake Nomad, and registers it again on the next
@@ -88,6 +92,10 @@ type Options struct {
 	// "" uses the modules built into the binary (handlers.Modules), written
 	// to Dir/handlers when the demo runs.
 	HandlersDir string
+	// Traefik is a Traefik binary (v3.6, as `make traefik` builds it) to run
+	// in front of the workers, beside the Go front; "" runs the Go front
+	// only. New resolves a relative path against the working directory.
+	Traefik string
 	// Out receives the demo's readable lines. Nil discards them.
 	Out io.Writer
 	// Logger receives the components' logs. Nil logs warnings and errors
@@ -100,13 +108,14 @@ type Options struct {
 type Demo struct {
 	opts        Options
 	handlersDir string
-	lb          balancer // the front's load balancer
+	lb          balancer      // the front's load balancer
+	written     chan struct{} // closed at the first publish
+	ready       chan struct{} // closed by Run once everything serves
 
 	mu      sync.Mutex // serializes lines written to opts.Out and guards below
 	names   map[string]string
 	servers map[string][]string // last published: service → server URLs
 	addrs   Addrs
-	ready   chan struct{} // closed at the first publish
 	once    sync.Once
 }
 
@@ -115,9 +124,11 @@ type Addrs struct {
 	Nomad, Consul string   // fake catalogs' HTTP APIs
 	Workers       []string // URLs of the finicky workers, in the order of Workers
 	Scoreboard    string   // URL of the scoreboard server
-	Wasm          string   // URL of the wasm host
+	Wasm          string   // URL of the wasm host: http://… or, with Traefik, unix:///…
 	Front         string   // URL of the front: the plugin, then round-robin over finicky
 	Config        string   // path of dynamic.yaml
+	Traefik       string   // URL of Traefik's web entry point; "" without Traefik
+	TraefikAPI    string   // URL of Traefik's API and /ping; "" without Traefik
 }
 
 // Addrs returns where the parts are. It is complete once Ready is closed.
@@ -147,13 +158,24 @@ func New(opts Options) (*Demo, error) {
 			}
 		}
 	}
-	return &Demo{opts: opts, handlersDir: dir, names: map[string]string{}, ready: make(chan struct{})}, nil
+	if opts.Traefik != "" {
+		bin, err := checkTraefik(opts.Traefik)
+		if err != nil {
+			return nil, err
+		}
+		opts.Traefik = bin
+	}
+	return &Demo{
+		opts: opts, handlersDir: dir, names: map[string]string{},
+		written: make(chan struct{}), ready: make(chan struct{}),
+	}, nil
 }
 
 // handlerModules are the modules the demo runs, relative to HandlersDir.
 var handlerModules = []string{"redirect/redirect.wasm", "fileserver/fileserver.wasm"}
 
-// Ready is closed once the first configuration has been written.
+// Ready is closed once the demo serves: the first configuration has been
+// written and, with Traefik, Traefik routes by it.
 func (d *Demo) Ready() <-chan struct{} { return d.ready }
 
 // Run starts every part of the demo, prints where they are, runs the drain
@@ -217,11 +239,25 @@ func (d *Demo) Run(ctx context.Context) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	closers = append(closers, func() { _ = wasmSrv.Close(context.WithoutCancel(ctx)) })
-	wasmLn, err := wasmhost.Listen("127.0.0.1:0", 0)
+	// Over TCP loopback for the Go front alone; with Traefik on a Unix
+	// socket, as deployed. wasmURL is the plugin's socket option.
+	listen := "127.0.0.1:0"
+	if d.opts.Traefik != "" {
+		sock, cleanup, err := socketPath(dir)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, cleanup)
+		listen = "unix://" + sock
+	}
+	wasmLn, err := wasmhost.Listen(listen, 0)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	wasmURL := "http://" + wasmLn.Addr().String()
+	wasmURL := listen
+	if addr, ok := wasmLn.Addr().(*net.TCPAddr); ok {
+		wasmURL = "http://" + addr.String()
+	}
 	wg.Go(func() {
 		if err := wasmSrv.Serve(ctx, wasmLn, 0, nil); err != nil {
 			log.Error("wasm host stopped", "err", err)
@@ -260,7 +296,7 @@ func (d *Demo) Run(ctx context.Context) error {
 	}
 	consulSrv.Register(consulfake.Instance{
 		ID: "scoreboard-1", Service: ScoreboardService, Node: "worker-1", Address: host, Port: port,
-		Tags: []string{"traefik.enable=true", "traefik.http.routers.scoreboard.rule=Host(`scoreboard.localhost`)"},
+		Tags: []string{"traefik.enable=true", "traefik.http.routers.scoreboard.rule=Host(`" + ScoreboardHost + "`)"},
 	})
 
 	d.mu.Lock()
@@ -281,11 +317,35 @@ func (d *Demo) Run(ctx context.Context) error {
 			log.Error("syncer stopped", "err", err)
 		}
 	})
+	select {
+	case <-d.written:
+	case <-ctx.Done():
+		return nil
+	}
+
+	// Traefik starts from the configuration just written, so that it never
+	// routes by a dynamic.yaml left behind by an earlier run.
+	if d.opts.Traefik != "" {
+		proxy, err := d.startTraefik(ctx, dir)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while Traefik was starting
+			}
+			return err
+		}
+		closers = append(closers, func() { _ = proxy.Close() })
+		d.mu.Lock()
+		d.addrs.Traefik, d.addrs.TraefikAPI = proxy.URL, proxy.APIURL
+		d.mu.Unlock()
+		d.traefikBanner()
+	}
+	close(d.ready)
 
 	if d.opts.DrainEvery < 0 {
 		<-ctx.Done()
 		return nil
 	}
+	d.printf("every %s one %s worker is drained or brought back; the config changes follow:\n", d.opts.DrainEvery, AppService)
 	d.drainCycle(ctx, nomadSrv, regs)
 	return nil
 }
@@ -379,7 +439,7 @@ func (d *Demo) published(b []byte) {
 	}
 	d.servers = now
 	d.lb.set(now[AppService])
-	d.once.Do(func() { close(d.ready) })
+	d.once.Do(func() { close(d.written) })
 }
 
 func (d *Demo) printf(format string, args ...any) {
@@ -412,11 +472,14 @@ func (d *Demo) banner(dir string) {
 	fmt.Fprintf(&b, "  cat %s/%s\n", rel, ConfigFile)
 	fmt.Fprintf(&b, "  curl %s/cat.txt       # a static file: the plugin asks fileserver.wasm\n", a.Front)
 	fmt.Fprintf(&b, "  curl %s/hello         # not a file (404): falls through to a %s worker; repeat it\n", a.Front, AppService)
-	fmt.Fprintf(&b, "  curl -i %s/old           # a redirect, by redirect.wasm\n", a.Wasm)
+	if sock, ok := strings.CutPrefix(a.Wasm, "unix://"); ok {
+		fmt.Fprintf(&b, "  curl -i --unix-socket %s http://wasm/old   # a redirect, by redirect.wasm\n", sock)
+	} else {
+		fmt.Fprintf(&b, "  curl -i %s/old           # a redirect, by redirect.wasm\n", a.Wasm)
+	}
 	fmt.Fprintf(&b, "  curl %s/v1/service/%s\n", a.Nomad, AppService)
-	fmt.Fprintf(&b, "  traefik --providers.file.filename=%s/%s --providers.file.watch   # a real Traefik, if you have one\n", rel, ConfigFile)
-	if d.opts.DrainEvery > 0 {
-		fmt.Fprintf(&b, "every %s one %s worker is drained or brought back; the config changes follow:\n", d.opts.DrainEvery, AppService)
+	if d.opts.Traefik == "" {
+		fmt.Fprintf(&b, "  traefik --providers.file.filename=%s/%s --providers.file.watch   # a real Traefik, if you have one\n", rel, ConfigFile)
 	}
 	d.printf("%s", b.String())
 }
@@ -436,17 +499,34 @@ func appRegistration(i int, url, wasmURL string) nomadapi.ServiceRegistration {
 	}
 }
 
+// Hosts and routers of the finicky tags.
+const (
+	AppHost        = "finicky.localhost"    // router AppRouter and EdgeRouter
+	ScoreboardHost = "scoreboard.localhost" // router scoreboard
+	AppRouter      = "finicky"              // the app behind the fileserver
+	EdgeRouter     = "finicky-old"          // /old: an edge redirect by redirect.wasm
+)
+
 // appTags are the finicky service's tags, as in deploy/nomad/finicky-whiskers.nomad.hcl,
-// with the middleware forwarding to the demo's wasm host.
+// with the middlewares forwarding to the demo's wasm host: the app behind
+// the fileserver (a 404 falls through to the app), and an edge redirect
+// router for /old that never reaches the app.
 func appTags(wasmURL string) []string {
 	return []string{
 		"traefik.enable=true",
-		"traefik.http.routers.finicky.rule=Host(`finicky.localhost`)",
-		"traefik.http.routers.finicky.middlewares=finicky-static",
+		"traefik.http.routers." + AppRouter + ".rule=Host(`" + AppHost + "`)",
+		"traefik.http.routers." + AppRouter + ".middlewares=finicky-static",
+		"traefik.http.routers." + AppRouter + ".service=" + AppService,
 		"traefik.http.middlewares.finicky-static.plugin.whiskers.handler=fileserver",
 		"traefik.http.middlewares.finicky-static.plugin.whiskers.socket=" + wasmURL,
 		"traefik.http.middlewares.finicky-static.plugin.whiskers.fallthroughStatus=404",
 		"traefik.http.middlewares.finicky-static.plugin.whiskers.onHostDown=next",
+		"traefik.http.routers." + EdgeRouter + ".rule=Host(`" + AppHost + "`) && PathPrefix(`/old`)",
+		"traefik.http.routers." + EdgeRouter + ".middlewares=finicky-redirect",
+		"traefik.http.routers." + EdgeRouter + ".service=" + AppService,
+		"traefik.http.middlewares.finicky-redirect.plugin.whiskers.handler=redirect",
+		"traefik.http.middlewares.finicky-redirect.plugin.whiskers.socket=" + wasmURL,
+		"traefik.http.middlewares.finicky-redirect.plugin.whiskers.onHostDown=503",
 	}
 }
 

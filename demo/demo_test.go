@@ -46,18 +46,14 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-// TestDemo runs the demo with a short drain period and checks the
-// configuration file it writes: the three finicky workers, then a worker
-// drained, then back.
-func TestDemo(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "whiskers-demo")
+// startDemo runs a demo with opts (Out and Logger set by it) until the
+// test ends, and returns it with what it prints.
+func startDemo(t *testing.T, opts Options) (*Demo, *lines) {
+	t.Helper()
 	out := &lines{}
-	d, err := New(Options{
-		Dir:        dir,
-		DrainEvery: time.Second,
-		Out:        out,
-		Logger:     slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	opts.Out = out
+	opts.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	d, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +72,15 @@ func TestDemo(t *testing.T) {
 		}
 		t.Logf("demo output:\n%s", out.String())
 	})
+	return d, out
+}
+
+// TestDemo runs the demo with a short drain period and checks the
+// configuration file it writes: the three finicky workers, then a worker
+// drained, then back.
+func TestDemo(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "whiskers-demo")
+	d, out := startDemo(t, Options{Dir: dir, DrainEvery: time.Second})
 
 	file := filepath.Join(dir, ConfigFile)
 	read := func(t *testing.T) map[string][]string {
