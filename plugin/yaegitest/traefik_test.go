@@ -9,22 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// traefikBinEnv names a Traefik binary (v3.6+) to run the plugin in for
-// real. Unset, the tests and benchmarks below are skipped: Traefik is not
-// part of the module and CI has none. One way to get it:
-//
-//	go mod download -json github.com/traefik/traefik/v3@v3.6.12
-//	cp -r "$(go env GOMODCACHE)/github.com/traefik/traefik/v3@v3.6.12" /tmp/traefik-src
-//	cd /tmp/traefik-src && chmod -R u+w . && go build -o /tmp/traefik ./cmd/traefik
-const traefikBinEnv = "WHISKERS_TRAEFIK_BIN"
+	"github.com/whiskers-dev/whiskers/internal/traefikproc"
+	"github.com/whiskers-dev/whiskers/internal/traefikproc/traefiktest"
+)
 
 // realTraefik is a Traefik process with the plugin loaded as a local
 // plugin, routing:
@@ -50,46 +43,10 @@ func startRealTraefik(tb testing.TB, socket string, app http.Handler) *realTraef
 // host at trivialSocket, unless that is "".
 func startRealTraefikWith(tb testing.TB, socket, trivialSocket string, app http.Handler) *realTraefik {
 	tb.Helper()
-	bin := os.Getenv(traefikBinEnv)
-	if bin == "" {
-		tb.Skipf("%s not set: no Traefik binary to load the plugin in", traefikBinEnv)
-	}
+	bin := traefiktest.Bin(tb)
 	dir := tb.TempDir()
-	mod := filepath.Join(dir, "plugins-local", "src", filepath.FromSlash(moduleName))
-	if err := os.MkdirAll(filepath.Join(mod, "plugin"), 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	for _, name := range []string{".traefik.yml", "go.mod"} {
-		if err := copyFile(filepath.Join(repoRoot, name), filepath.Join(mod, name)); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	sources, err := filepath.Glob(filepath.Join(repoRoot, "plugin", "*.go"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, src := range sources {
-		if err := copyFile(src, filepath.Join(mod, "plugin", filepath.Base(src))); err != nil {
-			tb.Fatal(err)
-		}
-	}
-
 	appSrv := httptest.NewServer(app)
 	tb.Cleanup(appSrv.Close)
-	port := freePort(tb)
-	static := fmt.Sprintf(`entryPoints:
-  web:
-    address: "127.0.0.1:%d"
-providers:
-  file:
-    filename: %s
-log:
-  level: ERROR
-experimental:
-  localPlugins:
-    whiskers:
-      moduleName: %s
-`, port, filepath.Join(dir, "dynamic.yml"), moduleName)
 	dynamic := fmt.Sprintf(`http:
   middlewares:
     old:
@@ -139,34 +96,29 @@ experimental:
         servers:
           - url: %[2]s
 `, socket, appSrv.URL, cmp.Or(trivialSocket, socket))
-	if err := os.WriteFile(filepath.Join(dir, "traefik.yml"), []byte(static), 0o644); err != nil {
-		tb.Fatal(err)
-	}
 	if err := os.WriteFile(filepath.Join(dir, "dynamic.yml"), []byte(dynamic), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-
-	var logs strings.Builder
-	cmd := exec.Command(bin, "--configFile="+filepath.Join(dir, "traefik.yml"))
-	cmd.Dir = dir // plugins-local/ is looked up in the working directory
-	cmd.Stdout = &logs
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("starting traefik: %v", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, err := traefikproc.Start(ctx, traefikproc.Options{Bin: bin, Dir: filepath.Join(dir, "traefik"), DynamicFile: filepath.Join(dir, "dynamic.yml")})
+	if err != nil {
+		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		_ = p.Close()
 		if tb.Failed() {
-			tb.Logf("traefik output:\n%s", logs.String())
+			tb.Logf("traefik output:\n%s", p.Logs())
 		}
 	})
+	if err := p.WaitRouters(ctx, "old@file", "builtin@file", "trivial@file", "app@file"); err != nil {
+		tb.Fatal(err)
+	}
 
-	rt := &realTraefik{url: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	// Wait until the plugin's router answers (Traefik loads plugins, then
-	// the file provider's configuration).
+	rt := &realTraefik{url: p.URL}
+	// The API can show the routers a moment before the entry point serves
+	// them: wait until the plugin's router answers.
 	client := noRedirectClient()
-	deadline := time.Now().Add(90 * time.Second)
 	for {
 		resp, err := client.Get(rt.url + "/old/ready")
 		if err == nil {
@@ -176,22 +128,11 @@ experimental:
 				return rt
 			}
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("traefik did not route /old within 90s (last error %v); output:\n%s", err, logs.String())
+		if ctx.Err() != nil {
+			tb.Fatalf("traefik did not route /old within 90s (last error %v); output:\n%s", err, p.Logs())
 		}
 		time.Sleep(100 * time.Millisecond) // polling an external process for readiness
 	}
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // noRedirectClient is a keep-alive client that returns redirects as they are.
@@ -203,12 +144,11 @@ func noRedirectClient() *http.Client {
 	}
 }
 
-// TestRealTraefik loads the plugin into a real Traefik process (skipped
-// without WHISKERS_TRAEFIK_BIN) in front of a real wasmhost.
+// TestRealTraefik loads the plugin into a real Traefik process (from `make
+// traefik` or $WHISKERS_TRAEFIK_BIN; skipped without one, failed under
+// CI=true) in front of a real wasmhost.
 func TestRealTraefik(t *testing.T) {
-	if os.Getenv(traefikBinEnv) == "" {
-		t.Skipf("%s not set: no Traefik binary to load the plugin in", traefikBinEnv)
-	}
+	traefiktest.Bin(t) // skip (or fail under CI) before starting the host
 	socket := startWasmHost(t)
 	rt := startRealTraefik(t, socket, appHandler)
 	client := noRedirectClient()
@@ -250,7 +190,7 @@ func TestRealTraefik(t *testing.T) {
 }
 
 // BenchmarkRealTraefikRedirect measures, through a real Traefik process
-// (skipped without WHISKERS_TRAEFIK_BIN), a sequential keep-alive client's
+// (from `make traefik`; skipped without one), a sequential keep-alive client's
 // request to the redirect handler via the Yaegi-loaded plugin, next to
 // Traefik's built-in redirectRegex (builtin-) on the same entry point.
 //
@@ -263,7 +203,7 @@ func TestRealTraefik(t *testing.T) {
 // connections Traefik opens to it while the benchmark runs
 // (trivial-new-conns, 0 when keep-alive works).
 //
-//	WHISKERS_TRAEFIK_BIN=/tmp/traefik go test -run '^$' -bench RealTraefik -benchtime 5000x ./plugin/yaegitest
+//	make traefik && go test -run '^$' -bench RealTraefik -benchtime 5000x ./plugin/yaegitest
 func BenchmarkRealTraefikRedirect(b *testing.B) {
 	socket := startWasmHost(b)
 	trivial := startTrivialHost(b)
