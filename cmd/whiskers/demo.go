@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/whiskers-dev/whiskers/demo"
+	"github.com/whiskers-dev/whiskers/internal/traefikproc"
 )
 
 func init() {
@@ -26,12 +28,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	drainEvery := fs.Duration("drain-every", demo.DefaultDrainEvery, "period of the drain cycle: drain one worker, then bring it back (0 disables it)")
 	duration := fs.Duration("duration", 0, "stop after this long (0 runs until Ctrl-C)")
 	handlers := fs.String("handlers", "", "directory with redirect/redirect.wasm and fileserver/fileserver.wasm (default: the modules built into this binary)")
+	traefik := fs.String("traefik", traefikproc.CachePath, "`PATH` of a Traefik binary to run in front of the workers (make traefik builds the default; if the default is missing, a Go front stands in; \"\" disables Traefik)")
 	verbose := fs.Bool("v", false, "log the components' info messages too")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: whiskers demo [flags]")
 		fmt.Fprintln(stderr)
 		fmt.Fprintln(stderr, "Runs fake Nomad and Consul catalogs, three workers, the syncer and the wasm host,")
 		fmt.Fprintln(stderr, "all on 127.0.0.1, and shows the Traefik configuration change as workers come and go.")
+		fmt.Fprintln(stderr, "With a Traefik binary (`make traefik`), the real Traefik routes by that configuration.")
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
@@ -50,6 +54,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if every == 0 {
 		every = -1 // demo.Options: negative disables the cycle
 	}
+	traefikBin := *traefik
+	if !flagSet(fs, "traefik") && !isFile(traefikBin) {
+		// Only the default is optional: a binary the user names must be there.
+		fmt.Fprintf(stdout, "whiskers demo: no Traefik at %s, so a Go front stands in for it; `make traefik` (one-time build, ~10 min on two cores; reused afterwards) puts the real Traefik in front\n", traefikBin)
+		traefikBin = ""
+	}
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
@@ -58,6 +68,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Dir:         *dir,
 		DrainEvery:  every,
 		HandlersDir: *handlers,
+		Traefik:     traefikBin,
 		Out:         stdout,
 		Logger:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	})
@@ -73,4 +84,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	err = d.Run(ctx)
 	fmt.Fprintf(stdout, "whiskers demo: stopped after %s\n", time.Since(start).Round(time.Second))
 	return err
+}
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// isFile reports whether path is a regular file (or a link to one).
+func isFile(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
 }
