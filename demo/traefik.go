@@ -82,16 +82,27 @@ func (d *Demo) startTraefik(ctx context.Context, dir string) (*traefikproc.Proxy
 // traefikBanner prints where Traefik is and what to send it.
 func (d *Demo) traefikBanner() {
 	a := d.Addrs()
-	host := func(h string) string { return "curl -H 'Host: " + h + "' " + a.Traefik }
+	curl := func(flags, host, path string) string {
+		return "curl " + flags + "-H 'Host: " + host + "' " + a.Traefik + path
+	}
+	tries := [][2]string{
+		{curl("", AppHost, "/hello"), "falls through the fileserver to a " + AppService + " worker; repeat it: round robin, drains"},
+		{curl("", AppHost, "/cat.txt"), "a static file: the plugin asks fileserver.wasm"},
+		{curl("-i ", AppHost, "/old"), "router " + EdgeRouter + ": an edge redirect by redirect.wasm"},
+		{curl("", ScoreboardHost, "/"), "router scoreboard, from Consul"},
+	}
+	width := 0
+	for _, t := range tries {
+		width = max(width, len(t[0]))
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "  traefik      %s   the real Traefik %s: file provider on %s, the whiskers plugin, round-robin over %s\n", a.Traefik, traefikproc.Version, ConfigFile, AppService)
-	fmt.Fprintf(&b, "               %s/api/http/routers   its API (read-only)\n", a.TraefikAPI)
+	fmt.Fprintf(&b, "  traefik API  %s/api/http/routers   (read-only)\n", a.TraefikAPI)
 	fmt.Fprintf(&b, "try Traefik:\n")
-	fmt.Fprintf(&b, "  %s/hello      # falls through the fileserver to a %s worker; repeat it: round robin, drains\n", host(AppHost), AppService)
-	fmt.Fprintf(&b, "  %s/cat.txt    # a static file: the plugin asks fileserver.wasm\n", host(AppHost))
-	fmt.Fprintf(&b, "  curl -i -H 'Host: %s' %s/old   # router %s: an edge redirect by redirect.wasm\n", AppHost, a.Traefik, EdgeRouter)
-	fmt.Fprintf(&b, "  %s/   # router scoreboard, from Consul\n", host(ScoreboardHost))
-	fmt.Fprintf(&b, "  while sleep 0.5; do %s/hello; done   # watch the drains\n", host(AppHost))
+	for _, t := range tries {
+		fmt.Fprintf(&b, "  %-*s   # %s\n", width, t[0], t[1])
+	}
+	fmt.Fprintf(&b, "  while sleep 0.5; do %s; done   # watch the drains\n", curl("", AppHost, "/hello"))
 	d.printf("%s", b.String())
 }
 
