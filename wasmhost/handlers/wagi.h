@@ -73,6 +73,15 @@ static inline __attribute__((unused, always_inline)) void header(const char *nam
 	putc_('\n');
 }
 
+/* header_n is header with a value of known length n. */
+static inline __attribute__((unused, always_inline)) void header_n(const char *name, const char *value,
+                                                                   size_t n) {
+	puts_(name);
+	putn(": ", 2);
+	putn(value, n);
+	putc_('\n');
+}
+
 /* write_all writes n bytes to stdout, or exits: a broken stdout cannot be reported. */
 static __attribute__((unused)) void write_all(const char *p, size_t n) {
 	while (n > 0) {

@@ -134,15 +134,20 @@ static const char *skip_ows(const char *p) {
 	return p;
 }
 
+/* path is ROOT + "/" + the cleaned relative path, built in a growable buffer. */
+static char *path;
+static size_t pathlen, pathcap;
+
 /* ---- content types ---- */
 
-/* T is a table entry with its extension's length (no strlen loop per entry). */
-#define T(e, t) {e, sizeof(e) - 1, t}
+/* T is a table entry with the lengths of its strings (no strlen loops). */
+#define T(e, t) {e, sizeof(e) - 1, t, sizeof(t) - 1}
 
 static const struct {
 	const char *ext;
 	size_t len;
 	const char *type;
+	size_t type_len;
 } types[] = {
     T("html", "text/html; charset=utf-8"),
     T("htm", "text/html; charset=utf-8"),
@@ -179,31 +184,45 @@ static const struct {
     T("gz", "application/gzip"),
 };
 
-/* ext returns the extension of the last segment of path ("" when none). */
-static const char *ext(const char *path) {
-	const char *slash = strrchr(path, '/');
-	const char *base = slash ? slash + 1 : path;
-	const char *dot = strrchr(base, '.');
-	return dot && dot != base ? dot + 1 : "";
+/* path_ext returns the extension of the last segment of path ("" when none) and sets *n
+ * to its length. It scans back from the end: only the extension's bytes. */
+static const char *path_ext(size_t *n) {
+	for (size_t i = pathlen; i > 0; i--) {
+		char c = path[i - 1];
+		if (c == '/') break;
+		if (c == '.') {
+			if (i - 1 == 0 || path[i - 2] == '/') break; /* ".name": no extension */
+			*n = pathlen - i;
+			return path + i;
+		}
+	}
+	*n = 0;
+	return "";
 }
 
-static const char *content_type(const char *e) {
-	size_t n = strlen(e);
-	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-		if (types[i].len == n && ieq(types[i].ext, e, n)) return types[i].type;
-	return "application/octet-stream";
+/* content_type returns the type for the extension e (n bytes) and sets *tn to its length. */
+static const char *content_type(const char *e, size_t n, size_t *tn) {
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+		if (types[i].len == n && ieq(types[i].ext, e, n)) {
+			*tn = types[i].type_len;
+			return types[i].type;
+		}
+	}
+	static const char other[] = "application/octet-stream";
+	*tn = sizeof other - 1;
+	return other;
 }
 
-static const char *cache_control(const char *e) {
+static const char *cache_control(const char *e, size_t n) {
 	char name[48] = "CACHE_CONTROL_";
-	size_t n = strlen(e), off = strlen(name);
-	if (n > 0 && n < sizeof name - off) {
+	size_t off = sizeof "CACHE_CONTROL_" - 1;
+	if (vars.cache_control_ext && n > 0 && n < sizeof name - off) {
 		for (size_t i = 0; i < n; i++) {
 			char c = e[i];
 			name[off + i] = c >= 'a' && c <= 'z' ? (char)(c - 32) : c;
 		}
 		name[off + n] = 0;
-		const char *v = vars.cache_control_ext ? env(name) : NULL;
+		const char *v = env(name);
 		if (v) return v;
 	}
 	return nonempty(vars.cache_control);
@@ -308,9 +327,6 @@ static void simple(const char *status, const char *body) {
 
 /* ---- paths ---- */
 
-/* path is ROOT + "/" + the cleaned relative path, built in a growable buffer. */
-static char *path;
-static size_t pathlen, pathcap;
 
 static void path_add(const char *s, size_t n) {
 	if (pathlen + n + 1 > pathcap) {
@@ -343,8 +359,7 @@ static void path_reset(void) {
  * for a path that must be refused (.., backslash, control characters), else 0, and sets
  * *trailing when p names a directory ("" or ends in "/"). */
 static int clean(const char *p, int *trailing) {
-	size_t n = strlen(p);
-	*trailing = n == 0 || p[n - 1] == '/';
+	*trailing = 0;
 	const char *s = p;
 	while (*s) {
 		while (*s == '/') s++;
@@ -362,6 +377,7 @@ static int clean(const char *p, int *trailing) {
 		}
 		s = e;
 	}
+	*trailing = s == p || s[-1] == '/'; /* s is at the end of p */
 	return 0;
 }
 
@@ -585,8 +601,9 @@ static void send_body(int fd, uint64_t start, uint64_t len) {
 /* serve sends the open file fd (stat st) found at path with the given status (200 for a
  * file or the SPA fallback, 404 for the custom 404 page, which gets no validators). */
 static void serve(int fd, struct stat *st, int status) {
-	const char *e = ext(path);
-	const char *type = content_type(e);
+	size_t elen, tlen;
+	const char *e = path_ext(&elen);
+	const char *type = content_type(e, elen, &tlen);
 	const char *enc = NULL;
 
 	int precompressed = !(vars.precompressed && !truthy(vars.precompressed));
@@ -611,7 +628,7 @@ static void serve(int fd, struct stat *st, int status) {
 
 	if (status == 404) {
 		header("status", "404");
-		header("content-type", type);
+		header_n("content-type", type, tlen);
 		put_length(size);
 		send_body(fd, 0, size);
 		close(fd);
@@ -626,7 +643,7 @@ static void serve(int fd, struct stat *st, int status) {
 	memcpy(tag, out.p + mark, taglen);
 	out.n = mark;
 	int64_t mtime = (int64_t)st->st_mtim.tv_sec;
-	const char *cc = cache_control(e);
+	const char *cc = cache_control(e, elen);
 
 	const char *inm = vars.if_none_match;
 	const char *ims = vars.if_modified_since;
@@ -674,7 +691,7 @@ static void serve(int fd, struct stat *st, int status) {
 		flush_with(NULL, 0);
 		return;
 	}
-	header("content-type", type);
+	header_n("content-type", type, tlen);
 	if (enc) header("content-encoding", enc);
 	header("accept-ranges", "bytes");
 	if (range == RANGE_ONE) {
@@ -758,8 +775,8 @@ int main(void) {
 	load_vars();
 	const char *method = vars.method;
 	if (!method) method = "GET";
-	is_head = strcmp(method, "HEAD") == 0;
-	if (!is_head && strcmp(method, "GET") != 0) {
+	is_head = starts_with(method, "HEAD", 5); /* with the NUL: equal */
+	if (!is_head && !starts_with(method, "GET", 4)) {
 		header("allow", "GET, HEAD");
 		simple("405", "405 Method Not Allowed\n");
 		return 0;
