@@ -20,6 +20,7 @@ import (
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/whiskers-dev/whiskers/internal/childproc"
 	"github.com/whiskers-dev/whiskers/internal/syncbuf"
 	"github.com/whiskers-dev/whiskers/internal/traefikproc"
 	"github.com/whiskers-dev/whiskers/internal/traefikproc/traefiktest"
@@ -445,6 +446,7 @@ func startProcess(tb testing.TB, name, bin string, env []string, args ...string)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.out
+	childproc.DieWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		tb.Fatalf("starting %s: %v", name, err)
 	}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/whiskers-dev/whiskers"
+	"github.com/whiskers-dev/whiskers/internal/childproc"
 	"github.com/whiskers-dev/whiskers/internal/syncbuf"
 )
 
@@ -149,6 +150,7 @@ func Start(ctx context.Context, o Options) (*Proxy, error) {
 	p.cmd.Dir = o.Dir // Traefik looks for plugins-local/ in its working directory
 	p.cmd.Stdout = out
 	p.cmd.Stderr = out
+	childproc.DieWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("traefik: starting %s: %w", o.Bin, err)
 	}
