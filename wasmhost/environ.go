@@ -118,13 +118,27 @@ func mergeEnv(configured, request [][2]string) [][2]string {
 	if len(configured) == 0 {
 		return request
 	}
-	seen := make(map[string]struct{}, len(request))
-	for _, kv := range request {
-		seen[kv[0]] = struct{}{}
+	requested := func(name string) bool {
+		for _, kv := range request {
+			if kv[0] == name {
+				return true
+			}
+		}
+		return false
+	}
+	if len(configured) > 8 { // a set pays for itself
+		seen := make(map[string]struct{}, len(request))
+		for _, kv := range request {
+			seen[kv[0]] = struct{}{}
+		}
+		requested = func(name string) bool {
+			_, ok := seen[name]
+			return ok
+		}
 	}
 	out := make([][2]string, 0, len(configured)+len(request))
 	for _, kv := range configured {
-		if _, dup := seen[kv[0]]; !dup {
+		if !requested(kv[0]) {
 			out = append(out, kv)
 		}
 	}

@@ -45,6 +45,18 @@ func TestMergeEnv(t *testing.T) {
 	got := mergeEnv([][2]string{{"GREETING", "hi"}, {"REQUEST_METHOD", "spoofed"}}, [][2]string{{"REQUEST_METHOD", "GET"}})
 	assert.Equal(t, [][2]string{{"GREETING", "hi"}, {"REQUEST_METHOD", "GET"}}, got)
 	assert.Equal(t, [][2]string{{"X", "1"}}, mergeEnv(nil, [][2]string{{"X", "1"}}))
+
+	// More than a few configured variables take the other road.
+	var configured [][2]string
+	for i := range 20 {
+		configured = append(configured, [2]string{fmt.Sprintf("V%02d", i), "c"})
+	}
+	configured = append(configured, [2]string{"REQUEST_METHOD", "spoofed"})
+	got = mergeEnv(configured, [][2]string{{"REQUEST_METHOD", "GET"}, {"V03", "r"}})
+	want := append([][2]string{}, configured[:3]...)
+	want = append(want, configured[4:20]...)
+	want = append(want, [2]string{"REQUEST_METHOD", "GET"}, [2]string{"V03", "r"})
+	assert.Equal(t, want, got)
 }
 
 // runEnvGuest runs testdata/env.wasm (built by make -C wasmhost/testdata)
