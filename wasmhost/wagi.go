@@ -7,7 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -84,12 +84,36 @@ func (c *cgiRequest) env() [][2]string {
 		if skippedHeaders[name] || strings.IndexByte(name, '_') >= 0 || name == "Host" {
 			continue
 		}
-		key := "HTTP_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-		env = append(env, [2]string{key, strings.Join(values, ", ")})
+		value := ""
+		switch len(values) {
+		case 0:
+		case 1:
+			value = values[0]
+		default:
+			value = strings.Join(values, ", ")
+		}
+		env = append(env, [2]string{httpVarName(name), value})
 	}
-	hdr := env[start:]
-	sort.Slice(hdr, func(i, j int) bool { return hdr[i][0] < hdr[j][0] })
+	slices.SortFunc(env[start:], func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
 	return env
+}
+
+// httpVarName is the CGI variable of a request header: "HTTP_" and the
+// name upper-cased, '-' as '_'.
+func httpVarName(header string) string {
+	b := make([]byte, 0, len("HTTP_")+len(header))
+	b = append(b, "HTTP_"...)
+	for i := 0; i < len(header); i++ {
+		c := header[i]
+		switch {
+		case c == '-':
+			c = '_'
+		case 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return string(b)
 }
 
 // remoteAddr is the client's IP. Behind a trusted local proxy (a Unix
