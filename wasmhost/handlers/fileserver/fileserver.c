@@ -41,6 +41,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <wasi/api.h>
+#include <wasi/libc-find-relpath.h>
 
 enum { CHUNK = 64 * 1024 };
 
@@ -392,6 +394,22 @@ static int raw_ok(const char *raw) {
 	return 1;
 }
 
+/* open_ro opens p read-only without following a symlink in its last component, as
+ * open(p, O_RDONLY | O_NOFOLLOW) does, but straight through WASI's path_open: libc's open
+ * first asks the host for the directory's rights (fd_fdstat_get, a stat of the volume's
+ * directory) on every call. */
+static int open_ro(const char *p) {
+	const char *prefix, *rel;
+	int dir = __wasilibc_find_abspath(p, &prefix, &rel);
+	if (dir < 0) return -1;
+	const __wasi_rights_t rights = __WASI_RIGHTS_FD_READ | __WASI_RIGHTS_FD_SEEK |
+	                               __WASI_RIGHTS_FD_TELL | __WASI_RIGHTS_FD_FILESTAT_GET |
+	                               __WASI_RIGHTS_FD_READDIR;
+	__wasi_fd_t fd;
+	if (__wasi_path_open((__wasi_fd_t)dir, 0, rel, 0, rights, rights, 0, &fd) != 0) return -1;
+	return (int)fd;
+}
+
 enum { FOUND, IS_DIR, MISSING };
 
 /* open_safe opens path read-only without following a symlink in any component below
@@ -406,7 +424,7 @@ static int open_safe(int *fd, struct stat *st) {
 		path[i] = '/';
 		if (r != 0 || !S_ISDIR(st->st_mode)) return MISSING;
 	}
-	int f = open(pathlen ? path : "/", O_RDONLY | O_NOFOLLOW);
+	int f = open_ro(pathlen ? path : "/");
 	if (f < 0) return MISSING;
 	if (fstat(f, st) != 0) {
 		close(f);
@@ -428,7 +446,7 @@ static int open_safe(int *fd, struct stat *st) {
 static int open_sibling(const char *suffix, struct stat *st) {
 	size_t keep = pathlen;
 	path_add(suffix, strlen(suffix));
-	int f = open(path, O_RDONLY | O_NOFOLLOW);
+	int f = open_ro(path);
 	pathlen = keep;
 	path[pathlen] = 0;
 	if (f < 0) return -1;
