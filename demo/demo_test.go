@@ -10,29 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/whiskers-dev/whiskers/internal/syncbuf"
 )
-
-// lines is an io.Writer safe for concurrent use that keeps what the demo
-// printed.
-type lines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // waitFor polls cond until it returns true or the deadline passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
@@ -48,9 +30,9 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 
 // startDemo runs a demo with opts (Out and Logger set by it) until the
 // test ends, and returns it with what it prints.
-func startDemo(t *testing.T, opts Options) (*Demo, *lines) {
+func startDemo(t *testing.T, opts Options) (*Demo, *syncbuf.Buffer) {
 	t.Helper()
-	out := &lines{}
+	out := &syncbuf.Buffer{}
 	opts.Out = out
 	opts.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	d, err := New(opts)

@@ -1,7 +1,6 @@
 package wasmhost
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/whiskers-dev/whiskers/internal/syncbuf"
 )
 
 // The guests under testdata/ are C programs built with
@@ -29,26 +29,8 @@ import (
 // by testdata/Makefile (`make -C wasmhost/testdata`; `check` verifies the
 // committed .wasm are a fresh build).
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func testLogger() (*slog.Logger, *syncBuffer) {
-	buf := &syncBuffer{}
+func testLogger() (*slog.Logger, *syncbuf.Buffer) {
+	buf := &syncbuf.Buffer{}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
 
@@ -64,7 +46,7 @@ func writeConfig(t *testing.T, yaml string) string {
 }
 
 // newTestHost builds a Host from yaml and closes it at the end of the test.
-func newTestHost(t *testing.T, yaml string, reg prometheus.Registerer) (*Host, *syncBuffer) {
+func newTestHost(t *testing.T, yaml string, reg prometheus.Registerer) (*Host, *syncbuf.Buffer) {
 	t.Helper()
 	cfg, err := LoadConfig(writeConfig(t, yaml))
 	require.NoError(t, err)

@@ -15,9 +15,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/whiskers-dev/whiskers/internal/syncbuf"
 )
 
-func newTestServer(t *testing.T, path string) (*Server, *syncBuffer) {
+func newTestServer(t *testing.T, path string) (*Server, *syncbuf.Buffer) {
 	t.Helper()
 	log, logs := testLogger()
 	s, err := NewServer(t.Context(), path, Options{Logger: log, Registerer: prometheus.NewRegistry()})
