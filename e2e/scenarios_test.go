@@ -30,8 +30,10 @@ func TestBalancedOverThreeWorkers(t *testing.T) {
 	t.Logf("30 requests: %v", seen)
 	for _, w := range c.workers {
 		// Traefik's weighted round robin with equal weights alternates
-		// strictly; allow for nothing but that.
-		assert.Equal(t, int64(10), w.hits.Load(), "requests served by %s (all: %v)", w.name, seen)
+		// strictly: 10 each. A reload of the same configuration restarts
+		// the rotation, which may move one request from one worker to
+		// another, and no more.
+		assert.InDelta(t, 10, w.hits.Load(), 1, "requests served by %s (all: %v)", w.name, seen)
 	}
 }
 
