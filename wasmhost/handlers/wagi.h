@@ -16,18 +16,28 @@
 #include <unistd.h>
 #include <sys/uio.h>
 
-/* out is the response header block under construction. */
+/* REP8 repeats a loop step eight times. Under the host's time limit every iteration of a
+ * guest loop costs a check through the host, so a loop whose body is REP8(step), each
+ * step leaving the loop when done, pays one check per eight steps. */
+#define REP4(s) s s s s
+#define REP8(s) REP4(s) REP4(s)
+
+/* out is the response header block under construction. It starts in static storage and
+ * moves to the heap only if it outgrows it: a first malloc sets up the allocator, loops
+ * and all. */
+static char out_static[2048];
 static struct {
 	char *p;
 	size_t n, cap;
-} out;
+} out = {out_static, 0, sizeof out_static};
 
 static __attribute__((unused)) void out_grow(size_t need) {
 	if (out.n + need <= out.cap) return;
-	size_t c = out.cap ? out.cap : 1024;
+	size_t c = out.cap * 2;
 	while (c < out.n + need) c *= 2;
-	char *np = realloc(out.p, c);
+	char *np = out.p == out_static ? malloc(c) : realloc(out.p, c);
 	if (!np) _Exit(70);
+	if (out.p == out_static) memcpy(np, out.p, out.n);
 	out.p = np;
 	out.cap = c;
 }
@@ -117,14 +127,24 @@ static __attribute__((unused)) void flush_with(const char *body, size_t n) {
 
 static __attribute__((unused)) int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
-/* truthy reports whether an environment value means "on": 1, true, yes, on (any case). */
+/* truthy reports whether an environment value means "on": 1, true, yes, on (any case).
+ * It reads at most five bytes, without a loop. */
 static __attribute__((unused)) int truthy(const char *v) {
 	if (!v) return 0;
-	static const char *const yes[] = {"1", "true", "yes", "on"};
-	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
-		const char *a = v, *b = yes[i];
-		while (*a && *b && lower(*a) == *b) a++, b++;
-		if (!*a && !*b) return 1;
+	char b[4];
+	size_t n = 0;
+#pragma clang loop unroll(full)
+	for (int k = 0; k < 4; k++) {
+		if (!v[k]) break;
+		b[k] = (char)lower((unsigned char)v[k]);
+		n++;
+	}
+	if (v[n]) return 0; /* longer than "true" */
+	switch (n) {
+	case 1: return b[0] == '1';
+	case 2: return b[0] == 'o' && b[1] == 'n';
+	case 3: return b[0] == 'y' && b[1] == 'e' && b[2] == 's';
+	case 4: return b[0] == 't' && b[1] == 'r' && b[2] == 'u' && b[3] == 'e';
 	}
 	return 0;
 }

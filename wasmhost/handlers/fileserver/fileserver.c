@@ -21,7 +21,7 @@
  *     400. Empty and "." segments are dropped, so "//etc/passwd" means ROOT/etc/passwd.
  *   - Symlinks are never followed, wherever they point (wazero's preopens follow host
  *     symlinks, so the guest enforces it): every path component is lstat'ed and the file
- *     is opened with O_NOFOLLOW. A symlink counts as not found.
+ *     is opened without following it (O_NOFOLLOW). A symlink counts as not found.
  *   - "/" and "dir/" serve INDEX; "dir" (a directory without the slash) redirects 301 to
  *     "dir/" (query kept). No directory listings.
  *   - Content-Type from the extension (table below), default application/octet-stream.
@@ -39,10 +39,8 @@
 #include "../wagi.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <wasi/api.h>
-#include <wasi/libc-find-relpath.h>
 
 enum { CHUNK = 64 * 1024 };
 
@@ -50,13 +48,29 @@ static int is_head;
 
 /* ---- the environment ----
  *
- * Every variable the handler reads is found in one pass over environ (vars, below).
- * libc's getenv scans the whole environment with strncmp on every call; under the host's
- * time limit each iteration of a guest loop costs a round trip into the host (wazero's
- * close-on-timeout check), and a dozen getenv calls were most of a request's loop
- * iterations. The name comparisons in load_vars are unrolled: they add no loops. */
+ * Every variable the handler reads is found in one pass over the environment (vars,
+ * below). Under the host's time limit each iteration of a guest loop costs a round trip
+ * into the host (wazero's close-on-timeout check), so the handler reads the environment
+ * with WASI's environ_get itself, into static storage (libc's environ would be a malloc,
+ * and the allocator's setup, loops and all), and looks at eight entries per loop
+ * iteration; the name comparisons are unrolled. */
 
-extern char **environ;
+static char env_buf[4096], *env_ptrs[64];
+static char **envp; /* NULL-terminated */
+
+/* load_env reads the environment into envp, and exits as libc's initialisation of
+ * environ does when WASI fails (EX_OSERR) or memory runs out (EX_SOFTWARE). */
+static void load_env(void) {
+	__wasi_size_t count, size;
+	if (__wasi_environ_sizes_get(&count, &size) != __WASI_ERRNO_SUCCESS) _Exit(71);
+	char **ptrs = count < sizeof env_ptrs / sizeof env_ptrs[0] ? env_ptrs
+	                                                           : calloc((size_t)count + 1, sizeof *ptrs);
+	char *buf = size <= sizeof env_buf ? env_buf : malloc(size);
+	if (!ptrs || !buf) _Exit(70);
+	if (count && __wasi_environ_get((uint8_t **)ptrs, (uint8_t *)buf) != __WASI_ERRNO_SUCCESS) _Exit(71);
+	ptrs[count] = NULL;
+	envp = ptrs;
+}
 
 static struct {
 	const char *method, *raw_path, *path_info, *script_name, *query;
@@ -85,39 +99,54 @@ static inline __attribute__((always_inline)) int var_is_(const char *e, const ch
 	return 1;
 }
 
-static void load_vars(void) {
-	for (char **ep = environ; ep && *ep; ep++) {
-		const char *e = *ep;
-		switch (e[0]) {
-		case 'C':
-			if (var_is(e, "CACHE_CONTROL", &vars.cache_control)) break;
-			if (var_is(e, "CUSTOM_404_PATH", &vars.custom404)) break;
-			if (starts_with(e, "CACHE_CONTROL_", 14)) vars.cache_control_ext = 1;
-			break;
-		case 'F': var_is(e, "FALLBACK_PATH", &vars.fallback); break;
-		case 'H':
-			if (!starts_with(e, "HTTP_", 5)) break;
-			e += 5;
-			if (var_is(e, "ACCEPT_ENCODING", &vars.accept_encoding)) break;
-			if (var_is(e, "IF_NONE_MATCH", &vars.if_none_match)) break;
-			if (var_is(e, "IF_MODIFIED_SINCE", &vars.if_modified_since)) break;
-			if (var_is(e, "IF_RANGE", &vars.if_range)) break;
-			var_is(e, "RANGE", &vars.range);
-			break;
-		case 'I': var_is(e, "INDEX", &vars.index); break;
-		case 'P':
-			if (var_is(e, "PATH_INFO", &vars.path_info)) break;
-			var_is(e, "PRECOMPRESSED", &vars.precompressed);
-			break;
-		case 'Q': var_is(e, "QUERY_STRING", &vars.query); break;
-		case 'R':
-			if (var_is(e, "REQUEST_METHOD", &vars.method)) break;
-			var_is(e, "ROOT", &vars.root);
-			break;
-		case 'S': var_is(e, "SCRIPT_NAME", &vars.script_name); break;
-		case 'X': var_is(e, "X_RAW_PATH_INFO", &vars.raw_path); break;
-		}
+static inline __attribute__((always_inline)) void load_var(const char *e) {
+	switch (e[0]) {
+	case 'C':
+		if (var_is(e, "CACHE_CONTROL", &vars.cache_control)) break;
+		if (var_is(e, "CUSTOM_404_PATH", &vars.custom404)) break;
+		if (starts_with(e, "CACHE_CONTROL_", 14)) vars.cache_control_ext = 1;
+		break;
+	case 'F': var_is(e, "FALLBACK_PATH", &vars.fallback); break;
+	case 'H':
+		if (!starts_with(e, "HTTP_", 5)) break;
+		e += 5;
+		if (var_is(e, "ACCEPT_ENCODING", &vars.accept_encoding)) break;
+		if (var_is(e, "IF_NONE_MATCH", &vars.if_none_match)) break;
+		if (var_is(e, "IF_MODIFIED_SINCE", &vars.if_modified_since)) break;
+		if (var_is(e, "IF_RANGE", &vars.if_range)) break;
+		var_is(e, "RANGE", &vars.range);
+		break;
+	case 'I': var_is(e, "INDEX", &vars.index); break;
+	case 'P':
+		if (var_is(e, "PATH_INFO", &vars.path_info)) break;
+		var_is(e, "PRECOMPRESSED", &vars.precompressed);
+		break;
+	case 'Q': var_is(e, "QUERY_STRING", &vars.query); break;
+	case 'R':
+		if (var_is(e, "REQUEST_METHOD", &vars.method)) break;
+		var_is(e, "ROOT", &vars.root);
+		break;
+	case 'S': var_is(e, "SCRIPT_NAME", &vars.script_name); break;
+	case 'X': var_is(e, "X_RAW_PATH_INFO", &vars.raw_path); break;
 	}
+}
+
+static void load_vars(void) {
+	load_env();
+	for (char **ep = envp;;) {
+		REP8(if (!*ep) return; load_var(*ep++);)
+	}
+}
+
+/* getvar is getenv over envp, for a name of n bytes. */
+static const char *getvar(const char *name, size_t n) {
+	for (char **ep = envp; *ep; ep++) {
+		const char *e = *ep;
+		size_t i = 0;
+		while (i < n && e[i] == name[i]) i++;
+		if (i == n && e[n] == '=') return e + n + 1;
+	}
+	return NULL;
 }
 
 /* nonempty is v, or NULL when v is unset or empty (as env() in wagi.h). */
@@ -125,10 +154,21 @@ static const char *nonempty(const char *v) { return v && *v ? v : NULL; }
 
 /* ---- small string helpers ---- */
 
-static int ieq(const char *a, const char *b, size_t n) {
+static inline __attribute__((always_inline)) int ieq(const char *a, const char *b, size_t n) {
 	for (size_t i = 0; i < n; i++)
 		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i])) return 0;
 	return 1;
+}
+
+/* slen is strlen with eight bytes per loop iteration. */
+static size_t slen(const char *s) {
+	const char *p = s;
+	for (;;) {
+		REP8({
+			if (!*p) return (size_t)(p - s);
+			p++;
+		})
+	}
 }
 
 static const char *skip_ows(const char *p) {
@@ -136,9 +176,11 @@ static const char *skip_ows(const char *p) {
 	return p;
 }
 
-/* path is ROOT + "/" + the cleaned relative path, built in a growable buffer. */
-static char *path;
-static size_t pathlen, pathcap;
+/* path is ROOT + "/" + the cleaned relative path, built in a growable buffer that starts
+ * in static storage. */
+static char path_static[1024];
+static char *path = path_static;
+static size_t pathlen, pathcap = sizeof path_static;
 
 /* ---- content types ---- */
 
@@ -189,21 +231,28 @@ static const struct {
 /* path_ext returns the extension of the last segment of path ("" when none) and sets *n
  * to its length. It scans back from the end: only the extension's bytes. */
 static const char *path_ext(size_t *n) {
-	for (size_t i = pathlen; i > 0; i--) {
-		char c = path[i - 1];
-		if (c == '/') break;
-		if (c == '.') {
-			if (i - 1 == 0 || path[i - 2] == '/') break; /* ".name": no extension */
-			*n = pathlen - i;
-			return path + i;
-		}
+	for (size_t i = pathlen;;) {
+		REP8({
+			if (i == 0) goto none;
+			char c = path[i - 1];
+			if (c == '/') goto none;
+			if (c == '.') {
+				if (i - 1 == 0 || path[i - 2] == '/') goto none; /* ".name": no extension */
+				*n = pathlen - i;
+				return path + i;
+			}
+			i--;
+		})
 	}
+none:
 	*n = 0;
 	return "";
 }
 
 /* content_type returns the type for the extension e (n bytes) and sets *tn to its length. */
 static const char *content_type(const char *e, size_t n, size_t *tn) {
+	/* Unrolled: the lengths are constants, so is each comparison's loop. */
+#pragma clang loop unroll(full)
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
 		if (types[i].len == n && ieq(types[i].ext, e, n)) {
 			*tn = types[i].type_len;
@@ -219,12 +268,13 @@ static const char *cache_control(const char *e, size_t n) {
 	char name[48] = "CACHE_CONTROL_";
 	size_t off = sizeof "CACHE_CONTROL_" - 1;
 	if (vars.cache_control_ext && n > 0 && n < sizeof name - off) {
+		int eq = 0; /* getenv finds no name with a '=' */
 		for (size_t i = 0; i < n; i++) {
 			char c = e[i];
 			name[off + i] = c >= 'a' && c <= 'z' ? (char)(c - 32) : c;
+			eq |= c == '=';
 		}
-		name[off + n] = 0;
-		const char *v = env(name);
+		const char *v = eq ? NULL : nonempty(getvar(name, off + n));
 		if (v) return v;
 	}
 	return nonempty(vars.cache_control);
@@ -322,7 +372,7 @@ static void put_length(uint64_t n) {
 static void simple(const char *status, const char *body) {
 	header("status", status);
 	header("content-type", "text/plain; charset=utf-8");
-	size_t n = strlen(body);
+	size_t n = slen(body);
 	put_length(n);
 	flush_with(body, is_head ? 0 : n);
 }
@@ -332,10 +382,11 @@ static void simple(const char *status, const char *body) {
 
 static void path_add(const char *s, size_t n) {
 	if (pathlen + n + 1 > pathcap) {
-		size_t c = pathcap ? pathcap : 256;
+		size_t c = pathcap * 2;
 		while (c < pathlen + n + 1) c *= 2;
-		char *np = realloc(path, c);
+		char *np = path == path_static ? malloc(c) : realloc(path, c);
 		if (!np) _Exit(70);
+		if (path == path_static) memcpy(np, path, pathlen);
 		path = np;
 		pathcap = c;
 	}
@@ -344,17 +395,21 @@ static void path_add(const char *s, size_t n) {
 	path[pathlen] = 0;
 }
 
-/* rootlen is the length of ROOT in path (the part that is trusted configuration). */
-static size_t rootlen;
+/* rootlen is the length of ROOT in path (the part that is trusted configuration);
+ * last_slash is the index of the last '/' clean appended (rootlen when none). */
+static size_t rootlen, last_slash;
 
 static void path_reset(void) {
 	pathlen = 0;
 	const char *root = nonempty(vars.root);
 	if (!root) root = "/";
-	size_t n = strlen(root);
-	while (n > 0 && root[n - 1] == '/') n--;
+	size_t n = slen(root);
+	if (n > 0 && root[n - 1] == '/') { /* usually one: no loop iteration for it */
+		n--;
+		while (n > 0 && root[n - 1] == '/') n--;
+	}
 	path_add(root, n);
-	rootlen = pathlen;
+	rootlen = last_slash = pathlen;
 }
 
 /* clean appends the segments of the untrusted relative path p to path. It returns -1
@@ -364,16 +419,24 @@ static int clean(const char *p, int *trailing) {
 	*trailing = 0;
 	const char *s = p;
 	while (*s) {
-		while (*s == '/') s++;
-		const char *e = s;
-		while (*e && *e != '/') {
-			unsigned char c = (unsigned char)*e;
-			if (c < 0x20 || c == 0x7f || c == '\\') return -1;
-			e++;
+		if (*s == '/') { /* usually one: no loop iteration for it */
+			s++;
+			while (*s == '/') s++;
 		}
+		const char *e = s;
+		for (;;) {
+			REP8({
+				unsigned char c = (unsigned char)*e;
+				if (!c || c == '/') goto end;
+				if (c < 0x20 || c == 0x7f || c == '\\') return -1;
+				e++;
+			})
+		}
+	end:;
 		size_t len = (size_t)(e - s);
 		if (len == 2 && s[0] == '.' && s[1] == '.') return -1;
 		if (len > 0 && !(len == 1 && s[0] == '.')) {
+			last_slash = pathlen;
 			path_add("/", 1);
 			path_add(s, len);
 		}
@@ -386,21 +449,123 @@ static int clean(const char *p, int *trailing) {
 /* raw_ok reports whether the raw (undecoded) path is free of encoded slashes,
  * backslashes and NULs. */
 static int raw_ok(const char *raw) {
-	for (const char *p = raw; *p; p++) {
-		if (p[0] != '%' || !p[1] || !p[2]) continue;
-		char a = p[1], b = (char)lower((unsigned char)p[2]);
-		if ((a == '2' && b == 'f') || (a == '5' && b == 'c') || (a == '0' && b == '0')) return 0;
+	for (const char *p = raw;;) {
+		REP8({
+			if (!*p) return 1;
+			if (p[0] == '%' && p[1] && p[2]) {
+				char a = p[1];
+				char b = (char)lower((unsigned char)p[2]);
+				if ((a == '2' && b == 'f') || (a == '5' && b == 'c') || (a == '0' && b == '0')) return 0;
+			}
+			p++;
+		})
 	}
-	return 1;
+}
+
+/* ---- preopened directories ----
+ *
+ * The handler resolves a path against the host's preopened directories itself, as
+ * wasi-libc's __wasilibc_find_abspath does (the longest matching prefix on a component
+ * boundary, a later preopen winning a tie), and calls WASI's path_open and
+ * path_filestat_get directly: libc's open asks the host for the directory's rights
+ * (fd_fdstat_get) on every call, and libc scans the preopens at startup with mallocs and
+ * string loops. */
+
+struct preopen {
+	__wasi_fd_t fd;
+	const char *prefix; /* without leading "/" and "./" (libc's strip_prefixes) */
+	size_t len;
+};
+static struct preopen pre_static[8], *pre = pre_static;
+static size_t npre, precap = sizeof pre_static / sizeof pre_static[0];
+static char pre_names[512];
+static size_t pre_names_used;
+static int pre_loaded;
+
+/* load_preopens lists the preopened directories, fd 3 up to the first EBADF, and exits
+ * as libc's startup does when WASI fails (EX_OSERR) or memory runs out (EX_SOFTWARE). */
+static void load_preopens(void) {
+	pre_loaded = 1;
+	for (__wasi_fd_t fd = 3; fd != 0; ++fd) {
+		__wasi_prestat_t ps;
+		__wasi_errno_t r = __wasi_fd_prestat_get(fd, &ps);
+		if (r == __WASI_ERRNO_BADF) break;
+		if (r != __WASI_ERRNO_SUCCESS) _Exit(71);
+		if (ps.tag != __WASI_PREOPENTYPE_DIR) continue;
+		size_t n = ps.u.dir.pr_name_len;
+		char *name;
+		if (n + 1 <= sizeof pre_names - pre_names_used) {
+			name = pre_names + pre_names_used;
+			pre_names_used += n + 1;
+		} else if (!(name = malloc(n + 1))) {
+			_Exit(70);
+		}
+		if (__wasi_fd_prestat_dir_name(fd, (uint8_t *)name, n) != __WASI_ERRNO_SUCCESS) _Exit(71);
+		name[n] = 0;
+		if (name[0] == '/' && name[1] == 0) name++; /* the usual "/": no loop iteration */
+		for (;;) {
+			if (name[0] == '/') name++;
+			else if (name[0] == '.' && name[1] == '/') name += 2;
+			else if (name[0] == '.' && name[1] == 0) name++;
+			else break;
+		}
+		if (npre == precap) {
+			struct preopen *np = malloc(2 * precap * sizeof *np);
+			if (!np) _Exit(70);
+			memcpy(np, pre, npre * sizeof *np);
+			if (pre != pre_static) free(pre);
+			pre = np;
+			precap *= 2;
+		}
+		pre[npre++] = (struct preopen){fd, name, slen(name)};
+	}
+}
+
+/* prefix_matches reports whether the preopen's prefix names p or a directory above it. */
+static int prefix_matches(const struct preopen *o, const char *p) {
+	if (o->len == 0) return 1; /* p has no leading '/' */
+	for (size_t i = 0; i < o->len; i++)
+		if (p[i] != o->prefix[i]) return 0;
+	size_t i = o->len;
+	while (i > 0 && o->prefix[i - 1] == '/') i--;
+	return p[i] == '/' || p[i] == 0;
+}
+
+/* resolve returns the preopened directory holding the absolute path p and sets *rel to
+ * the path relative to it ("." for the directory itself); -1 when none holds it. */
+static int resolve(const char *p, const char **rel) {
+	if (!pre_loaded) load_preopens();
+	if (*p == '/') { /* usually one: no loop iteration for it */
+		p++;
+		while (*p == '/') p++;
+	}
+	size_t match = 0;
+	int fd = -1;
+	for (size_t i = npre; i > 0;) {
+		REP4({
+			const struct preopen *o = &pre[--i];
+			if ((fd == -1 || o->len > match) && prefix_matches(o, p)) {
+				fd = (int)o->fd;
+				match = o->len;
+			}
+			if (i == 0) break;
+		})
+	}
+	if (fd < 0) return -1;
+	const char *c = p + match;
+	if (*c == '/') {
+		c++;
+		while (*c == '/') c++;
+	}
+	*rel = *c ? c : ".";
+	return fd;
 }
 
 /* open_ro opens p read-only without following a symlink in its last component, as
- * open(p, O_RDONLY | O_NOFOLLOW) does, but straight through WASI's path_open: libc's open
- * first asks the host for the directory's rights (fd_fdstat_get, a stat of the volume's
- * directory) on every call. */
+ * open(p, O_RDONLY | O_NOFOLLOW) does. */
 static int open_ro(const char *p) {
-	const char *prefix, *rel;
-	int dir = __wasilibc_find_abspath(p, &prefix, &rel);
+	const char *rel;
+	int dir = resolve(p, &rel);
 	if (dir < 0) return -1;
 	const __wasi_rights_t rights = __WASI_RIGHTS_FD_READ | __WASI_RIGHTS_FD_SEEK |
 	                               __WASI_RIGHTS_FD_TELL | __WASI_RIGHTS_FD_FILESTAT_GET |
@@ -410,19 +575,35 @@ static int open_ro(const char *p) {
 	return (int)fd;
 }
 
+/* is_dir reports whether p is a directory, not following a symlink in its last
+ * component (fstatat with AT_SYMLINK_NOFOLLOW). */
+static int is_dir(const char *p) {
+	const char *rel;
+	int dir = resolve(p, &rel);
+	__wasi_filestat_t fs;
+	return dir >= 0 && __wasi_path_filestat_get((__wasi_fd_t)dir, 0, rel, &fs) == 0 &&
+	       fs.filetype == __WASI_FILETYPE_DIRECTORY;
+}
+
 enum { FOUND, IS_DIR, MISSING };
 
 /* open_safe opens path read-only without following a symlink in any component below
  * ROOT. It returns FOUND with *fd and *st set for a regular file, IS_DIR for a directory,
  * MISSING otherwise. */
 static int open_safe(int *fd, struct stat *st) {
-	/* Intermediate components: each must be a real directory. */
-	for (size_t i = rootlen + 1; i < pathlen; i++) {
-		if (path[i] != '/') continue;
-		path[i] = 0;
-		int r = fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
-		path[i] = '/';
-		if (r != 0 || !S_ISDIR(st->st_mode)) return MISSING;
+	/* Intermediate components: each must be a real directory. Only path[..last_slash]
+	 * holds their slashes. */
+	for (size_t i = rootlen + 1; i <= last_slash;) {
+		REP8({
+			if (i > last_slash) break;
+			if (path[i] == '/') {
+				path[i] = 0;
+				int d = is_dir(path);
+				path[i] = '/';
+				if (!d) return MISSING;
+			}
+			i++;
+		})
 	}
 	int f = open_ro(pathlen ? path : "/");
 	if (f < 0) return MISSING;
@@ -442,10 +623,12 @@ static int open_safe(int *fd, struct stat *st) {
 	return FOUND;
 }
 
-/* open_sibling opens path+suffix as a regular file, or returns -1. */
-static int open_sibling(const char *suffix, struct stat *st) {
+/* open_sibling opens path+suffix (a literal) as a regular file, or returns -1. */
+#define open_sibling(suffix, st) open_sibling_((suffix), sizeof(suffix) - 1, (st))
+
+static int open_sibling_(const char *suffix, size_t n, struct stat *st) {
 	size_t keep = pathlen;
-	path_add(suffix, strlen(suffix));
+	path_add(suffix, n);
 	int f = open_ro(path);
 	pathlen = keep;
 	path[pathlen] = 0;
@@ -493,11 +676,24 @@ static void accepted(const char *ae, int *qbr, int *qgz) {
 	while (*p) {
 		p = skip_ows(p);
 		const char *tok = p;
-		while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t') p++;
+		for (;;) {
+			REP8({
+				char c = *p;
+				if (!c || c == ',' || c == ';' || c == ' ' || c == '\t') goto tok_end;
+				p++;
+			})
+		}
+	tok_end:;
 		size_t tl = (size_t)(p - tok);
 		const char *end = p;
-		while (*end && *end != ',') end++;
-		int q = qvalue(p, end);
+		for (;;) {
+			REP8({
+				if (!*end || *end == ',') goto params_end;
+				end++;
+			})
+		}
+	params_end:;
+		int q = p < end ? qvalue(p, end) : 1000;
 		if (tl == 2 && ieq(tok, "br", 2)) br = q;
 		else if ((tl == 4 && ieq(tok, "gzip", 4)) || (tl == 6 && ieq(tok, "x-gzip", 6))) gz = q;
 		else if (tl == 1 && *tok == '*') star = q;
@@ -596,8 +792,9 @@ static void send_body(int fd, uint64_t start, uint64_t len) {
 		flush_with(NULL, 0);
 		return;
 	}
-	size_t cap = len < CHUNK ? (size_t)len : CHUNK;
-	char *buf = malloc(cap);
+	static char small[16 * 1024]; /* no malloc for a small file */
+	size_t cap = len <= sizeof small ? sizeof small : CHUNK;
+	char *buf = cap == sizeof small ? small : malloc(cap);
 	if (!buf) _Exit(70);
 	int first = 1;
 	while (len > 0) {
@@ -613,7 +810,7 @@ static void send_body(int fd, uint64_t start, uint64_t len) {
 		start += (uint64_t)n;
 		len -= (uint64_t)n;
 	}
-	free(buf);
+	if (buf != small) free(buf);
 }
 
 /* serve sends the open file fd (stat st) found at path with the given status (200 for a
