@@ -40,6 +40,24 @@ func TestNewEnviron(t *testing.T) {
 	}
 }
 
+func TestNewGuestStrings(t *testing.T) {
+	t.Parallel()
+	g, err := newGuestStrings([][2]string{{"A", "1"}, {"BB", ""}}, []string{"/env", "", "x y"})
+	require.NoError(t, err)
+	assert.Equal(t, "A=1\x00BB=\x00", string(g.env.buf))
+	assert.Equal(t, []uint32{0, 4}, g.env.offsets)
+	assert.Equal(t, "/env\x00\x00x y\x00", string(g.args.buf))
+	assert.Equal(t, []uint32{0, 5, 6}, g.args.offsets)
+
+	g, err = newGuestStrings(nil, nil)
+	require.NoError(t, err)
+	assert.Empty(t, g.env.buf)
+	assert.Empty(t, g.args.offsets)
+
+	_, err = newGuestStrings(nil, []string{"a", "b\x00c"})
+	assert.ErrorIs(t, err, errArgNUL)
+}
+
 func TestMergeEnv(t *testing.T) {
 	t.Parallel()
 	got := mergeEnv([][2]string{{"GREETING", "hi"}, {"REQUEST_METHOD", "spoofed"}}, [][2]string{{"REQUEST_METHOD", "GET"}})

@@ -71,7 +71,47 @@ type handler struct {
 	module   wazero.CompiledModule
 	base     wazero.ModuleConfig // everything but the per-request parts
 	slots    chan struct{}       // one token per running instance
+	configs  chan *requestConfig // idle ones, at most MaxConcurrent
 	env      [][2]string         // cfg.Env, sorted
+}
+
+// requestConfig is base with stdout and stderr that lead to whichever
+// request holds it. A handler keeps the idle ones for the next requests:
+// naming a request's own writers with ModuleConfig.WithStdout and
+// WithStderr would copy the config twice per request. (The environment
+// and argv travel in the call's context, see environ.go.)
+type requestConfig struct {
+	mc             wazero.ModuleConfig
+	stdout, stderr redirectWriter
+}
+
+// redirectWriter writes to w.
+type redirectWriter struct{ w io.Writer }
+
+// Write implements io.Writer.
+func (r *redirectWriter) Write(p []byte) (int, error) { return r.w.Write(p) }
+
+// getConfig returns an idle requestConfig whose output goes to stdout and
+// stderr until putConfig.
+func (hd *handler) getConfig(stdout, stderr io.Writer) *requestConfig {
+	var rc *requestConfig
+	select {
+	case rc = <-hd.configs:
+	default:
+		rc = &requestConfig{}
+		rc.mc = hd.base.WithStdout(&rc.stdout).WithStderr(&rc.stderr)
+	}
+	rc.stdout.w, rc.stderr.w = stdout, stderr
+	return rc
+}
+
+// putConfig keeps rc for another request. The guest must have stopped.
+func (hd *handler) putConfig(rc *requestConfig) {
+	rc.stdout.w, rc.stderr.w = nil, nil
+	select {
+	case hd.configs <- rc:
+	default:
+	}
 }
 
 // New compiles every handler's module and returns a Host ready to serve.
@@ -176,8 +216,9 @@ func (h *Host) compile(ctx context.Context, hc HandlerConfig) (*handler, error) 
 			WithSysNanotime().
 			WithRandSource(rand.Reader).
 			WithFSConfig(fsc),
-		slots: make(chan struct{}, hc.MaxConcurrent),
-		env:   env,
+		slots:   make(chan struct{}, hc.MaxConcurrent),
+		configs: make(chan *requestConfig, hc.MaxConcurrent),
+		env:     env,
 	}, nil
 }
 
@@ -451,14 +492,17 @@ func (hd *handler) instantiate(r *http.Request, body []byte, scriptName, rawRest
 		contentLen:   len(body),
 		trustForward: trustedPeer(r),
 	}
-	mc := hd.base.
-		WithStdout(stdout).
-		WithStderr(stderr).
-		WithArgs(argv(hd.cfg.Argv, scriptName, r.URL.RawQuery)...)
+	strs, err := newGuestStrings(mergeEnv(hd.env, req.env()), argv(hd.cfg.Argv, scriptName, r.URL.RawQuery))
+	if err != nil {
+		return nil, err
+	}
+	rc := hd.getConfig(stdout, stderr)
+	defer hd.putConfig(rc) // after mod.Close below: the guest has stopped
+	mc := rc.mc
 	if len(body) > 0 { // without, stdin is wazero's, at EOF at once
 		mc = mc.WithStdin(bytes.NewReader(body))
 	}
-	ctx = withEnviron(ctx, newEnviron(mergeEnv(hd.env, req.env())))
+	ctx = withGuestStrings(ctx, strs)
 	mod, err := hd.runtime.InstantiateModule(ctx, hd.module, mc)
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil {
