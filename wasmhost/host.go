@@ -133,6 +133,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Host, error) {
 		metrics: newMetrics(opts.Registerer),
 		byName:  map[string]*handler{},
 	}
+	warmWazeroVersion(ctx)
 	if opts.CacheDir != "" {
 		c, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
 		if err != nil {
@@ -157,6 +158,22 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Host, error) {
 		return len(h.handlers[i].routeEsc) > len(h.handlers[j].routeEsc)
 	})
 	return h, nil
+}
+
+// wazeroVersionOnce guards the first read of wazero's version string.
+var wazeroVersionOnce sync.Once
+
+// warmWazeroVersion creates and closes one compiler runtime, once per
+// process, before any host makes its own. wazero v1.12.0 caches its version
+// string in a package variable, unsynchronised, the first time a compiler
+// engine is created, and reads it there and in NewCompilationCacheWithDir:
+// two hosts created at the same moment (tests, `whiskers demo` beside
+// `wasm serve` in one process) race on it. After this, later calls only
+// read it.
+func warmWazeroVersion(ctx context.Context) {
+	wazeroVersionOnce.Do(func() {
+		_ = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler()).Close(ctx)
+	})
 }
 
 func (h *Host) compile(ctx context.Context, hc HandlerConfig) (*handler, error) {
