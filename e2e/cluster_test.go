@@ -431,52 +431,30 @@ func firstErrs(errs []error) []error {
 
 // process is a child process whose output is kept for failure messages.
 type process struct {
-	name   string
-	cmd    *exec.Cmd
-	out    *syncbuf.Buffer
-	exited chan struct{}
+	*childproc.Process
+	out *syncbuf.Buffer
 }
 
 // startProcess runs bin with args and extra environment; the test's
 // cleanup stops it.
 func startProcess(tb testing.TB, name, bin string, env []string, args ...string) *process {
 	tb.Helper()
-	p := &process{name: name, out: &syncbuf.Buffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout = p.out
-	p.cmd.Stderr = p.out
-	childproc.DieWithParent(p.cmd)
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatalf("starting %s: %v", name, err)
+	p := &process{out: &syncbuf.Buffer{}}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout = p.out
+	cmd.Stderr = p.out
+	var err error
+	if p.Process, err = childproc.Start(cmd); err != nil {
+		tb.Fatalf("%s: %v", name, err)
 	}
-	go func() { // owned by p: ends when the process exits; stop ensures it
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
 	tb.Cleanup(func() {
-		p.stop(syscall.SIGTERM)
+		p.Stop(syscall.SIGTERM, 10*time.Second)
 		if tb.Failed() {
 			tb.Logf("%s output:\n%s", name, p.out.String())
 		}
 	})
 	return p
-}
-
-// stop sends sig and waits for the process to exit (SIGKILL after 10 s).
-func (p *process) stop(sig syscall.Signal) {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
 }
 
 // The whiskers binary, built once per test binary from this checkout.

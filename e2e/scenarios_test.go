@@ -161,7 +161,7 @@ func TestWasmHostDown(t *testing.T) {
 	c := startCluster(t)
 	require.Contains(t, c.get(appHost, "/cat.txt").body, "served by fileserver.wasm")
 
-	c.wasm.stop(syscall.SIGKILL) // as if it crashed: no graceful close
+	c.wasm.Stop(syscall.SIGKILL, 10*time.Second) // as if it crashed: no graceful close
 	r := c.get(appHost, "/cat.txt")
 	require.NoError(t, r.err)
 	assert.Equal(t, http.StatusOK, r.status)

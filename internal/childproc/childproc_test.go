@@ -12,18 +12,17 @@ import (
 )
 
 // TestChildDiesWithParent: a parent (this test binary, re-run) starts a
-// long sleep with DieWithParent and is then killed; the sleep goes too.
+// long sleep with Start and is then killed; the sleep goes too.
 func TestChildDiesWithParent(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("PR_SET_PDEATHSIG is Linux only")
 	}
 	if os.Getenv("CHILDPROC_PARENT") == "1" {
-		cmd := exec.Command("sleep", "60")
-		DieWithParent(cmd)
-		if err := cmd.Start(); err != nil {
+		child, err := Start(exec.Command("sleep", "60"))
+		if err != nil {
 			t.Fatal(err)
 		}
-		os.Stdout.WriteString("child " + strconv.Itoa(cmd.Process.Pid) + "\n")
+		os.Stdout.WriteString("child " + strconv.Itoa(child.Pid()) + "\n")
 		select {} // wait to be killed
 	}
 	parent := exec.Command(os.Args[0], "-test.run=^TestChildDiesWithParent$", "-test.count=1", "-test.v")
@@ -63,5 +62,34 @@ func TestChildDiesWithParent(t *testing.T) {
 			t.Fatalf("child %d still running 30 s after its parent was killed", pid)
 		}
 		time.Sleep(20 * time.Millisecond) // another process: polling is all there is
+	}
+}
+
+// TestStop: a process that ignores the signal is killed after the grace
+// period; a second Stop, and a Stop after exit, return at once.
+func TestStop(t *testing.T) {
+	p, err := Start(exec.Command("sh", "-c", "trap '' TERM; echo ready; sleep 60"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let sh install its trap; a TERM before it only ends sh sooner
+	p.Stop(syscall.SIGTERM, 200*time.Millisecond)
+	select {
+	case <-p.Done():
+	default:
+		t.Fatal("Stop returned before the process exited")
+	}
+	if p.Err() == nil {
+		t.Error("a killed process exited with status 0")
+	}
+	p.Stop(syscall.SIGTERM, time.Hour) // already exited: returns at once
+
+	q, err := Start(exec.Command("true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-q.Done()
+	if q.Err() != nil {
+		t.Errorf("true: %v", q.Err())
 	}
 }

@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -103,11 +102,8 @@ type Proxy struct {
 	// APIURL is the traefik entry point (ping and API).
 	APIURL string
 
-	cmd    *exec.Cmd
-	logs   *syncbuf.Buffer
-	exited chan struct{} // closed when the process has exited
-	err    error         // the process's exit error, once exited is closed
-	once   sync.Once
+	proc *childproc.Process
+	logs *syncbuf.Buffer
 }
 
 // Start writes the static configuration and the plugin into o.Dir, starts
@@ -141,23 +137,18 @@ func Start(ctx context.Context, o Options) (*Proxy, error) {
 		return nil, fmt.Errorf("traefik: writing static configuration: %w", err)
 	}
 
-	p := &Proxy{URL: "http://" + o.Web, APIURL: "http://" + o.API, logs: &syncbuf.Buffer{}, exited: make(chan struct{})}
+	p := &Proxy{URL: "http://" + o.Web, APIURL: "http://" + o.API, logs: &syncbuf.Buffer{}}
 	var out io.Writer = p.logs
 	if o.Output != nil {
 		out = io.MultiWriter(p.logs, o.Output)
 	}
-	p.cmd = exec.Command(o.Bin, "--configFile="+static)
-	p.cmd.Dir = o.Dir // Traefik looks for plugins-local/ in its working directory
-	p.cmd.Stdout = out
-	p.cmd.Stderr = out
-	childproc.DieWithParent(p.cmd)
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("traefik: starting %s: %w", o.Bin, err)
+	cmd := exec.Command(o.Bin, "--configFile="+static)
+	cmd.Dir = o.Dir // Traefik looks for plugins-local/ in its working directory
+	cmd.Stdout = out
+	cmd.Stderr = out
+	if p.proc, err = childproc.Start(cmd); err != nil {
+		return nil, fmt.Errorf("traefik: %w", err)
 	}
-	go func() { // owned by p: ends when the process exits, which Close ensures
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
 	if err := p.waitPing(ctx); err != nil {
 		_ = p.Close()
 		return nil, err
@@ -273,8 +264,8 @@ func (p *Proxy) waitPing(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("traefik: not answering /ping (last: %v): %w; output:\n%s", last, ctx.Err(), p.Logs())
-		case <-p.exited:
-			return fmt.Errorf("traefik: exited before answering /ping: %v; output:\n%s", p.err, p.Logs())
+		case <-p.proc.Done():
+			return fmt.Errorf("traefik: exited before answering /ping: %v; output:\n%s", p.proc.Err(), p.Logs())
 		case <-t.C:
 		}
 	}
@@ -338,8 +329,8 @@ func (p *Proxy) WaitRouters(ctx context.Context, names ...string) error {
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("traefik: waiting for router %s (last: %v): %w; output:\n%s", name, err, ctx.Err(), p.Logs())
-			case <-p.exited:
-				return fmt.Errorf("traefik: exited: %v; output:\n%s", p.err, p.Logs())
+			case <-p.proc.Done():
+				return fmt.Errorf("traefik: exited: %v; output:\n%s", p.proc.Err(), p.Logs())
 			case <-t.C:
 			}
 		}
@@ -352,15 +343,7 @@ func (p *Proxy) Logs() string { return p.logs.String() }
 
 // Close stops Traefik (SIGTERM, then SIGKILL after 5 s) and waits for it.
 func (p *Proxy) Close() error {
-	p.once.Do(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(5 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
+	p.proc.Stop(syscall.SIGTERM, 5*time.Second)
 	return nil
 }
 
