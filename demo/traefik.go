@@ -25,12 +25,8 @@ func checkTraefik(bin string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("demo: traefik binary: %w", err)
 	}
-	fi, err := os.Stat(abs)
-	if err != nil {
-		return "", fmt.Errorf("demo: traefik binary: %w", err)
-	}
-	if fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return "", fmt.Errorf("demo: traefik binary: %s is not an executable file", abs)
+	if err := traefikproc.CheckBin(abs); err != nil {
+		return "", fmt.Errorf("demo: %w", err)
 	}
 	return abs, nil
 }

@@ -57,10 +57,23 @@ func Find(root string) string {
 		return bin
 	}
 	bin := filepath.Join(root, filepath.FromSlash(CachePath))
-	if fi, err := os.Stat(bin); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+	if CheckBin(bin) == nil {
 		return bin
 	}
 	return ""
+}
+
+// CheckBin reports why bin cannot be run as Traefik's binary: it is
+// missing, or not an executable file.
+func CheckBin(bin string) error {
+	fi, err := os.Stat(bin)
+	if err != nil {
+		return fmt.Errorf("traefik binary: %w", err)
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return fmt.Errorf("traefik binary: %s is not an executable file", bin)
+	}
+	return nil
 }
 
 // Options configure a Proxy. Bin, Dir and DynamicFile are required.
