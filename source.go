@@ -12,8 +12,8 @@ import "embed"
 const ModuleName = "github.com/whiskers-dev/whiskers"
 
 // PluginSource is the local plugin as Traefik reads it: .traefik.yml, go.mod
-// and the Go files of plugin/. It includes the package's _test.go files;
-// installers may leave them out (Yaegi does not load them).
+// and the Go files of plugin/, _test.go files included: Traefik's Yaegi
+// does not load them, and `yaegi test` (plugin/yaegitest) needs them.
 //
 //go:embed .traefik.yml go.mod plugin/*.go
 var PluginSource embed.FS

@@ -225,28 +225,14 @@ func createIfMissing(path string) error {
 	return nil
 }
 
-// installPlugin copies the plugin module, without its _test.go files, into
-// dir/plugins-local/src/<module>.
+// installPlugin copies the plugin module into dir/plugins-local/src/<module>.
+// Its _test.go files go along; Traefik's Yaegi does not load them.
 func installPlugin(dir string, src fs.FS) error {
 	dst := filepath.Join(dir, "plugins-local", "src", filepath.FromSlash(whiskers.ModuleName))
 	if err := os.RemoveAll(dst); err != nil {
 		return fmt.Errorf("traefik: plugin directory: %w", err)
 	}
-	err := fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
-			return err
-		}
-		b, err := fs.ReadFile(src, p)
-		if err != nil {
-			return err
-		}
-		to := filepath.Join(dst, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(to, b, 0o644)
-	})
-	if err != nil {
+	if err := os.CopyFS(dst, src); err != nil {
 		return fmt.Errorf("traefik: installing the plugin: %w", err)
 	}
 	return nil

@@ -3,7 +3,6 @@ package yaegitest
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/whiskers-dev/whiskers/plugin"
+
+	"github.com/whiskers-dev/whiskers"
 )
 
 // moduleName is the plugin's module, as in Traefik's
@@ -124,54 +125,23 @@ func loadYaegi(t testing.TB) *yaegiPlugin {
 	return yaegiLoaded
 }
 
-// buildGoPath lays out the repository as Traefik expects local plugins,
-// plugins-local/src/<moduleName>, with the manifest and the plugin package's
-// non-test files, and returns the GOPATH.
+// buildGoPath lays out the plugin as Traefik expects local plugins,
+// plugins-local/src/<moduleName>: the manifest, go.mod and the plugin
+// package's files, from the sources embedded in package whiskers (the same
+// bytes as the checkout; see TestPluginSourceComplete). It returns the GOPATH.
 func buildGoPath() (string, error) {
 	dir, err := os.MkdirTemp("", "whiskers-plugins-local-")
 	if err != nil {
 		return "", fmt.Errorf("creating gopath: %w", err)
 	}
 	goPathDir = dir
+	// Test files too: Traefik's Yaegi skips them, and `yaegi test`
+	// (TestYaegiPackageTests) needs them.
 	mod := filepath.Join(dir, "src", filepath.FromSlash(moduleName))
-	if err := os.MkdirAll(filepath.Join(mod, "plugin"), 0o755); err != nil {
-		return "", fmt.Errorf("creating module dir: %w", err)
-	}
-	if err := copyFile(filepath.Join(repoRoot, ".traefik.yml"), filepath.Join(mod, ".traefik.yml")); err != nil {
-		return "", err
-	}
-	for _, name := range []string{"go.mod"} {
-		if err := copyFile(filepath.Join(repoRoot, name), filepath.Join(mod, name)); err != nil {
-			return "", err
-		}
-	}
-	entries, err := os.ReadDir(filepath.Join(repoRoot, "plugin"))
-	if err != nil {
-		return "", fmt.Errorf("listing plugin sources: %w", err)
-	}
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".go") {
-			continue
-		}
-		// Test files too: Traefik's Yaegi skips them, and `yaegi test`
-		// (TestYaegiPackageTests) needs them.
-		if err := copyFile(filepath.Join(repoRoot, "plugin", e.Name()), filepath.Join(mod, "plugin", e.Name())); err != nil {
-			return "", err
-		}
+	if err := os.CopyFS(mod, whiskers.PluginSource); err != nil {
+		return "", fmt.Errorf("laying out the plugin: %w", err)
 	}
 	return dir, nil
-}
-
-// copyFile copies one file.
-func copyFile(from, to string) error {
-	b, err := os.ReadFile(from)
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", from, err)
-	}
-	if err := os.WriteFile(to, b, fs.FileMode(0o644)); err != nil {
-		return fmt.Errorf("writing %s: %w", to, err)
-	}
-	return nil
 }
 
 // newInterpreter creates an interpreter as Traefik's newInterpreter does:
