@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: all build test vet unit wasm wasm-check demo traefik
+.PHONY: all build test vet unit wasm wasm-check demo traefik nomad consul
 
 all: build
 
@@ -32,4 +32,13 @@ demo:
 ## traefik: the real Traefik (v3.6.12) at .cache/bin/traefik for the e2e tests
 ## and the demo; built once (~10 min on two cores), then reused.
 traefik:
-	@bash .ci/traefik.sh
+	@bash .ci/tool.sh traefik
+
+## nomad: the real Nomad (v1.6.1, the last MPL-2.0 release) at .cache/bin/nomad
+## for the real-cluster tests and the demo; built once (~2 min), then reused.
+nomad:
+	@bash .ci/tool.sh nomad
+
+## consul: the real Consul (v1.14.8) at .cache/bin/consul; built once (~3 min).
+consul:
+	@bash .ci/tool.sh consul

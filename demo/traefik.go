@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/whiskers-dev/whiskers/internal/realbin"
 	"github.com/whiskers-dev/whiskers/internal/traefikproc"
 )
 
@@ -25,7 +26,7 @@ func checkTraefik(bin string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("demo: traefik binary: %w", err)
 	}
-	if err := traefikproc.CheckBin(abs); err != nil {
+	if err := realbin.Traefik.Check(abs); err != nil {
 		return "", fmt.Errorf("demo: %w", err)
 	}
 	return abs, nil
@@ -92,7 +93,7 @@ func (d *Demo) traefikBanner() {
 		width = max(width, len(t[0]))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "  traefik      %s   the real Traefik %s: file provider on %s, the whiskers plugin, round-robin over %s\n", a.Traefik, traefikproc.Version, ConfigFile, AppService)
+	fmt.Fprintf(&b, "  traefik      %s   the real Traefik %s: file provider on %s, the whiskers plugin, round-robin over %s\n", a.Traefik, realbin.Traefik.Version, ConfigFile, AppService)
 	fmt.Fprintf(&b, "  traefik API  %s/api/http/routers   (read-only)\n", a.TraefikAPI)
 	fmt.Fprintf(&b, "try Traefik:\n")
 	for _, t := range tries {

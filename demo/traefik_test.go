@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/whiskers-dev/whiskers/internal/traefikproc/traefiktest"
+	"github.com/whiskers-dev/whiskers/internal/realbin"
+	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
 )
 
 // traefikPatience bounds every wait in TestDemoTraefik, generously for a
@@ -24,7 +25,7 @@ const traefikPatience = 2 * time.Minute
 // redirect answer, requests reach all three workers, and a worker the
 // demo drains stops getting requests and gets them again once it is back.
 func TestDemoTraefik(t *testing.T) {
-	bin := traefiktest.Bin(t)
+	bin := realbintest.Bin(t, realbin.Traefik)
 	dir := filepath.Join(t.TempDir(), "whiskers-demo")
 	// Each worker is out of the configuration for DrainEvery: long enough
 	// to see through Traefik (it applies a change within ~0.2 s on an idle

@@ -21,9 +21,10 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/whiskers-dev/whiskers/internal/childproc"
+	"github.com/whiskers-dev/whiskers/internal/realbin"
+	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
 	"github.com/whiskers-dev/whiskers/internal/syncbuf"
 	"github.com/whiskers-dev/whiskers/internal/traefikproc"
-	"github.com/whiskers-dev/whiskers/internal/traefikproc/traefiktest"
 	"github.com/whiskers-dev/whiskers/syncer/fakes/consulfake"
 	"github.com/whiskers-dev/whiskers/syncer/fakes/nomadfake"
 )
@@ -101,7 +102,7 @@ func (w *worker) lastHit() time.Time {
 // three workers through the configuration the syncer wrote.
 func startCluster(tb testing.TB) *cluster {
 	tb.Helper()
-	traefikBin := traefiktest.Bin(tb)
+	traefikBin := realbintest.Bin(tb, realbin.Traefik)
 	bin := whiskersBin(tb)
 	c := &cluster{tb: tb, dir: tb.TempDir()}
 	// A short directory for the socket: Unix socket paths are limited to

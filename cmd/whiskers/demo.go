@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/whiskers-dev/whiskers/demo"
-	"github.com/whiskers-dev/whiskers/internal/traefikproc"
+	"github.com/whiskers-dev/whiskers/internal/realbin"
 )
 
 func init() {
@@ -28,7 +28,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	drainEvery := fs.Duration("drain-every", demo.DefaultDrainEvery, "period of the drain cycle: drain one worker, then bring it back (0 disables it)")
 	duration := fs.Duration("duration", 0, "stop after this long (0 runs until Ctrl-C)")
 	handlers := fs.String("handlers", "", "directory with redirect/redirect.wasm and fileserver/fileserver.wasm (default: the modules built into this binary)")
-	traefik := fs.String("traefik", traefikproc.CachePath, "`PATH` of a Traefik binary to run in front of the workers (make traefik builds the default; if the default is missing, a Go front stands in; \"\" disables Traefik)")
+	traefik := fs.String("traefik", realbin.Traefik.CachePath(), "`PATH` of a Traefik binary to run in front of the workers (make traefik builds the default; if the default is missing, a Go front stands in; \"\" disables Traefik)")
 	verbose := fs.Bool("v", false, "log the components' info messages too")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: whiskers demo [flags]")

@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whiskers-dev/whiskers/internal/realbin"
+	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
 	"github.com/whiskers-dev/whiskers/internal/syncbuf"
-	"github.com/whiskers-dev/whiskers/internal/traefikproc/traefiktest"
 )
 
 func TestDemoFlags(t *testing.T) {
@@ -84,7 +85,7 @@ func TestDemoCommand(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"demo", "--dir", filepath.Join(t.TempDir(), "demo"), "--drain-every", "0"}
 			if tc.traefik {
-				args = append(args, "--traefik", traefiktest.Bin(t))
+				args = append(args, "--traefik", realbintest.Bin(t, realbin.Traefik))
 			}
 			args = append(args, tc.args...)
 			var stdout, stderr syncbuf.Buffer

@@ -28,17 +28,6 @@ import (
 	"github.com/whiskers-dev/whiskers/internal/syncbuf"
 )
 
-// Version is the Traefik release `make traefik` builds.
-const Version = "v3.6.12"
-
-// BinEnv names the environment variable that points tests at a Traefik
-// binary; unset, they look for CachePath in the repository.
-const BinEnv = "WHISKERS_TRAEFIK_BIN"
-
-// CachePath is where `make traefik` puts the binary, relative to the
-// repository root.
-const CachePath = ".cache/bin/traefik"
-
 // DefaultThrottle is the providers.providersThrottleDuration the proxy runs
 // with. Traefik applies provider changes at most this often (its default is
 // 2 s, which would hold a drained server in the pool for up to 2 s); the
@@ -49,32 +38,6 @@ const DefaultThrottle = 100 * time.Millisecond
 // PluginName is the key of the local plugin in Traefik's static
 // configuration, so middlewares configure it as plugin.whiskers.<option>.
 const PluginName = "whiskers"
-
-// Find returns the Traefik binary for tests: $WHISKERS_TRAEFIK_BIN if set,
-// else root/CachePath if it is there, else "".
-func Find(root string) string {
-	if bin := os.Getenv(BinEnv); bin != "" {
-		return bin
-	}
-	bin := filepath.Join(root, filepath.FromSlash(CachePath))
-	if CheckBin(bin) == nil {
-		return bin
-	}
-	return ""
-}
-
-// CheckBin reports why bin cannot be run as Traefik's binary: it is
-// missing, or not an executable file.
-func CheckBin(bin string) error {
-	fi, err := os.Stat(bin)
-	if err != nil {
-		return fmt.Errorf("traefik binary: %w", err)
-	}
-	if fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("traefik binary: %s is not an executable file", bin)
-	}
-	return nil
-}
 
 // Options configure a Proxy. Bin, Dir and DynamicFile are required.
 type Options struct {

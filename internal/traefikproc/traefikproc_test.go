@@ -10,15 +10,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/whiskers-dev/whiskers/internal/realbin"
+	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
 	"github.com/whiskers-dev/whiskers/internal/traefikproc"
-	"github.com/whiskers-dev/whiskers/internal/traefikproc/traefiktest"
 )
 
 // TestStartLoadsPluginAndWatchesFile: Traefik starts from the written static
 // configuration, loads the embedded plugin (a router using it is enabled)
 // and picks up a new dynamic file.
 func TestStartLoadsPluginAndWatchesFile(t *testing.T) {
-	bin := traefiktest.Bin(t)
+	bin := realbintest.Bin(t, realbin.Traefik)
 	dir := t.TempDir()
 	dyn := filepath.Join(dir, "dynamic.yaml")
 	p, err := traefikproc.Start(t.Context(), traefikproc.Options{Bin: bin, Dir: filepath.Join(dir, "traefik"), DynamicFile: dyn})

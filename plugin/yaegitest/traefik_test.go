@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whiskers-dev/whiskers/internal/realbin"
+	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
 	"github.com/whiskers-dev/whiskers/internal/traefikproc"
-	"github.com/whiskers-dev/whiskers/internal/traefikproc/traefiktest"
 )
 
 // realTraefik is a Traefik process with the plugin loaded as a local
@@ -43,7 +44,7 @@ func startRealTraefik(tb testing.TB, socket string, app http.Handler) *realTraef
 // host at trivialSocket, unless that is "".
 func startRealTraefikWith(tb testing.TB, socket, trivialSocket string, app http.Handler) *realTraefik {
 	tb.Helper()
-	bin := traefiktest.Bin(tb)
+	bin := realbintest.Bin(tb, realbin.Traefik)
 	dir := tb.TempDir()
 	appSrv := httptest.NewServer(app)
 	tb.Cleanup(appSrv.Close)
@@ -148,7 +149,7 @@ func noRedirectClient() *http.Client {
 // traefik` or $WHISKERS_TRAEFIK_BIN; skipped without one, failed under
 // CI=true) in front of a real wasmhost.
 func TestRealTraefik(t *testing.T) {
-	traefiktest.Bin(t) // skip (or fail under CI) before starting the host
+	realbintest.Bin(t, realbin.Traefik) // skip (or fail under CI) before starting the host
 	socket := startWasmHost(t)
 	rt := startRealTraefik(t, socket, appHandler)
 	client := noRedirectClient()

@@ -14,7 +14,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/whiskers-dev/whiskers/internal/traefikproc/traefiktest"
+	"github.com/whiskers-dev/whiskers/internal/realbin"
+	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
 )
 
 // traefikExpected lists the objects of a golden file that Traefik is
@@ -38,7 +39,7 @@ var traefikStatus = map[string]map[string]int{
 // middleware is enabled. The binary comes from `make traefik` (or
 // $WHISKERS_TRAEFIK_BIN); without it the test skips, or fails under CI=true.
 func TestGoldensLoadInTraefik(t *testing.T) {
-	bin := traefiktest.Bin(t)
+	bin := realbintest.Bin(t, realbin.Traefik)
 	goldens, err := filepath.Glob("testdata/*.golden.yaml")
 	if err != nil {
 		t.Fatal(err)
