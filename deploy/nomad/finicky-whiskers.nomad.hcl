@@ -10,6 +10,11 @@
 # to the Spin app. If the wasm host is down, requests go straight to the app.
 #
 # Run it:  nomad job run -var host=finicky.example.com deploy/nomad/finicky-whiskers.nomad.hcl
+#
+# What runs is a variable, so that the same file runs elsewhere: app_driver,
+# app_command and app_args replace `spin up` (the end-to-end tests run a small
+# HTTP server with raw_exec), redis_driver/redis_command/redis_args replace
+# the Redis image.
 
 variable "datacenters" {
   description = "Datacenters the job runs in."
@@ -24,7 +29,7 @@ variable "host" {
 }
 
 variable "spin_artifact" {
-  description = "URL of a tar.gz holding the `spin` binary (go-getter syntax)."
+  description = "URL of a tar.gz holding the `spin` binary (go-getter syntax), unpacked into local/bin; \"\" for none."
   type        = string
   default     = "https://github.com/spinframework/spin/releases/download/v3.4.1/spin-v3.4.1-linux-amd64.tar.gz"
 }
@@ -35,16 +40,82 @@ variable "app_reference" {
   default     = "ghcr.io/fermyon/finicky-whiskers:latest"
 }
 
+variable "app_driver" {
+  description = "Task driver of the app."
+  type        = string
+  default     = "exec"
+}
+
+variable "app_command" {
+  description = "Command the app's task runs."
+  type        = string
+  default     = "local/bin/spin"
+}
+
+variable "app_args" {
+  description = "Arguments of app_command; empty means `up --from <app_reference> --listen <ip>:<port>`."
+  type        = list(string)
+  default     = []
+}
+
 variable "health_path" {
   description = "Path of the app that Nomad's check and Traefik's health check probe; it must answer 2xx."
   type        = string
   default     = "/"
 }
 
+variable "check_interval" {
+  description = "Interval of Nomad's check and Traefik's health check of the app."
+  type        = string
+  default     = "10s"
+}
+
+variable "shutdown_delay" {
+  description = "How long a stopping copy keeps serving after it left the catalog (Nomad's shutdown_delay): in-flight and already-routed requests finish. whiskers takes the copy out of Traefik when Nomad decides to stop it, and retries connection errors on another copy, so 0s loses no request in the tests either."
+  type        = string
+  default     = "5s"
+}
+
+variable "canaries" {
+  description = "Canaries of a new version (update.canary): 0 rolls the new version out at once."
+  type        = number
+  default     = 0
+}
+
+variable "min_healthy_time" {
+  description = "How long a new copy must pass its check to count as healthy (update.min_healthy_time)."
+  type        = string
+  default     = "10s"
+}
+
+variable "healthy_deadline" {
+  description = "How long a new copy may take to become healthy before the deployment fails and reverts (update.healthy_deadline)."
+  type        = string
+  default     = "3m"
+}
+
+variable "redis_driver" {
+  description = "Task driver of Redis."
+  type        = string
+  default     = "docker"
+}
+
 variable "redis_image" {
-  description = "Redis image."
+  description = "Redis image (docker driver)."
   type        = string
   default     = "redis:7-alpine"
+}
+
+variable "redis_command" {
+  description = "Command of Redis with a driver other than docker."
+  type        = string
+  default     = "redis-server"
+}
+
+variable "redis_args" {
+  description = "Arguments of redis_command; empty means `--bind <ip> --port <port>`."
+  type        = list(string)
+  default     = []
 }
 
 job "finicky-whiskers" {
@@ -52,11 +123,15 @@ job "finicky-whiskers" {
   datacenters = var.datacenters
 
   # Roll one copy at a time; a deployment whose new copies do not become
-  # healthy reverts to the last good version.
+  # healthy reverts to the last good version. With canaries, a new version
+  # first runs that many copies beside the old ones, which whiskers gives a
+  # share of the requests (whiskers.canary.weight, 10% by default) until
+  # `nomad deployment promote`.
   update {
     max_parallel      = 1
-    min_healthy_time  = "10s"
-    healthy_deadline  = "3m"
+    canary            = var.canaries
+    min_healthy_time  = var.min_healthy_time
+    healthy_deadline  = var.healthy_deadline
     progress_deadline = "10m"
     auto_revert       = true
   }
@@ -97,7 +172,7 @@ job "finicky-whiskers" {
         "traefik.http.routers.finicky.entrypoints=web",
         "traefik.http.routers.finicky.middlewares=finicky-static",
         "traefik.http.services.finicky.loadbalancer.healthcheck.path=${var.health_path}",
-        "traefik.http.services.finicky.loadbalancer.healthcheck.interval=10s",
+        "traefik.http.services.finicky.loadbalancer.healthcheck.interval=${var.check_interval}",
         # The whiskers plugin (name "whiskers" in traefik.nomad.hcl) in front
         # of the app: static files from the wasm host, the rest to Spin.
         "traefik.http.middlewares.finicky-static.plugin.whiskers.handler=fileserver",
@@ -109,22 +184,28 @@ job "finicky-whiskers" {
       check {
         type     = "http"
         path     = var.health_path
-        interval = "10s"
+        interval = var.check_interval
         timeout  = "2s"
       }
     }
 
-    task "spin" {
-      driver = "exec"
+    # Nomad deregisters a stopping copy, waits this long, then stops it.
+    shutdown_delay = var.shutdown_delay
 
-      artifact {
-        source      = var.spin_artifact
-        destination = "local/bin"
+    task "spin" {
+      driver = var.app_driver
+
+      dynamic "artifact" {
+        for_each = var.spin_artifact != "" ? [var.spin_artifact] : []
+        content {
+          source      = artifact.value
+          destination = "local/bin"
+        }
       }
 
       config {
-        command = "local/bin/spin"
-        args = [
+        command = var.app_command
+        args = length(var.app_args) > 0 ? var.app_args : [
           "up",
           "--from", var.app_reference,
           "--listen", "${NOMAD_IP_http}:${NOMAD_PORT_http}",
@@ -182,11 +263,22 @@ job "finicky-whiskers" {
     }
 
     task "redis" {
-      driver = "docker"
+      driver = var.redis_driver
 
-      config {
-        image = var.redis_image
-        ports = ["redis"]
+      dynamic "config" {
+        for_each = var.redis_driver == "docker" ? [var.redis_image] : []
+        content {
+          image = config.value
+          ports = ["redis"]
+        }
+      }
+
+      dynamic "config" {
+        for_each = var.redis_driver == "docker" ? [] : [var.redis_command]
+        content {
+          command = config.value
+          args    = length(var.redis_args) > 0 ? var.redis_args : ["--bind", "${NOMAD_IP_redis}", "--port", "${NOMAD_PORT_redis}"]
+        }
       }
 
       resources {

@@ -1,30 +1,37 @@
 package nomad
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/nomad/api"
 	"github.com/zclconf/go-cty/cty"
 	"gopkg.in/yaml.v3"
 
+	"github.com/whiskers-dev/whiskers/internal/realbin"
+	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
 	"github.com/whiskers-dev/whiskers/syncer/dynamic"
 	"github.com/whiskers-dev/whiskers/syncer/tags"
 	"github.com/whiskers-dev/whiskers/wasmhost"
 )
 
 // The model below is the part of a Nomad job specification these tests
-// check, read with hclsyntax. Expressions are evaluated with the defaults of
-// the file's variable blocks; Nomad's runtime interpolations (${NOMAD_*},
-// ${node.*}, ${attr.*}) stay in the strings as written.
+// check, taken from what Nomad's own parser makes of the files (with the
+// defaults of their variables); Nomad's runtime interpolations
+// (${NOMAD_*}, ${node.*}, ${attr.*}) stay in the strings as written.
 
 type job struct {
 	file   string
@@ -70,6 +77,27 @@ type template struct{ destination, data string }
 func TestJobs(t *testing.T) {
 	jobs := loadJobs(t)
 	whiskers, traefik, app := jobs["whiskers"], jobs["traefik"], jobs["finicky-whiskers"]
+
+	t.Run("variables are documented", func(t *testing.T) {
+		files, _ := fs.Glob(Files, "*.nomad.hcl")
+		for _, name := range files {
+			src, _ := Files.ReadFile(name)
+			f, diags := hclparse.NewParser().ParseHCL(src, name)
+			if diags.HasErrors() {
+				t.Fatalf("%s: %v", name, diags)
+			}
+			for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+				if b.Type != "variable" {
+					continue
+				}
+				for _, attr := range []string{"description", "type", "default"} {
+					if _, ok := b.Body.Attributes[attr]; !ok {
+						t.Errorf("%s: variable %q has no %s", name, b.Labels[0], attr)
+					}
+				}
+			}
+		}
+	})
 
 	t.Run("job types", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -139,9 +167,19 @@ func TestJobs(t *testing.T) {
 		if moduleName != want {
 			t.Errorf("localPlugins.%s.moduleName = %q, want this module %q", pluginName, moduleName, want)
 		}
-		target := "/plugins-local/src/" + moduleName
-		if !slices.ContainsFunc(trT.binds, func(b bind) bool { return b.target == target }) {
-			t.Errorf("traefik task binds %v: none at %q, where Traefik looks for the local plugin", trT.binds, target)
+		// Traefik looks for ./plugins-local/src/<moduleName> in its working
+		// directory: / of the exec chroot (the task directory) and of the
+		// image, where the task directory's plugins-local is bound.
+		dest := "plugins-local/src/" + moduleName
+		if !slices.Contains(trT.artifacts, dest) {
+			t.Errorf("traefik task artifacts go to %q: none to %q, where Traefik looks for the local plugin", trT.artifacts, dest)
+		}
+		if trT.driver == "docker" && !slices.Contains(trT.binds, bind{source: "plugins-local", target: "/plugins-local"}) {
+			t.Errorf("traefik task binds %v: plugins-local is not at /plugins-local in the image", trT.binds)
+		}
+		exec := fromAPI("traefik.nomad.hcl", parseJob(t, "traefik.nomad.hcl", "driver=exec"))
+		if _, tk := findTask(t, exec, "traefik"); tk.driver != "exec" || tk.command != "/usr/local/bin/traefik" || !slices.Equal(tk.args, trT.args) {
+			t.Errorf("traefik with driver=exec: driver %q command %q args %q, want exec of /usr/local/bin/traefik with the image's args", tk.driver, tk.command, tk.args)
 		}
 	})
 
@@ -299,7 +337,9 @@ func TestCheckTag(t *testing.T) {
 	}
 }
 
-// loadJobs parses every embedded job file and returns the jobs by name.
+// loadJobs parses every job file with Nomad's own parser (`nomad job run
+// -output`, which contacts no agent) and the files' variable defaults, and
+// returns the jobs by name.
 func loadJobs(t *testing.T) map[string]*job {
 	t.Helper()
 	files, err := fs.Glob(Files, "*.nomad.hcl")
@@ -308,11 +348,7 @@ func loadJobs(t *testing.T) map[string]*job {
 	}
 	jobs := map[string]*job{}
 	for _, name := range files {
-		src, err := Files.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		j := parseJob(t, name, src)
+		j := fromAPI(name, parseJob(t, name))
 		if _, dup := jobs[j.name]; dup {
 			t.Fatalf("%s: job %q defined twice", name, j.name)
 		}
@@ -326,201 +362,133 @@ func loadJobs(t *testing.T) map[string]*job {
 	return jobs
 }
 
-// parser evaluates one file's expressions.
-type parser struct {
-	t    *testing.T
-	file string
-	vars map[string]cty.Value
+// parseJob runs Nomad's parser on a job file of this directory, with the
+// defaults of its variables and the given -var arguments.
+func parseJob(t *testing.T, file string, vars ...string) *api.Job {
+	t.Helper()
+	j, err := nomadParse(realbintest.Bin(t, realbin.Nomad), file, vars...)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return j
 }
 
-func parseJob(t *testing.T, file string, src []byte) *job {
-	t.Helper()
-	f, diags := hclparse.NewParser().ParseHCL(src, file)
-	if diags.HasErrors() {
-		t.Fatalf("%s: %v", file, diags)
+// nomadParse is `nomad job run -output`: Nomad's own parser (unknown
+// attributes and blocks, bad types and expressions are errors), without an
+// agent.
+func nomadParse(bin, file string, vars ...string) (*api.Job, error) {
+	args := []string{"job", "run", "-output"}
+	for _, v := range vars {
+		args = append(args, "-var", v)
 	}
-	body := f.Body.(*hclsyntax.Body)
-	p := &parser{t: t, file: file, vars: map[string]cty.Value{}}
-	var jobBlock *hclsyntax.Block
-	for _, b := range body.Blocks {
-		switch b.Type {
-		case "variable":
-			def, ok := b.Body.Attributes["default"]
-			if !ok {
-				t.Errorf("%s: variable %q has no default", file, b.Labels[0])
-				continue
-			}
-			if _, ok := b.Body.Attributes["description"]; !ok {
-				t.Errorf("%s: variable %q has no description", file, b.Labels[0])
-			}
-			p.vars[b.Labels[0]] = p.eval(def.Expr)
-		case "job":
-			if jobBlock != nil {
-				t.Fatalf("%s: more than one job block", file)
-			}
-			jobBlock = b
-		default:
-			t.Errorf("%s: unexpected top-level block %q", file, b.Type)
-		}
+	cmd := exec.Command(bin, append(args, file)...)
+	cmd.Env = append(os.Environ(), "CHECKPOINT_DISABLE=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("nomad job run -output: %w\n%s", err, stderr.String())
 	}
-	if jobBlock == nil {
-		t.Fatalf("%s: no job block", file)
+	var wrapper struct{ Job *api.Job }
+	if err := json.Unmarshal(out, &wrapper); err != nil || wrapper.Job == nil {
+		return nil, fmt.Errorf("decoding the parsed job: %v", err)
 	}
-	j := &job{file: file, name: jobBlock.Labels[0], typ: p.str(jobBlock.Body, "type")}
+	return wrapper.Job, nil
+}
+
+// TestParserCatchesTypos: what checks the job files is Nomad's parser, which
+// rejects a misspelt attribute, also inside a dynamic block.
+func TestParserCatchesTypos(t *testing.T) {
+	bin := realbintest.Bin(t, realbin.Nomad)
+	for name, body := range map[string]string{
+		"attribute":     `volume_mount { read_onyl = true }`,
+		"dynamic block": `dynamic "artifact" { for_each = ["x"] content { sorce = "x" } }`,
+		"block":         `nosuchblock {}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "typo.nomad.hcl")
+			src := `job "x" { group "g" { task "t" { driver = "exec" ` + "\n" + body + "\n" + `} } }`
+			if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := nomadParse(bin, file); err == nil {
+				t.Errorf("nomad's parser accepted %s", body)
+			}
+		})
+	}
+}
+
+// fromAPI is the part of a parsed job these tests check.
+func fromAPI(file string, aj *api.Job) *job {
+	j := &job{file: file, name: deref(aj.ID), typ: deref(aj.Type)}
 	if j.typ == "" {
 		j.typ = "service" // Nomad's default
 	}
-	for _, gb := range blocks(jobBlock.Body, "group") {
-		g := group{name: gb.Labels[0], count: 1, volumes: map[string]string{}}
-		if a, ok := gb.Body.Attributes["count"]; ok {
-			n, _ := p.eval(a.Expr).AsBigFloat().Int64()
-			g.count = int(n)
+	for _, ag := range aj.TaskGroups {
+		g := group{name: deref(ag.Name), count: 1, volumes: map[string]string{}}
+		if ag.Count != nil {
+			g.count = *ag.Count
 		}
-		for _, b := range gb.Body.Blocks {
-			switch b.Type {
-			case "volume":
-				g.volumes[b.Labels[0]] = p.str(b.Body, "source")
-			case "service":
-				g.services = append(g.services, service{
-					name:     p.str(b.Body, "name"),
-					provider: p.str(b.Body, "provider"),
-					tags:     p.strs(b.Body, "tags"),
-				})
-			case "task":
-				g.tasks = append(g.tasks, p.task(b))
-			default:
-				g.blocks = append(g.blocks, b.Type)
-			}
+		for name, v := range ag.Volumes {
+			g.volumes[name] = v.Source
+		}
+		for _, s := range ag.Services {
+			g.services = append(g.services, service{name: s.Name, provider: s.Provider, tags: s.Tags})
+		}
+		if len(ag.Spreads) > 0 {
+			g.blocks = append(g.blocks, "spread")
+		}
+		if len(ag.Constraints) > 0 {
+			g.blocks = append(g.blocks, "constraint")
+		}
+		for _, at := range ag.Tasks {
+			g.tasks = append(g.tasks, taskFromAPI(at))
 		}
 		j.groups = append(j.groups, g)
 	}
 	return j
 }
 
-func (p *parser) task(b *hclsyntax.Block) task {
-	tk := task{name: b.Labels[0], driver: p.str(b.Body, "driver")}
-	for _, c := range b.Body.Blocks {
-		switch c.Type {
-		case "config":
-			tk.command = p.str(c.Body, "command")
-			tk.image = p.str(c.Body, "image")
-			tk.args = p.strs(c.Body, "args")
-			for _, m := range blocks(c.Body, "mount") {
-				tk.binds = append(tk.binds, bind{source: p.str(m.Body, "source"), target: p.str(m.Body, "target")})
-			}
-		case "volume_mount":
-			tk.mounts = append(tk.mounts, mount{volume: p.str(c.Body, "volume"), destination: p.str(c.Body, "destination")})
-		case "artifact":
-			tk.artifacts = append(tk.artifacts, p.str(c.Body, "destination"))
-		case "template":
-			tk.templates = append(tk.templates, template{destination: p.str(c.Body, "destination"), data: p.str(c.Body, "data")})
-		default:
-			tk.blocks = append(tk.blocks, c.Type)
+func taskFromAPI(at *api.Task) task {
+	tk := task{name: at.Name, driver: at.Driver}
+	tk.command, _ = at.Config["command"].(string)
+	tk.image, _ = at.Config["image"].(string)
+	tk.args = strings_(at.Config["args"])
+	mounts, _ := at.Config["mount"].([]any)
+	for _, m := range mounts {
+		if mm, ok := m.(map[string]any); ok {
+			src, _ := mm["source"].(string)
+			dst, _ := mm["target"].(string)
+			tk.binds = append(tk.binds, bind{source: src, target: dst})
 		}
+	}
+	for _, vm := range at.VolumeMounts {
+		tk.mounts = append(tk.mounts, mount{volume: deref(vm.Volume), destination: deref(vm.Destination)})
+	}
+	for _, a := range at.Artifacts {
+		tk.artifacts = append(tk.artifacts, deref(a.RelativeDest))
+	}
+	for _, tpl := range at.Templates {
+		tk.templates = append(tk.templates, template{destination: deref(tpl.DestPath), data: deref(tpl.EmbeddedTmpl)})
 	}
 	return tk
 }
 
-// eval evaluates expr with var.* bound to the variables' defaults. Other
-// variables are Nomad's runtime interpolations and evaluate to their own
-// "${…}" text.
-func (p *parser) eval(expr hclsyntax.Expression) cty.Value {
-	p.t.Helper()
-	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(p.vars)}}
-	runtime := map[string]any{}
-	for _, tr := range expr.Variables() {
-		root := tr.RootName()
-		if root == "var" {
-			continue
-		}
-		m := runtime
-		parts := []string{root}
-		for i, step := range tr {
-			if i == 0 {
-				continue
-			}
-			if a, ok := step.(hcl.TraverseAttr); ok {
-				parts = append(parts, a.Name)
-			}
-		}
-		for _, name := range parts[:len(parts)-1] {
-			next, ok := m[name].(map[string]any)
-			if !ok {
-				next = map[string]any{}
-				m[name] = next
-			}
-			m = next
-		}
-		m[parts[len(parts)-1]] = "${" + strings.Join(parts, ".") + "}"
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
 	}
-	for name, v := range runtime {
-		ctx.Variables[name] = toCty(v)
-	}
-	v, diags := expr.Value(ctx)
-	if diags.HasErrors() {
-		p.t.Errorf("%s: %v", p.file, diags)
-		return cty.DynamicVal
-	}
-	return v
+	return *p
 }
 
-func toCty(v any) cty.Value {
-	switch v := v.(type) {
-	case string:
-		return cty.StringVal(v)
-	case map[string]any:
-		m := map[string]cty.Value{}
-		for k, e := range v {
-			m[k] = toCty(e)
-		}
-		return cty.ObjectVal(m)
-	}
-	panic("unreachable")
-}
-
-// str returns body's attribute name as a string, "" when it is absent.
-func (p *parser) str(body *hclsyntax.Body, name string) string {
-	a, ok := body.Attributes[name]
-	if !ok {
-		return ""
-	}
-	v := p.eval(a.Expr)
-	if !v.IsKnown() || v.IsNull() || !v.Type().Equals(cty.String) {
-		p.t.Errorf("%s:%d: %s is not a known string", p.file, a.SrcRange.Start.Line, name)
-		return ""
-	}
-	return v.AsString()
-}
-
-// strs returns body's attribute name as a list of strings.
-func (p *parser) strs(body *hclsyntax.Body, name string) []string {
-	a, ok := body.Attributes[name]
-	if !ok {
-		return nil
-	}
-	v := p.eval(a.Expr)
-	if !v.IsKnown() || v.IsNull() || !v.CanIterateElements() {
-		p.t.Errorf("%s:%d: %s is not a list", p.file, a.SrcRange.Start.Line, name)
-		return nil
-	}
-	var out []string
-	for it := v.ElementIterator(); it.Next(); {
-		_, e := it.Element()
-		if !e.IsKnown() || !e.Type().Equals(cty.String) {
-			p.t.Errorf("%s:%d: %s: element is not a known string", p.file, a.SrcRange.Start.Line, name)
-			continue
-		}
-		out = append(out, e.AsString())
-	}
-	return out
-}
-
-func blocks(body *hclsyntax.Body, typ string) []*hclsyntax.Block {
-	var out []*hclsyntax.Block
-	for _, b := range body.Blocks {
-		if b.Type == typ {
-			out = append(out, b)
-		}
+// strings_ converts a decoded JSON list of strings.
+func strings_(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, e := range l {
+		s, _ := e.(string)
+		out = append(out, s)
 	}
 	return out
 }

@@ -1,19 +1,41 @@
 # Traefik, on every node, routing to what whiskers found in the catalogs.
 #
 # A system job next to whiskers.nomad.hcl. Traefik does not talk to Nomad or
-# Consul itself: its only provider is the file provider, watching the
-# directory `whiskers sync` writes (host volume "whiskers-dynamic"). The
-# whiskers middleware plugin runs inside Traefik (Yaegi) as a local plugin and
+# Consul itself: its only provider is the file provider, watching the file
+# `whiskers sync` writes (host volume "whiskers-dynamic"). The whiskers
+# middleware plugin runs inside Traefik (Yaegi) as a local plugin and
 # forwards requests to `whiskers wasm serve` over the Unix socket in the host
 # volume "whiskers-run". See whiskers.nomad.hcl for the client configuration
 # that declares both volumes.
 #
 # Run it:  nomad job run deploy/nomad/traefik.nomad.hcl
+#
+# With driver = "exec" the job runs Traefik's release binary instead of the
+# image: traefik_binary on every node (or traefik_artifact, e.g. Traefik's
+# traefik_v3.6.12_linux_amd64.tar.gz release).
 
 variable "datacenters" {
   description = "Datacenters the job runs in."
   type        = list(string)
   default     = ["*"]
+}
+
+variable "driver" {
+  description = "Task driver: docker (traefik_image) or exec (traefik_binary or traefik_artifact)."
+  type        = string
+  default     = "docker"
+}
+
+variable "traefik_binary" {
+  description = "Path of the traefik binary on the node (exec driver, traefik_artifact empty)."
+  type        = string
+  default     = "/usr/local/bin/traefik"
+}
+
+variable "traefik_artifact" {
+  description = "URL of a tar.gz holding the traefik binary (exec driver, go-getter syntax); \"\" uses traefik_binary."
+  type        = string
+  default     = ""
 }
 
 variable "traefik_image" {
@@ -40,6 +62,46 @@ variable "admin_port" {
   default     = 8080
 }
 
+variable "bind_ip" {
+  description = "IP address both entry points listen on; \"\" is every address. The ports are still those of the node's network (0 picks one per node)."
+  type        = string
+  default     = ""
+}
+
+variable "extra_args" {
+  description = "More Traefik command-line arguments, e.g. [\"--api.insecure=true\"] or [\"--log.level=DEBUG\"]."
+  type        = list(string)
+  default     = []
+}
+
+locals {
+  args = concat([
+    "--entrypoints.web.address=${var.bind_ip}:$${NOMAD_PORT_web}",
+    "--entrypoints.traefik.address=${var.bind_ip}:$${NOMAD_PORT_admin}",
+    "--api.dashboard=true",
+    "--ping=true",
+    "--metrics.prometheus=true",
+    "--log.level=INFO",
+    "--global.checkNewVersion=false",
+    "--global.sendAnonymousUsage=false",
+    # Everything routed comes from the file whiskers writes into this
+    # directory. Directory mode works whichever of Traefik and whiskers
+    # starts first (with `filename`, a file missing when Traefik starts is
+    # never read); whiskers writes its temporary files in a subdirectory,
+    # so each change is one reload.
+    "--providers.file.directory=/etc/traefik/dynamic",
+    "--providers.file.watch=true",
+    # Traefik applies provider changes at most this often; its default of
+    # 2s keeps a drained or stopped server in the pool for up to 2s.
+    # whiskers sync already coalesces bursts of catalog changes, so a short
+    # throttle costs nothing.
+    "--providers.providersThrottleDuration=100ms",
+    # The whiskers middleware, used in tags as
+    # traefik.http.middlewares.<name>.plugin.whiskers.<option>=<value>.
+    "--experimental.localPlugins.whiskers.moduleName=github.com/whiskers-dev/whiskers",
+  ], var.extra_args)
+}
+
 job "traefik" {
   type        = "system"
   datacenters = var.datacenters
@@ -51,6 +113,7 @@ job "traefik" {
   }
 
   group "traefik" {
+    # A port of 0 is dynamic: Nomad picks one per node.
     network {
       port "web" {
         static = var.http_port
@@ -95,46 +158,47 @@ job "traefik" {
     }
 
     task "traefik" {
-      driver = "docker"
+      driver = var.driver
 
-      config {
-        image        = var.traefik_image
-        network_mode = "host"
-        ports        = ["web", "admin"]
+      # The image's working directory and the exec chroot's are both /, where
+      # Traefik looks for local plugins: ./plugins-local/src/<moduleName>.
+      dynamic "config" {
+        for_each = var.driver == "docker" ? [var.traefik_image] : []
+        content {
+          image        = config.value
+          network_mode = "host"
+          ports        = ["web", "admin"]
+          args         = local.args
 
-        # The plugin's source, where Traefik looks for local plugins:
-        # ./plugins-local/src/<moduleName> relative to its working directory (/).
-        mount {
-          type     = "bind"
-          source   = "local/whiskers"
-          target   = "/plugins-local/src/github.com/whiskers-dev/whiskers"
-          readonly = true
+          mount {
+            type     = "bind"
+            source   = "plugins-local"
+            target   = "/plugins-local"
+            readonly = true
+          }
         }
-
-        args = [
-          "--entrypoints.web.address=:${NOMAD_PORT_web}",
-          "--entrypoints.traefik.address=:${NOMAD_PORT_admin}",
-          "--api.dashboard=true",
-          "--ping=true",
-          "--metrics.prometheus=true",
-          "--log.level=INFO",
-          # Everything routed comes from the file whiskers writes.
-          "--providers.file.directory=/etc/traefik/dynamic",
-          "--providers.file.watch=true",
-          # Traefik applies provider changes at most this often; its default
-          # of 2s keeps a drained or stopped server in the pool for up to 2s.
-          # whiskers sync already coalesces bursts of catalog changes, so a
-          # short throttle costs nothing and drains take ~0.1-0.3s.
-          "--providers.providersThrottleDuration=100ms",
-          # The whiskers middleware, used in tags as
-          # traefik.http.middlewares.<name>.plugin.whiskers.<option>=<value>.
-          "--experimental.localPlugins.whiskers.moduleName=github.com/whiskers-dev/whiskers",
-        ]
       }
 
+      dynamic "config" {
+        for_each = var.driver == "docker" ? [] : [var.traefik_artifact != "" ? "local/traefik" : var.traefik_binary]
+        content {
+          command = config.value
+          args    = local.args
+        }
+      }
+
+      dynamic "artifact" {
+        for_each = var.driver != "docker" && var.traefik_artifact != "" ? [var.traefik_artifact] : []
+        content {
+          source      = artifact.value
+          destination = "local/"
+        }
+      }
+
+      # The plugin's source, where Traefik looks for local plugins.
       artifact {
         source      = var.plugin_source
-        destination = "local/whiskers"
+        destination = "plugins-local/src/github.com/whiskers-dev/whiskers"
       }
 
       volume_mount {

@@ -145,17 +145,18 @@ job "whiskers" {
         CONSUL_HTTP_ADDR = var.consul_addr
       }
 
-      # CONSUL_HTTP_TOKEN from the job's Nomad Variable. The template sees it
-      # through the same workload identity; the token never enters the job
-      # file or its logs.
+      # CONSUL_HTTP_TOKEN from the job's Nomad Variable, if there is one
+      # (a Consul without ACLs needs none). The template sees it through the
+      # same workload identity; the token never enters the job file or its
+      # logs.
       template {
         destination = "secrets/consul.env"
         env         = true
         change_mode = "restart"
         data        = <<-EOT
-          {{- with nomadVar "nomad/jobs/whiskers" }}
+          {{- if nomadVarExists "nomad/jobs/whiskers" }}{{ with nomadVar "nomad/jobs/whiskers" }}
           CONSUL_HTTP_TOKEN={{ .consul_token }}
-          {{- end }}
+          {{- end }}{{ end }}
         EOT
       }
 
