@@ -63,14 +63,30 @@ func (f *File) Write(b []byte) (bool, error) {
 	return true, nil
 }
 
-// WriteAtomic writes data to path through a temporary file in the same
-// directory: write, fsync, rename over path, fsync the directory.
+// TempDir is the subdirectory of an output file's directory that holds its
+// temporary files.
+const TempDir = ".whiskers-tmp"
+
+// WriteAtomic writes data to path through a temporary file: write, fsync,
+// rename over path, fsync the directory.
+//
+// The temporary file is in the subdirectory TempDir (on the same file
+// system), so that a watcher of path's directory sees one event per write,
+// the rename: Traefik's file provider in directory mode reloads on every
+// event in the directory, and an early reload of the old content would
+// hold the new one back for its providersThrottleDuration. Its name does
+// not end in .yaml, .yml or .toml, so Traefik never reads it. Without
+// permission to create TempDir, the temporary file goes beside path.
 func WriteAtomic(path string, data []byte, perm fs.FileMode) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	tmpDir := filepath.Join(dir, TempDir)
+	if err := os.Mkdir(tmpDir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		tmpDir = dir
+	}
+	tmp, err := os.CreateTemp(tmpDir, "."+base+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("output: creating temporary file for %s: %w", path, err)
 	}
