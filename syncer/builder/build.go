@@ -521,6 +521,7 @@ type decoded struct {
 	dropped   map[tags.Object]bool
 	tags      []string // the relevant tags, for the default rule's .Labels
 	zero      zeroPolicy
+	noRetry   bool                         // whiskers.retry=false
 	weight    int                          // whiskers.canary.weight
 	weightSet bool                         // whiskers.canary.weight was tagged
 	httpTmpl  map[string]dynamic.Server    // loadbalancer.server.* per HTTP service, as tagged
@@ -842,6 +843,7 @@ func (st *state) assemble(g group, origin catalog.Origin, d *decoded, insts []me
 			}
 		}
 	}
+	addRetry(h, d)
 	st.splitCanaries(h, d, insts, report)
 	if t := cfg.TCP; t != nil {
 		for rn := range sortedKeys(t.Routers) {
@@ -855,6 +857,31 @@ func (st *state) assemble(g group, origin catalog.Origin, d *decoded, insts []me
 		}
 	}
 	return cfg
+}
+
+// addRetry appends RetryMiddleware to the HTTP routers that route to a load
+// balancer of this catalog service and have no retry middleware of their
+// own, and defines it, unless d opts out.
+func addRetry(h *dynamic.HTTPConfiguration, d *decoded) {
+	if d.noRetry {
+		return
+	}
+	for _, r := range h.Routers {
+		if svc := h.Services[r.Service]; svc == nil || svc.LoadBalancer == nil {
+			continue // another provider's service, or a weighted one of tagged services
+		}
+		if slices.ContainsFunc(r.Middlewares, func(m string) bool {
+			mw := h.Middlewares[m]
+			return m == RetryMiddleware || mw != nil && mw.Retry != nil
+		}) {
+			continue
+		}
+		r.Middlewares = append(r.Middlewares, RetryMiddleware)
+		if h.Middlewares == nil {
+			h.Middlewares = map[string]*dynamic.Middleware{}
+		}
+		h.Middlewares[RetryMiddleware] = retryConfig()
+	}
 }
 
 func insts0(insts []member) catalog.Instance {

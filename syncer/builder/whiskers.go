@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/whiskers-dev/whiskers/syncer/dynamic"
 )
 
 // whiskersPrefix starts the tags that whiskers reads on top of Traefik's.
@@ -13,6 +15,20 @@ const whiskersPrefix = "whiskers"
 // DefaultCanaryWeight is the share (percent) of requests canaries get when
 // no whiskers.canary.weight tag says otherwise.
 const DefaultCanaryWeight = 10
+
+// RetryMiddleware is the middleware that every HTTP router of a catalog
+// service gets last in its chain, unless the service is tagged
+// whiskers.retry=false or a router already has a retry middleware: Traefik's
+// retry, two attempts, no wait. Traefik retries only requests that never
+// reached a server (connection refused or reset before the request was
+// written), so a request to an instance that was just stopped goes to
+// another one, and no request is sent twice.
+const RetryMiddleware = "whiskers-retry"
+
+// retryConfig is RetryMiddleware's definition.
+func retryConfig() *dynamic.Middleware {
+	return &dynamic.Middleware{Retry: &dynamic.Retry{Attempts: 2}}
+}
 
 // zeroPolicy is what a catalog service with no healthy instance becomes.
 type zeroPolicy string
@@ -37,6 +53,13 @@ func (d *decoded) whiskers(tag, key, value string, hasEq bool, report func(strin
 			return
 		}
 		d.weight, d.weightSet = n, true
+	case "retry":
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			report(tag, errors.New("want true or false: using true"))
+			return
+		}
+		d.noRetry = !b
 	case "zero":
 		switch p := zeroPolicy(strings.ToLower(value)); p {
 		case zero503, zeroPanic, zeroDrop:
