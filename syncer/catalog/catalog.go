@@ -12,6 +12,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 )
 
 // Origin names the catalog an instance was read from.
@@ -54,6 +55,31 @@ type Instance struct {
 	JobVersion uint64 `json:"jobVersion,omitempty"`
 	Canary     bool   `json:"canary,omitempty"`   // a canary allocation of an unpromoted deployment
 	Draining   bool   `json:"draining,omitempty"` // on a draining or ineligible node, or desired status stop/evict
+
+	// Check is the HTTP check the catalog runs against the instance (Nomad:
+	// the first http check of its service in the job), from which the
+	// builder makes Traefik's health check of the servers; nil if none.
+	Check *Check `json:"check,omitempty"`
+}
+
+// Check is an HTTP health check of an instance, on its own address and
+// port.
+type Check struct {
+	Path     string              `json:"path"`
+	Method   string              `json:"method,omitempty"` // "" is GET
+	Scheme   string              `json:"scheme,omitempty"` // "" is http
+	Interval time.Duration       `json:"interval"`
+	Timeout  time.Duration       `json:"timeout"`
+	Headers  map[string][]string `json:"headers,omitempty"`
+}
+
+// Equal reports whether c and o are the same check (both may be nil).
+func (c *Check) Equal(o *Check) bool {
+	if c == nil || o == nil {
+		return c == o
+	}
+	return c.Path == o.Path && c.Method == o.Method && c.Scheme == o.Scheme && c.Interval == o.Interval &&
+		c.Timeout == o.Timeout && maps.EqualFunc(c.Headers, o.Headers, slices.Equal)
 }
 
 // Key identifies an instance across catalogs.
@@ -67,7 +93,7 @@ func (i Instance) Equal(o Instance) bool {
 		i.Node == o.Node && i.Datacenter == o.Datacenter && i.Address == o.Address && i.Port == o.Port &&
 		slices.Equal(i.Tags, o.Tags) && maps.Equal(i.Meta, o.Meta) && i.Health == o.Health &&
 		i.AllocID == o.AllocID && i.JobID == o.JobID && i.JobVersion == o.JobVersion &&
-		i.Canary == o.Canary && i.Draining == o.Draining
+		i.Canary == o.Canary && i.Draining == o.Draining && i.Check.Equal(o.Check)
 }
 
 // Snapshot is the state of all enabled catalogs at one moment. Instances are

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/hashicorp/nomad/api"
 
@@ -13,38 +14,56 @@ import (
 
 // facts are what Nomad knows about the allocations behind service
 // registrations: desired and client status, deployment health and canary
-// status, job version, and the draining or eligibility of their nodes.
+// status, job version, the draining or eligibility of their nodes, and the
+// HTTP checks their jobs define for their services.
 type facts struct {
 	allocs  map[string]allocFacts
 	nodes   map[string]nodeFacts
-	deploys map[deployKey]map[string]bool // task group → promoted
+	deploys map[string]deployFacts // by deployment ID
+	latest  map[deployKey]string   // deployment ID of a job version
+	checks  map[jobKey]map[string]*catalog.Check
 }
+
+// jobKey names a job.
+type jobKey struct{ namespace, id string }
 
 type allocFacts struct {
 	desired, client string
 	nodeID          string
 	jobVersion      uint64
-	deploy          deployKey
+	job             deployKey // job and version, which name its deployment in list stubs
+	deployment      string    // deployment ID, where known
 	taskGroup       string
 	inDeployment    bool // the allocation has a deployment status
 	healthy         *bool
 	canary          bool
 }
 
-// deployKey names a deployment by what allocation stubs carry: a job version.
+// deployKey names a job version, and so its deployment, by what allocation
+// stubs carry.
 type deployKey struct {
 	namespace, jobID string
 	version          uint64
 }
 
+// deployFacts is what a deployment says: the job version it deploys and,
+// per task group, whether its canaries were promoted.
+type deployFacts struct {
+	version  uint64
+	promoted map[string]bool
+}
+
 type nodeFacts struct{ draining, ineligible bool }
 
 func newFacts() facts {
-	return facts{allocs: map[string]allocFacts{}, nodes: map[string]nodeFacts{}, deploys: map[deployKey]map[string]bool{}}
+	return facts{
+		allocs: map[string]allocFacts{}, nodes: map[string]nodeFacts{}, deploys: map[string]deployFacts{}, latest: map[deployKey]string{},
+		checks: map[jobKey]map[string]*catalog.Check{},
+	}
 }
 
-func allocFactsOf(desired, client, node string, dk deployKey, tg string, ds *api.AllocDeploymentStatus) allocFacts {
-	f := allocFacts{desired: desired, client: client, nodeID: node, jobVersion: dk.version, deploy: dk, taskGroup: tg}
+func allocFactsOf(desired, client, node string, job deployKey, deployment, tg string, ds *api.AllocDeploymentStatus) allocFacts {
+	f := allocFacts{desired: desired, client: client, nodeID: node, jobVersion: job.version, job: job, deployment: deployment, taskGroup: tg}
 	if ds != nil {
 		f.inDeployment = true
 		f.healthy = ds.Healthy
@@ -53,20 +72,23 @@ func allocFactsOf(desired, client, node string, dk deployKey, tg string, ds *api
 	return f
 }
 
-func deployKeyOf(d *api.Deployment) deployKey {
-	return deployKey{d.Namespace, d.JobID, d.JobVersion}
+// setDeployment records what d says.
+func (f *facts) setDeployment(d *api.Deployment) {
+	f.deploys[d.ID] = deployFactsOf(d)
+	f.latest[deployKey{d.Namespace, d.JobID, d.JobVersion}] = d.ID
 }
 
-func promotedOf(d *api.Deployment) map[string]bool {
-	out := map[string]bool{}
+func deployFactsOf(d *api.Deployment) deployFacts {
+	f := deployFacts{version: d.JobVersion, promoted: map[string]bool{}}
 	for tg, st := range d.TaskGroups {
-		out[tg] = st != nil && st.Promoted
+		f.promoted[tg] = st != nil && st.Promoted
 	}
-	return out
+	return f
 }
 
-// readFacts reads every allocation, node and deployment (three list calls).
-func (s *Source) readFacts(ctx context.Context) (facts, error) {
+// readFacts reads every allocation, node and deployment (three list calls)
+// and the jobs behind regs (one call per job).
+func (s *Source) readFacts(ctx context.Context, regs map[svcKey][]catalog.Instance) (facts, error) {
 	f := newFacts()
 	q := func() *api.QueryOptions { return (&api.QueryOptions{Namespace: s.listNamespace()}).WithContext(ctx) }
 	allocs, _, err := s.client.Allocations().List(q())
@@ -75,8 +97,7 @@ func (s *Source) readFacts(ctx context.Context) (facts, error) {
 	}
 	for _, a := range allocs {
 		if a != nil {
-			dk := deployKey{a.Namespace, a.JobID, a.JobVersion}
-			f.allocs[a.ID] = allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, dk, a.TaskGroup, a.DeploymentStatus)
+			f.allocs[a.ID] = allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, deployKey{a.Namespace, a.JobID, a.JobVersion}, "", a.TaskGroup, a.DeploymentStatus)
 		}
 	}
 	nodes, _, err := s.client.Nodes().List((&api.QueryOptions{}).WithContext(ctx))
@@ -94,10 +115,101 @@ func (s *Source) readFacts(ctx context.Context) (facts, error) {
 	}
 	for _, d := range deps {
 		if d != nil {
-			f.deploys[deployKeyOf(d)] = promotedOf(d)
+			f.setDeployment(d)
+		}
+	}
+	for _, insts := range regs {
+		for _, in := range insts {
+			k := jobKey{in.Namespace, in.JobID}
+			if _, done := f.checks[k]; done || in.JobID == "" {
+				continue
+			}
+			j, _, err := s.client.Jobs().Info(in.JobID, (&api.QueryOptions{Namespace: in.Namespace}).WithContext(ctx))
+			if isNotFound(err) {
+				j, err = nil, nil // purged since it registered the service
+			}
+			if err != nil {
+				return f, fmt.Errorf("nomad: reading job %q in namespace %q: %w", in.JobID, in.Namespace, err)
+			}
+			f.checks[k] = checksOf(j)
 		}
 	}
 	return f, nil
+}
+
+// checksOf returns, by service name, the first HTTP check of each service of
+// j that Traefik can run as its health check: on the service's own address
+// and port.
+func checksOf(j *api.Job) map[string]*catalog.Check {
+	out := map[string]*catalog.Check{}
+	if j == nil {
+		return out
+	}
+	job := deref(j.Name)
+	add := func(svcs []*api.Service, group, task string) {
+		for _, svc := range svcs {
+			if svc == nil {
+				continue
+			}
+			name := serviceName(svc.Name, job, group, task)
+			if _, ok := out[name]; ok {
+				continue
+			}
+			for _, c := range svc.Checks {
+				if !strings.EqualFold(c.Type, "http") || c.PortLabel != "" && c.PortLabel != svc.PortLabel ||
+					c.AddressMode != "" && c.AddressMode != "auto" && c.AddressMode != "host" {
+					continue
+				}
+				out[name] = &catalog.Check{
+					Path: c.Path, Method: c.Method, Scheme: c.Protocol,
+					Interval: c.Interval, Timeout: c.Timeout, Headers: maps.Clone(c.Header),
+				}
+				break
+			}
+		}
+	}
+	for _, tg := range j.TaskGroups {
+		if tg == nil {
+			continue
+		}
+		group := deref(tg.Name)
+		add(tg.Services, group, "")
+		for _, t := range tg.Tasks {
+			if t != nil {
+				add(t.Services, group, t.Name)
+			}
+		}
+	}
+	return out
+}
+
+// serviceName is a service's name as Nomad registers it: the job's name
+// with the job, group and task variables Nomad interpolates in it, or its
+// default "<job>-<group>[-<task>]".
+func serviceName(name, job, group, task string) string {
+	if name == "" {
+		if task == "" {
+			return job + "-" + group
+		}
+		return job + "-" + group + "-" + task
+	}
+	if !strings.Contains(name, "${") {
+		return name
+	}
+	return strings.NewReplacer(
+		"${NOMAD_JOB_NAME}", job, "${JOB}", job,
+		"${NOMAD_GROUP_NAME}", group, "${TASKGROUP}", group,
+		"${NOMAD_TASK_NAME}", task, "${TASK}", task,
+		"${BASE}", job+"-"+group+"-"+task,
+	).Replace(name)
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }
 
 // applyEvent records what an Allocation, Node or Deployment event says; it
@@ -109,11 +221,18 @@ func (f *facts) applyEvent(ev *api.Event) (bool, error) {
 		if err != nil || a == nil {
 			return true, fmt.Errorf("nomad: decoding allocation event %q: %w", ev.Key, err)
 		}
-		dk := deployKey{namespace: a.Namespace, jobID: a.JobID}
-		if a.Job != nil && a.Job.Version != nil {
-			dk.version = *a.Job.Version
+		// Allocation events carry no job: the version is the one the
+		// allocation had, or its deployment's.
+		version := f.allocs[a.ID].jobVersion
+		switch {
+		case a.Job != nil && a.Job.Version != nil:
+			version = *a.Job.Version
+		case a.DeploymentID != "":
+			if d, ok := f.deploys[a.DeploymentID]; ok {
+				version = d.version
+			}
 		}
-		f.allocs[a.ID] = allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, dk, a.TaskGroup, a.DeploymentStatus)
+		f.allocs[a.ID] = allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, deployKey{a.Namespace, a.JobID, version}, a.DeploymentID, a.TaskGroup, a.DeploymentStatus)
 	case api.TopicNode:
 		n, err := ev.Node()
 		if err != nil || n == nil {
@@ -124,12 +243,23 @@ func (f *facts) applyEvent(ev *api.Event) (bool, error) {
 		} else {
 			f.nodes[n.ID] = nodeFacts{draining: n.DrainStrategy != nil || n.Drain, ineligible: n.SchedulingEligibility == api.NodeSchedulingIneligible}
 		}
+	case api.TopicJob:
+		j, err := ev.Job()
+		if err != nil || j == nil || j.ID == nil {
+			return true, fmt.Errorf("nomad: decoding job event %q: %w", ev.Key, err)
+		}
+		k := jobKey{deref(j.Namespace), *j.ID}
+		if ev.Type == "JobDeregistered" {
+			delete(f.checks, k)
+		} else {
+			f.checks[k] = checksOf(j)
+		}
 	case api.TopicDeployment:
 		d, err := ev.Deployment()
 		if err != nil || d == nil {
 			return true, fmt.Errorf("nomad: decoding deployment event %q: %w", ev.Key, err)
 		}
-		f.deploys[deployKeyOf(d)] = promotedOf(d)
+		f.setDeployment(d)
 	default:
 		return false, nil
 	}
@@ -152,6 +282,7 @@ func (f *facts) apply(in catalog.Instance) catalog.Instance {
 		return in
 	}
 	in.JobVersion = a.jobVersion
+	in.Check = f.checks[jobKey{in.Namespace, in.JobID}][in.Service]
 	if a.desired == api.AllocDesiredStatusStop || a.desired == api.AllocDesiredStatusEvict {
 		in.Draining = true
 	}
@@ -171,7 +302,11 @@ func (f *facts) apply(in catalog.Instance) catalog.Instance {
 		in.Health = catalog.HealthWarning
 	}
 	if a.canary {
-		if promoted, known := f.deploys[a.deploy][a.taskGroup]; known && !promoted {
+		id := a.deployment
+		if id == "" {
+			id = f.latest[a.job]
+		}
+		if promoted, known := f.deploys[id].promoted[a.taskGroup]; known && !promoted {
 			in.Canary = true
 		}
 	}

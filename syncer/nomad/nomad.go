@@ -356,7 +356,7 @@ func (s *Source) fullRead(ctx context.Context, notify func()) (uint64, error) {
 	}
 	f := newFacts()
 	if s.factsWanted() {
-		f, err = s.readFacts(callCtx)
+		f, err = s.readFacts(callCtx, next)
 		switch {
 		case isForbidden(err):
 			s.log.Warn("allocation facts not readable with this token, routing without them (health, drains, canaries); grant node:read and read-job, or pass --nomad-allocations=false", "err", err)
@@ -443,6 +443,7 @@ func (s *Source) follow(ctx context.Context, index uint64, notify func()) (uint6
 		topics[api.TopicAllocation] = []string{"*"}
 		topics[api.TopicNode] = []string{"*"}
 		topics[api.TopicDeployment] = []string{"*"}
+		topics[api.TopicJob] = []string{"*"}
 	}
 	// Opening the stream waits for its response headers: a partition at that
 	// moment must not hang the source, so the open is bounded like a call.
@@ -564,7 +565,16 @@ func toInstance(r *api.ServiceRegistration) catalog.Instance {
 func (s *Source) factsWanted() bool { return !s.opts.IgnoreAllocations && !s.factsOff.Load() }
 
 // isForbidden reports whether err is a 403 answer.
-func isForbidden(err error) bool {
+func isForbidden(err error) bool { return statusOf(err) == http.StatusForbidden }
+
+// isNotFound reports whether err is a 404 answer.
+func isNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
+
+// statusOf is the HTTP status of an API error, or 0.
+func statusOf(err error) int {
 	var sc interface{ StatusCode() int }
-	return errors.As(err, &sc) && sc.StatusCode() == http.StatusForbidden
+	if errors.As(err, &sc) {
+		return sc.StatusCode()
+	}
+	return 0
 }

@@ -309,6 +309,18 @@ func alloc(id, node string, version uint64, mod func(*api.Allocation)) api.Alloc
 	return a
 }
 
+// checkJob is job "app" whose group service "app" has an http check on path
+// (and a script check, which Traefik cannot run, before it).
+func checkJob(path string) api.Job {
+	return api.Job{ID: ptr("app"), Name: ptr("app"), TaskGroups: []*api.TaskGroup{{
+		Name: ptr("web"),
+		Services: []*api.Service{{Name: "app", PortLabel: "http", Checks: []api.ServiceCheck{
+			{Type: "script", Command: "true"},
+			{Type: "http", Path: path, Interval: time.Second, Timeout: time.Second, Method: "HEAD"},
+		}}},
+	}}}
+}
+
 func TestSourceAllocationFacts(t *testing.T) {
 	t.Parallel()
 	type want struct {
@@ -316,6 +328,7 @@ func TestSourceAllocationFacts(t *testing.T) {
 		draining bool
 		canary   bool
 		version  uint64
+		check    string // the path of the instance's check
 	}
 	tests := []struct {
 		name   string
@@ -330,15 +343,15 @@ func TestSourceAllocationFacts(t *testing.T) {
 			change: func(f *nomadfake.Server) {
 				f.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.DesiredStatus = "stop" }))
 			},
-			before: want{catalog.HealthPassing, false, false, 1},
-			after:  want{catalog.HealthPassing, true, false, 1},
+			before: want{catalog.HealthPassing, false, false, 1, ""},
+			after:  want{catalog.HealthPassing, true, false, 1, ""},
 		},
 		{
 			name:   "draining node",
 			setup:  func(f *nomadfake.Server) { f.SetAllocation(alloc("a1", "n1", 1, nil)) },
 			change: func(f *nomadfake.Server) { f.SetNode(api.Node{ID: "n1", DrainStrategy: &api.DrainStrategy{}}) },
-			before: want{catalog.HealthPassing, false, false, 1},
-			after:  want{catalog.HealthPassing, true, false, 1},
+			before: want{catalog.HealthPassing, false, false, 1, ""},
+			after:  want{catalog.HealthPassing, true, false, 1, ""},
 		},
 		{
 			name: "ineligible node, then eligible again",
@@ -347,8 +360,8 @@ func TestSourceAllocationFacts(t *testing.T) {
 				f.SetNode(api.Node{ID: "n1", SchedulingEligibility: "ineligible"})
 			},
 			change: func(f *nomadfake.Server) { f.SetNode(api.Node{ID: "n1"}) },
-			before: want{catalog.HealthPassing, true, false, 1},
-			after:  want{catalog.HealthPassing, false, false, 1},
+			before: want{catalog.HealthPassing, true, false, 1, ""},
+			after:  want{catalog.HealthPassing, false, false, 1, ""},
 		},
 		{
 			name: "deployment health pending, then healthy",
@@ -360,8 +373,8 @@ func TestSourceAllocationFacts(t *testing.T) {
 					a.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: ptr(true)}
 				}))
 			},
-			before: want{catalog.HealthWarning, false, false, 3},
-			after:  want{catalog.HealthPassing, false, false, 3},
+			before: want{catalog.HealthWarning, false, false, 3, ""},
+			after:  want{catalog.HealthPassing, false, false, 3, ""},
 		},
 		{
 			name: "unhealthy deployment, failed allocation",
@@ -371,8 +384,8 @@ func TestSourceAllocationFacts(t *testing.T) {
 			change: func(f *nomadfake.Server) {
 				f.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.ClientStatus = "failed" }))
 			},
-			before: want{catalog.HealthCritical, false, false, 1},
-			after:  want{catalog.HealthCritical, false, false, 1},
+			before: want{catalog.HealthCritical, false, false, 1, ""},
+			after:  want{catalog.HealthCritical, false, false, 1, ""},
 		},
 		{
 			name: "canary until promoted",
@@ -385,8 +398,44 @@ func TestSourceAllocationFacts(t *testing.T) {
 			change: func(f *nomadfake.Server) {
 				f.SetDeployment(api.Deployment{ID: "d2", JobID: "app", JobVersion: 2, TaskGroups: map[string]*api.DeploymentState{"web": {Promoted: true}}})
 			},
-			before: want{catalog.HealthPassing, false, true, 2},
-			after:  want{catalog.HealthPassing, false, false, 2},
+			before: want{catalog.HealthPassing, false, true, 2, ""},
+			after:  want{catalog.HealthPassing, false, false, 2, ""},
+		},
+		{
+			name: "allocation events carry no job: the version stays",
+			setup: func(f *nomadfake.Server) {
+				f.SetAllocation(alloc("a1", "n1", 4, nil))
+			},
+			change: func(f *nomadfake.Server) {
+				f.SetAllocation(alloc("a1", "n1", 0, func(a *api.Allocation) { a.Job, a.DesiredStatus = nil, "stop" }))
+			},
+			before: want{catalog.HealthPassing, false, false, 4, ""},
+			after:  want{catalog.HealthPassing, true, false, 4, ""},
+		},
+		{
+			name: "canary of a deployment named by ID in events",
+			setup: func(f *nomadfake.Server) {
+				f.SetDeployment(api.Deployment{ID: "d5", JobID: "app", JobVersion: 5, TaskGroups: map[string]*api.DeploymentState{"web": {}}})
+				f.SetAllocation(alloc("a1", "n1", 4, nil))
+			},
+			change: func(f *nomadfake.Server) {
+				f.SetAllocation(alloc("a1", "n1", 0, func(a *api.Allocation) {
+					a.Job, a.DeploymentID = nil, "d5"
+					a.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: ptr(true), Canary: true}
+				}))
+			},
+			before: want{catalog.HealthPassing, false, false, 4, ""},
+			after:  want{catalog.HealthPassing, false, true, 5, ""},
+		},
+		{
+			name: "http check of the service in its job, then changed",
+			setup: func(f *nomadfake.Server) {
+				f.SetAllocation(alloc("a1", "n1", 1, nil))
+				f.SetJob(checkJob("/healthz"))
+			},
+			change: func(f *nomadfake.Server) { f.SetJob(checkJob("/ready")) },
+			before: want{catalog.HealthPassing, false, false, 1, "/healthz"},
+			after:  want{catalog.HealthPassing, false, false, 1, "/ready"},
 		},
 	}
 	for _, tc := range tests {
@@ -403,7 +452,11 @@ func TestSourceAllocationFacts(t *testing.T) {
 			waitFor(t, "ready", h.ready)
 			got := func() want {
 				in := h.byID()["s1"]
-				return want{in.Health, in.Draining, in.Canary, in.JobVersion}
+				w := want{in.Health, in.Draining, in.Canary, in.JobVersion, ""}
+				if in.Check != nil {
+					w.check = in.Check.Path
+				}
+				return w
 			}
 			assert.Equal(t, tc.before, got())
 			tc.change(fake)

@@ -38,6 +38,7 @@ const (
 	EndpointAllocations = "allocations"
 	EndpointNodes       = "nodes"
 	EndpointDeployments = "deployments"
+	EndpointJob         = "job"
 )
 
 //go:embed testdata/*.json
@@ -54,6 +55,7 @@ type Server struct {
 	allocs    map[string]*api.Allocation          // by allocation ID
 	nodes     map[string]*api.Node                // by node ID
 	deploys   map[string]*api.Deployment          // by deployment ID
+	jobs      map[string]*api.Job                 // by namespace + "/" + job ID
 	events    []api.Events                        // the event buffer, by index
 	heartbeat time.Duration
 	streamOff bool
@@ -67,7 +69,8 @@ func New() *Server {
 	s := &Server{
 		Box: fault.New(), index: 100, heartbeat: 10 * time.Second,
 		regs: map[string]*api.ServiceRegistration{}, allocs: map[string]*api.Allocation{},
-		nodes: map[string]*api.Node{}, deploys: map[string]*api.Deployment{}, denied: map[string]bool{},
+		nodes: map[string]*api.Node{}, deploys: map[string]*api.Deployment{}, jobs: map[string]*api.Job{},
+		denied: map[string]bool{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/services", s.services)
@@ -76,6 +79,7 @@ func New() *Server {
 	mux.HandleFunc("GET /v1/allocations", s.allocations)
 	mux.HandleFunc("GET /v1/nodes", s.nodesList)
 	mux.HandleFunc("GET /v1/deployments", s.deployments)
+	mux.HandleFunc("GET /v1/job/{id}", s.job)
 	s.hs = httptest.NewServer(mux)
 	return s
 }
@@ -92,8 +96,8 @@ func (s *Server) Close() {
 // SetHeartbeat sets the interval of the event stream's {} heartbeats.
 func (s *Server) SetHeartbeat(d time.Duration) { s.mu.Lock(); s.heartbeat = d; s.mu.Unlock() }
 
-// SetDenied makes an endpoint (EndpointNodes, EndpointAllocations or
-// EndpointDeployments) answer 403, and so the event stream when its topic is
+// SetDenied makes an endpoint (EndpointNodes, EndpointAllocations,
+// EndpointDeployments or EndpointJob) answer 403, and so the event stream when its topic is
 // asked for, as with a token whose policy lacks that capability.
 func (s *Server) SetDenied(endpoint string, denied bool) {
 	s.mu.Lock()
@@ -255,6 +259,44 @@ func (s *Server) SetDeployment(d api.Deployment) {
 	s.publishTopicLocked(api.TopicDeployment, "DeploymentStatusUpdate", d.ID, "Deployment", &d)
 	s.mu.Unlock()
 	s.Broadcast()
+}
+
+// SetJob adds or replaces a job (keyed by namespace and ID; Namespace
+// defaults to "default") and publishes a JobRegistered event carrying it,
+// as Nomad does on every registration.
+func (s *Server) SetJob(j api.Job) {
+	if j.Namespace == nil {
+		j.Namespace = ptr("default")
+	}
+	s.mu.Lock()
+	s.index++
+	j.ModifyIndex = ptr(s.index)
+	s.jobs[*j.Namespace+"/"+*j.ID] = &j
+	s.publishTopicLocked(api.TopicJob, "JobRegistered", *j.ID, "Job", &j)
+	s.mu.Unlock()
+	s.Broadcast()
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// job serves GET /v1/job/:id: the job, or 404.
+func (s *Server) job(w http.ResponseWriter, r *http.Request) {
+	if !s.Enter(w, r, EndpointJob, token(r)) {
+		return
+	}
+	if s.isDenied(EndpointJob) {
+		http.Error(w, "Permission denied", http.StatusForbidden)
+		return
+	}
+	s.mu.Lock()
+	j, ok := s.jobs[namespace(r)+"/"+r.PathValue("id")]
+	idx := s.index
+	s.mu.Unlock()
+	if !ok {
+		http.Error(w, "job not found", http.StatusNotFound)
+		return
+	}
+	writeJSON(w, idx, j)
 }
 
 // blockingList serves a list endpoint with blocking-query semantics: build
@@ -421,7 +463,7 @@ func (s *Server) service(w http.ResponseWriter, r *http.Request) {
 
 // stream serves /v1/event/stream: buffered events above the requested index
 // first, then new ones as they happen, with heartbeats in between. The
-// Service, Allocation, Node and Deployment topics are published.
+// Service, Allocation, Node, Deployment and Job topics are published.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	if !s.Enter(w, r, EndpointEventStream, token(r)) {
 		return
@@ -440,6 +482,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	for topic, endpoint := range map[api.Topic]string{
 		api.TopicNode: EndpointNodes, api.TopicAllocation: EndpointAllocations, api.TopicDeployment: EndpointDeployments,
+		api.TopicJob: EndpointJob,
 	} {
 		if (want[topic] || want[api.TopicAll]) && s.isDenied(endpoint) {
 			http.Error(w, "Permission denied", http.StatusForbidden)
