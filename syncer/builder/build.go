@@ -517,16 +517,17 @@ var errWholeService = errors.New("whole service dropped")
 // decoded is the configuration that one set of tags describes, before
 // defaults and servers.
 type decoded struct {
-	cfg       *dynamic.Configuration
-	dropped   map[tags.Object]bool
-	tags      []string // the relevant tags, for the default rule's .Labels
-	zero      zeroPolicy
-	noRetry   bool                         // whiskers.retry=false
-	weight    int                          // whiskers.canary.weight
-	weightSet bool                         // whiskers.canary.weight was tagged
-	httpTmpl  map[string]dynamic.Server    // loadbalancer.server.* per HTTP service, as tagged
-	tcpTmpl   map[string]dynamic.TCPServer // per TCP service
-	udpTmpl   map[string]dynamic.UDPServer // per UDP service
+	cfg           *dynamic.Configuration
+	dropped       map[tags.Object]bool
+	tags          []string // the relevant tags, for the default rule's .Labels
+	zero          zeroPolicy
+	noRetry       bool                         // whiskers.retry=false
+	noHealthCheck bool                         // whiskers.healthcheck=false
+	weight        int                          // whiskers.canary.weight
+	weightSet     bool                         // whiskers.canary.weight was tagged
+	httpTmpl      map[string]dynamic.Server    // loadbalancer.server.* per HTTP service, as tagged
+	tcpTmpl       map[string]dynamic.TCPServer // per TCP service
+	udpTmpl       map[string]dynamic.UDPServer // per UDP service
 }
 
 // drop records that o was dropped.
@@ -796,6 +797,14 @@ func (st *state) assemble(g group, origin catalog.Origin, d *decoded, insts []me
 			continue
 		}
 		lb.Servers = srv
+		// The catalog's own HTTP check becomes Traefik's health check of
+		// the servers, where the tags set none and the servers are the
+		// checked address and port.
+		if tmpl := d.httpTmpl[sn]; lb.HealthCheck == nil && !d.noHealthCheck && tmpl.URL == "" && tmpl.Port == "" {
+			if c := commonCheck(insts); c != nil {
+				lb.HealthCheck = healthCheckOf(c)
+			}
+		}
 	}
 	n := len(h.Services) + countDropped(d, "http", "services")
 	if len(h.Routers) == 0 && !d.droppedKind("http", "routers") {

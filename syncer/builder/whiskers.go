@@ -1,11 +1,13 @@
 package builder
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/whiskers-dev/whiskers/syncer/catalog"
 	"github.com/whiskers-dev/whiskers/syncer/dynamic"
 )
 
@@ -19,15 +21,49 @@ const DefaultCanaryWeight = 10
 // RetryMiddleware is the middleware that every HTTP router of a catalog
 // service gets last in its chain, unless the service is tagged
 // whiskers.retry=false or a router already has a retry middleware: Traefik's
-// retry, two attempts, no wait. Traefik retries only requests that never
+// retry, three attempts, no wait. Traefik retries only requests that never
 // reached a server (connection refused or reset before the request was
 // written), so a request to an instance that was just stopped goes to
-// another one, and no request is sent twice.
+// another one, and no request is sent twice. Three attempts, because the
+// load balancer does not skip the server that failed: with concurrent
+// requests, a retry may be given the same one again.
 const RetryMiddleware = "whiskers-retry"
 
 // retryConfig is RetryMiddleware's definition.
 func retryConfig() *dynamic.Middleware {
-	return &dynamic.Middleware{Retry: &dynamic.Retry{Attempts: 2}}
+	return &dynamic.Middleware{Retry: &dynamic.Retry{Attempts: 3}}
+}
+
+// healthCheckOf is Traefik's health check of servers that all have check c:
+// the same request, as often, with the same timeout. (Nomad passes 2xx;
+// Traefik 2xx and 3xx.)
+func healthCheckOf(c *catalog.Check) *dynamic.ServerHealthCheck {
+	hc := &dynamic.ServerHealthCheck{
+		Path: cmp.Or(c.Path, "/"), Method: c.Method, Scheme: c.Scheme,
+		Interval: dynamic.Duration(c.Interval), Timeout: dynamic.Duration(c.Timeout),
+	}
+	for k, vs := range c.Headers {
+		if len(vs) > 0 {
+			if hc.Headers == nil {
+				hc.Headers = map[string]string{}
+			}
+			hc.Headers[k] = vs[0]
+		}
+	}
+	return hc
+}
+
+// commonCheck is the check every one of insts has, or nil.
+func commonCheck(insts []member) *catalog.Check {
+	if len(insts) == 0 || insts[0].in.Check == nil {
+		return nil
+	}
+	for _, m := range insts[1:] {
+		if !m.in.Check.Equal(insts[0].in.Check) {
+			return nil
+		}
+	}
+	return insts[0].in.Check
 }
 
 // zeroPolicy is what a catalog service with no healthy instance becomes.
@@ -60,6 +96,13 @@ func (d *decoded) whiskers(tag, key, value string, hasEq bool, report func(strin
 			return
 		}
 		d.noRetry = !b
+	case "healthcheck":
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			report(tag, errors.New("want true or false: using true"))
+			return
+		}
+		d.noHealthCheck = !b
 	case "zero":
 		switch p := zeroPolicy(strings.ToLower(value)); p {
 		case zero503, zeroPanic, zeroDrop:
