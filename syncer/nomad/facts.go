@@ -50,6 +50,7 @@ type deployKey struct {
 // per task group, whether its canaries were promoted.
 type deployFacts struct {
 	version  uint64
+	active   bool // still placing and judging allocations
 	promoted map[string]bool
 }
 
@@ -69,6 +70,8 @@ func allocFactsOf(desired, client, node string, job deployKey, deployment, tg st
 		f.healthy = ds.Healthy
 		f.canary = ds.Canary
 	}
+	// Placed by a deployment that has not yet judged it: not healthy yet.
+	f.inDeployment = f.inDeployment || deployment != ""
 	return f
 }
 
@@ -80,6 +83,10 @@ func (f *facts) setDeployment(d *api.Deployment) {
 
 func deployFactsOf(d *api.Deployment) deployFacts {
 	f := deployFacts{version: d.JobVersion, promoted: map[string]bool{}}
+	switch d.Status {
+	case "running", "pending", "paused", "initializing", "blocked", "unblocking":
+		f.active = true
+	}
 	for tg, st := range d.TaskGroups {
 		f.promoted[tg] = st != nil && st.Promoted
 	}
@@ -116,6 +123,15 @@ func (s *Source) readFacts(ctx context.Context, regs map[svcKey][]catalog.Instan
 	for _, d := range deps {
 		if d != nil {
 			f.setDeployment(d)
+		}
+	}
+	// List stubs do not name their deployment: an allocation of a job
+	// version whose deployment is still running, and not judged yet, is
+	// one of its new allocations.
+	for id, a := range f.allocs {
+		if dep, ok := f.deploys[f.latest[a.job]]; ok && dep.active && !a.inDeployment {
+			a.inDeployment = true
+			f.allocs[id] = a
 		}
 	}
 	for _, insts := range regs {

@@ -428,6 +428,30 @@ func TestSourceAllocationFacts(t *testing.T) {
 			after:  want{catalog.HealthPassing, false, true, 5, ""},
 		},
 		{
+			name: "placed by a running deployment: not healthy until judged",
+			setup: func(f *nomadfake.Server) {
+				f.SetDeployment(api.Deployment{ID: "d3", JobID: "app", JobVersion: 3, Status: "running"})
+				f.SetAllocation(alloc("a1", "n1", 3, nil)) // a list stub names no deployment
+			},
+			change: func(f *nomadfake.Server) {
+				f.SetAllocation(alloc("a1", "n1", 3, func(a *api.Allocation) {
+					a.Job, a.DeploymentID = nil, "d3"
+					a.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: ptr(true)}
+				}))
+			},
+			before: want{catalog.HealthWarning, false, false, 3, ""},
+			after:  want{catalog.HealthPassing, false, false, 3, ""},
+		},
+		{
+			name:  "an event names the deployment before its health",
+			setup: func(f *nomadfake.Server) { f.SetAllocation(alloc("a1", "n1", 3, nil)) },
+			change: func(f *nomadfake.Server) {
+				f.SetAllocation(alloc("a1", "n1", 3, func(a *api.Allocation) { a.Job, a.DeploymentID = nil, "d4" }))
+			},
+			before: want{catalog.HealthPassing, false, false, 3, ""},
+			after:  want{catalog.HealthWarning, false, false, 3, ""},
+		},
+		{
 			name: "http check of the service in its job, then changed",
 			setup: func(f *nomadfake.Server) {
 				f.SetAllocation(alloc("a1", "n1", 1, nil))
