@@ -51,6 +51,10 @@ type Options struct {
 	// configuration: Traefik's file provider does not pick up a file that
 	// was missing when it started.
 	DynamicFile string
+	// NomadAddr, instead of DynamicFile, makes Traefik read Nomad's
+	// catalog itself with its own Nomad provider at its fastest setting
+	// (watch, the same throttle): the anchor whiskers is compared with.
+	NomadAddr string
 	// Web is the address of the "web" entry point; "" picks a free
 	// loopback port.
 	Web string
@@ -85,8 +89,8 @@ type Proxy struct {
 // Start writes the static configuration and the plugin into o.Dir, starts
 // Traefik and waits until it answers /ping, or until ctx is done.
 func Start(ctx context.Context, o Options) (*Proxy, error) {
-	if o.Bin == "" || o.Dir == "" || o.DynamicFile == "" {
-		return nil, errors.New("traefik: Bin, Dir and DynamicFile are required")
+	if o.Bin == "" || o.Dir == "" || (o.DynamicFile == "") == (o.NomadAddr == "") {
+		return nil, errors.New("traefik: Bin, Dir and one of DynamicFile and NomadAddr are required")
 	}
 	var err error
 	if o.Web == "" {
@@ -102,8 +106,10 @@ func Start(ctx context.Context, o Options) (*Proxy, error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("traefik: working directory: %w", err)
 	}
-	if err := createIfMissing(o.DynamicFile); err != nil {
-		return nil, err
+	if o.DynamicFile != "" {
+		if err := createIfMissing(o.DynamicFile); err != nil {
+			return nil, err
+		}
 	}
 	if err := installPlugin(o.Dir, cmp.Or[fs.FS](o.Plugin, whiskers.PluginSource)); err != nil {
 		return nil, err
@@ -134,10 +140,14 @@ func Start(ctx context.Context, o Options) (*Proxy, error) {
 
 // StaticConfig is the static configuration Start writes for o (whose Web
 // and API addresses must be set): entry points web and traefik, ping and
-// the API on traefik, the file provider watching o.DynamicFile, the local
-// plugin.
+// the API on traefik, the file provider watching o.DynamicFile (or the
+// Nomad provider), the local plugin.
 func StaticConfig(o Options) string {
 	throttle := cmp.Or(o.Throttle, DefaultThrottle)
+	provider := fmt.Sprintf("  file:\n    filename: %q\n    watch: true\n", o.DynamicFile)
+	if o.NomadAddr != "" {
+		provider = fmt.Sprintf("  nomad:\n    watch: true\n    exposedByDefault: false\n    endpoint:\n      address: %q\n", o.NomadAddr)
+	}
 	return fmt.Sprintf(`# Written by whiskers (internal/traefikproc) for a local Traefik.
 entryPoints:
   web:
@@ -153,10 +163,7 @@ providers:
   # Traefik applies provider changes at most this often (default 2s); the
   # syncer already coalesces bursts, so a drained server leaves within ~%s.
   providersThrottleDuration: %s
-  file:
-    filename: %q
-    watch: true
-log:
+%slog:
   level: %s
 global:
   checkNewVersion: false
@@ -165,7 +172,7 @@ experimental:
   localPlugins:
     %s:
       moduleName: %s
-`, o.Web, o.API, throttle, throttle, o.DynamicFile, cmp.Or(o.LogLevel, "ERROR"), PluginName, whiskers.ModuleName)
+`, o.Web, o.API, throttle, throttle, provider, cmp.Or(o.LogLevel, "ERROR"), PluginName, whiskers.ModuleName)
 }
 
 // createIfMissing creates an empty dynamic configuration file at path
@@ -246,30 +253,79 @@ type RouterStatus struct {
 // Router asks the API for one HTTP router, e.g. "finicky@file". It returns
 // an error wrapping ErrNoRouter when Traefik does not have it (yet).
 func (p *Proxy) Router(ctx context.Context, name string) (RouterStatus, error) {
+	return API(p.APIURL).Router(ctx, name)
+}
+
+// API is the read-only API of a Traefik, wherever it runs: the URL of its
+// traefik entry point with api.insecure.
+type API string
+
+// Router asks the API for one HTTP router, e.g. "finicky@file". It returns
+// an error wrapping ErrNoRouter when Traefik does not have it (yet).
+func (a API) Router(ctx context.Context, name string) (RouterStatus, error) {
 	var rs RouterStatus
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.APIURL+"/api/http/routers/"+name, nil)
-	if err != nil {
-		return rs, fmt.Errorf("traefik: router %s: %w", name, err)
+	err := a.getJSON(ctx, "/api/http/routers/"+name, &rs)
+	if errors.Is(err, errNotFound) {
+		err = fmt.Errorf("traefik: router %s: %w", name, ErrNoRouter)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return rs, fmt.Errorf("traefik: router %s: %w", name, err)
-	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusNotFound:
-		return rs, fmt.Errorf("traefik: router %s: %w", name, ErrNoRouter)
-	case resp.StatusCode != http.StatusOK:
-		return rs, fmt.Errorf("traefik: router %s: status %d", name, resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&rs); err != nil {
-		return rs, fmt.Errorf("traefik: router %s: %w", name, err)
-	}
-	return rs, nil
+	return rs, err
 }
 
 // ErrNoRouter is wrapped by Router when Traefik has no such router.
 var ErrNoRouter = errors.New("no such router")
+
+// Servers asks the API for the servers of an HTTP load balancer, e.g.
+// "finicky@file", and returns their status by URL: "UP", or "DOWN" when
+// its health check failed. A service Traefik does not have has none.
+func (a API) Servers(ctx context.Context, service string) (map[string]string, error) {
+	var svc struct {
+		LoadBalancer *struct {
+			Servers []struct {
+				URL string `json:"url"`
+			} `json:"servers"`
+		} `json:"loadBalancer"`
+		ServerStatus map[string]string `json:"serverStatus"`
+	}
+	err := a.getJSON(ctx, "/api/http/services/"+service, &svc)
+	if errors.Is(err, errNotFound) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	if svc.LoadBalancer != nil {
+		for _, s := range svc.LoadBalancer.Servers {
+			out[s.URL] = cmp.Or(svc.ServerStatus[s.URL], "UP")
+		}
+	}
+	return out, nil
+}
+
+var errNotFound = errors.New("not found")
+
+// getJSON decodes the API's answer at path into v.
+func (a API) getJSON(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, string(a)+path, nil)
+	if err != nil {
+		return fmt.Errorf("traefik: %s: %w", path, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("traefik: %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("traefik: %s: %w", path, errNotFound)
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("traefik: %s: status %d", path, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("traefik: %s: %w", path, err)
+	}
+	return nil
+}
 
 // WaitRouters waits until Traefik has loaded every named router (e.g.
 // "finicky@file") and reports it enabled. A router in error, for example
