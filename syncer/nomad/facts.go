@@ -33,9 +33,10 @@ type allocFacts struct {
 	jobVersion      uint64
 	job             deployKey // job and version, which name its deployment in list stubs
 	deployment      string    // deployment ID, where known
+	createIndex     uint64
+	fresh           bool // first seen in an event, not in a list
 	taskGroup       string
-	inDeployment    bool // the allocation has a deployment status
-	healthy         *bool
+	healthy         *bool // as its deployment judged it; nil if not (yet)
 	canary          bool
 }
 
@@ -49,9 +50,9 @@ type deployKey struct {
 // deployFacts is what a deployment says: the job version it deploys and,
 // per task group, whether its canaries were promoted.
 type deployFacts struct {
-	version  uint64
-	active   bool // still placing and judging allocations
-	promoted map[string]bool
+	version     uint64
+	createIndex uint64
+	promoted    map[string]bool
 }
 
 type nodeFacts struct{ draining, ineligible bool }
@@ -63,15 +64,15 @@ func newFacts() facts {
 	}
 }
 
-func allocFactsOf(desired, client, node string, job deployKey, deployment, tg string, ds *api.AllocDeploymentStatus) allocFacts {
-	f := allocFacts{desired: desired, client: client, nodeID: node, jobVersion: job.version, job: job, deployment: deployment, taskGroup: tg}
+func allocFactsOf(desired, client, node string, job deployKey, deployment string, createIndex uint64, tg string, ds *api.AllocDeploymentStatus) allocFacts {
+	f := allocFacts{
+		desired: desired, client: client, nodeID: node, jobVersion: job.version, job: job,
+		deployment: deployment, createIndex: createIndex, taskGroup: tg,
+	}
 	if ds != nil {
-		f.inDeployment = true
 		f.healthy = ds.Healthy
 		f.canary = ds.Canary
 	}
-	// Placed by a deployment that has not yet judged it: not healthy yet.
-	f.inDeployment = f.inDeployment || deployment != ""
 	return f
 }
 
@@ -82,11 +83,7 @@ func (f *facts) setDeployment(d *api.Deployment) {
 }
 
 func deployFactsOf(d *api.Deployment) deployFacts {
-	f := deployFacts{version: d.JobVersion, promoted: map[string]bool{}}
-	switch d.Status {
-	case "running", "pending", "paused", "initializing", "blocked", "unblocking":
-		f.active = true
-	}
+	f := deployFacts{version: d.JobVersion, createIndex: d.CreateIndex, promoted: map[string]bool{}}
 	for tg, st := range d.TaskGroups {
 		f.promoted[tg] = st != nil && st.Promoted
 	}
@@ -104,7 +101,7 @@ func (s *Source) readFacts(ctx context.Context, regs map[svcKey][]catalog.Instan
 	}
 	for _, a := range allocs {
 		if a != nil {
-			f.allocs[a.ID] = allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, deployKey{a.Namespace, a.JobID, a.JobVersion}, "", a.TaskGroup, a.DeploymentStatus)
+			f.allocs[a.ID] = allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, deployKey{a.Namespace, a.JobID, a.JobVersion}, "", a.CreateIndex, a.TaskGroup, a.DeploymentStatus)
 		}
 	}
 	nodes, _, err := s.client.Nodes().List((&api.QueryOptions{}).WithContext(ctx))
@@ -123,15 +120,6 @@ func (s *Source) readFacts(ctx context.Context, regs map[svcKey][]catalog.Instan
 	for _, d := range deps {
 		if d != nil {
 			f.setDeployment(d)
-		}
-	}
-	// List stubs do not name their deployment: an allocation of a job
-	// version whose deployment is still running, and not judged yet, is
-	// one of its new allocations.
-	for id, a := range f.allocs {
-		if dep, ok := f.deploys[f.latest[a.job]]; ok && dep.active && !a.inDeployment {
-			a.inDeployment = true
-			f.allocs[id] = a
 		}
 	}
 	for _, insts := range regs {
@@ -239,7 +227,8 @@ func (f *facts) applyEvent(ev *api.Event) (bool, error) {
 		}
 		// Allocation events carry no job: the version is the one the
 		// allocation had, or its deployment's.
-		version := f.allocs[a.ID].jobVersion
+		prev, known := f.allocs[a.ID]
+		version := prev.jobVersion
 		switch {
 		case a.Job != nil && a.Job.Version != nil:
 			version = *a.Job.Version
@@ -248,7 +237,9 @@ func (f *facts) applyEvent(ev *api.Event) (bool, error) {
 				version = d.version
 			}
 		}
-		f.allocs[a.ID] = allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, deployKey{a.Namespace, a.JobID, version}, a.DeploymentID, a.TaskGroup, a.DeploymentStatus)
+		af := allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, deployKey{a.Namespace, a.JobID, version}, a.DeploymentID, a.CreateIndex, a.TaskGroup, a.DeploymentStatus)
+		af.fresh = !known || prev.fresh
+		f.allocs[a.ID] = af
 	case api.TopicNode:
 		n, err := ev.Node()
 		if err != nil || n == nil {
@@ -312,21 +303,40 @@ func (f *facts) apply(in catalog.Instance) catalog.Instance {
 	switch {
 	case a.client != "" && a.client != api.AllocClientStatusRunning:
 		in.Health = catalog.HealthCritical
-	case a.inDeployment && a.healthy != nil && !*a.healthy:
+	case a.healthy != nil && !*a.healthy:
 		in.Health = catalog.HealthCritical
-	case a.inDeployment && a.healthy == nil:
+	case a.healthy == nil && f.placedByDeployment(a):
 		in.Health = catalog.HealthWarning
 	}
 	if a.canary {
-		id := a.deployment
-		if id == "" {
-			id = f.latest[a.job]
-		}
-		if promoted, known := f.deploys[id].promoted[a.taskGroup]; known && !promoted {
+		if promoted, known := f.deploys[f.deploymentOf(a)].promoted[a.taskGroup]; known && !promoted {
 			in.Canary = true
 		}
 	}
 	return in
+}
+
+// deploymentOf is the ID of a's deployment: named by its event, or the
+// deployment of its job version.
+func (f *facts) deploymentOf(a allocFacts) string {
+	if a.deployment != "" {
+		return a.deployment
+	}
+	return f.latest[a.job]
+}
+
+// placedByDeployment reports whether a deployment placed a (it was created
+// with or after the deployment), as opposed to an allocation it updated in
+// place, which kept serving. Until the deployment judges such a new
+// allocation healthy, it gets no traffic.
+func (f *facts) placedByDeployment(a allocFacts) bool {
+	d, ok := f.deploys[f.deploymentOf(a)]
+	if !ok {
+		// An event can name a deployment not seen yet: only an allocation
+		// that is new to the source is taken to be its placement.
+		return a.deployment != "" && a.fresh
+	}
+	return a.createIndex >= d.createIndex
 }
 
 // deriveLocked recomputes s.instances from the registrations and facts; it

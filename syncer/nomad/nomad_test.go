@@ -366,6 +366,7 @@ func TestSourceAllocationFacts(t *testing.T) {
 		{
 			name: "deployment health pending, then healthy",
 			setup: func(f *nomadfake.Server) {
+				f.SetDeployment(api.Deployment{ID: "d3", JobID: "app", JobVersion: 3, Status: "running"})
 				f.SetAllocation(alloc("a1", "n1", 3, func(a *api.Allocation) { a.DeploymentStatus = &api.AllocDeploymentStatus{} }))
 			},
 			change: func(f *nomadfake.Server) {
@@ -443,13 +444,27 @@ func TestSourceAllocationFacts(t *testing.T) {
 			after:  want{catalog.HealthPassing, false, false, 3, ""},
 		},
 		{
-			name:  "an event names the deployment before its health",
-			setup: func(f *nomadfake.Server) { f.SetAllocation(alloc("a1", "n1", 3, nil)) },
+			name:  "a new allocation names a deployment not seen yet: not healthy until judged",
+			setup: func(f *nomadfake.Server) {},
 			change: func(f *nomadfake.Server) {
 				f.SetAllocation(alloc("a1", "n1", 3, func(a *api.Allocation) { a.Job, a.DeploymentID = nil, "d4" }))
 			},
+			before: want{catalog.HealthPassing, false, false, 0, ""}, // no allocation known: as registered
+			after:  want{catalog.HealthWarning, false, false, 0, ""},
+		},
+		{
+			name: "updated in place by a deployment: keeps serving",
+			setup: func(f *nomadfake.Server) {
+				f.SetAllocation(alloc("a1", "n1", 3, func(a *api.Allocation) {
+					a.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: ptr(true)}
+				}))
+			},
+			change: func(f *nomadfake.Server) {
+				f.SetDeployment(api.Deployment{ID: "d4", JobID: "app", JobVersion: 4, Status: "running"})
+				f.SetAllocation(alloc("a1", "n1", 4, func(a *api.Allocation) { a.DeploymentID, a.DeploymentStatus = "d4", nil }))
+			},
 			before: want{catalog.HealthPassing, false, false, 3, ""},
-			after:  want{catalog.HealthWarning, false, false, 3, ""},
+			after:  want{catalog.HealthPassing, false, false, 4, ""},
 		},
 		{
 			name: "http check of the service in its job, then changed",

@@ -213,7 +213,8 @@ func (s *Server) publishTopicLocked(topic api.Topic, typ, key, field string, v a
 }
 
 // SetAllocation adds or replaces an allocation (keyed by ID; Namespace
-// defaults to "default") and publishes an AllocationUpdated event.
+// defaults to "default"; CreateIndex is kept, or set when it is new) and
+// publishes an AllocationUpdated event.
 func (s *Server) SetAllocation(a api.Allocation) {
 	if a.Namespace == "" {
 		a.Namespace = "default"
@@ -221,6 +222,11 @@ func (s *Server) SetAllocation(a api.Allocation) {
 	s.mu.Lock()
 	s.index++
 	a.ModifyIndex = s.index
+	if old, ok := s.allocs[a.ID]; ok && a.CreateIndex == 0 {
+		a.CreateIndex = old.CreateIndex
+	} else if a.CreateIndex == 0 {
+		a.CreateIndex = s.index
+	}
 	s.allocs[a.ID] = &a
 	s.publishTopicLocked(api.TopicAllocation, "AllocationUpdated", a.ID, "Allocation", &a)
 	s.mu.Unlock()
@@ -247,7 +253,8 @@ func (s *Server) SetNode(n api.Node) {
 }
 
 // SetDeployment adds or replaces a deployment (keyed by ID; Namespace
-// defaults to "default") and publishes a DeploymentStatusUpdate event.
+// defaults to "default"; CreateIndex is kept, or set when it is new) and
+// publishes a DeploymentStatusUpdate event.
 func (s *Server) SetDeployment(d api.Deployment) {
 	if d.Namespace == "" {
 		d.Namespace = "default"
@@ -255,6 +262,11 @@ func (s *Server) SetDeployment(d api.Deployment) {
 	s.mu.Lock()
 	s.index++
 	d.ModifyIndex = s.index
+	if old, ok := s.deploys[d.ID]; ok && d.CreateIndex == 0 {
+		d.CreateIndex = old.CreateIndex
+	} else if d.CreateIndex == 0 {
+		d.CreateIndex = s.index
+	}
 	s.deploys[d.ID] = &d
 	s.publishTopicLocked(api.TopicDeployment, "DeploymentStatusUpdate", d.ID, "Deployment", &d)
 	s.mu.Unlock()
