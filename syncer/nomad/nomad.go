@@ -50,8 +50,10 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the exponential backoff after errors
 	// (defaults 200 ms and 30 s).
 	MinBackoff, MaxBackoff time.Duration
-	// StreamRetry is how long the source uses blocking queries after the
-	// event stream failed before trying the stream again (default 30 s).
+	// StreamRetry bounds how long the source uses blocking queries after
+	// the event stream failed before trying the stream again (default
+	// 30 s): the first retry comes after a second, later ones after
+	// doubling waits, until the stream delivers again.
 	StreamRetry time.Duration
 	// WatchdogGrace is how long past its wait (plus Consul's and Nomad's
 	// wait/16 jitter) a blocking call may stay unanswered before it is torn
@@ -234,6 +236,9 @@ func (s *Source) failed(ctx context.Context, err error, bo *blocking.Backoff) {
 // and retried with backoff; Run returns nil when ctx is done.
 func (s *Source) Run(ctx context.Context, notify func()) error {
 	bo := blocking.Backoff{Min: s.opts.MinBackoff, Max: s.opts.MaxBackoff}
+	// After the stream fails it is tried again soon (an agent restart
+	// takes seconds), then less and less often, up to StreamRetry.
+	streamBo := blocking.Backoff{Min: min(time.Second, s.opts.StreamRetry), Max: s.opts.StreamRetry}
 	var (
 		index       uint64
 		needFull    = true
@@ -262,7 +267,7 @@ func (s *Source) Run(ctx context.Context, notify func()) error {
 			index, needFull = idx, false
 		}
 		if !time.Now().Before(streamAfter) {
-			got, err := s.follow(ctx, index, notify)
+			got, healthy, err := s.follow(ctx, index, notify)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -273,20 +278,26 @@ func (s *Source) Run(ctx context.Context, notify func()) error {
 			if s.opts.OnError != nil && err != nil {
 				s.opts.OnError(err)
 			}
+			if healthy {
+				streamBo.Reset()
+			}
+			retry := streamBo.Next()
 			s.log.Warn("event stream ended, re-reading and falling back to blocking queries",
-				"err", err, "retry_stream_in", s.opts.StreamRetry)
+				"err", err, "retry_stream_in", retry.Round(time.Millisecond))
 			index = got
 			needFull = true
-			streamAfter = time.Now().Add(s.opts.StreamRetry)
+			streamAfter = time.Now().Add(retry)
 			continue
 		}
-		// Fallback: a blocking query on the service list.
+		// Fallback: a blocking query on the service list, which returns in
+		// time to try the stream again.
 		if !blocking.Sleep(ctx, time.Until(last.Add(blocking.Jitter(s.opts.MinInterval)))) {
 			return nil
 		}
 		last = time.Now()
+		wait := max(min(s.opts.WaitTime, time.Until(streamAfter)), time.Millisecond)
 		callCtx, cancel := context.WithTimeout(ctx, s.callTimeout())
-		q := (&api.QueryOptions{Namespace: s.listNamespace(), WaitIndex: index, WaitTime: s.opts.WaitTime}).WithContext(callCtx)
+		q := (&api.QueryOptions{Namespace: s.listNamespace(), WaitIndex: index, WaitTime: wait}).WithContext(callCtx)
 		resynced := s.watchResync(callCtx, cancel)
 		_, meta, err := s.client.Services().List(q)
 		cancel()
@@ -433,8 +444,16 @@ func (s *Source) refresh(ctx context.Context, key svcKey) (bool, error) {
 
 // follow consumes the event stream from index, re-reading the services that
 // events name, until the stream fails, ctx is done or a resync is requested.
-// It returns the last index seen.
-func (s *Source) follow(ctx context.Context, index uint64, notify func()) (uint64, error) {
+// It returns the last index seen, and whether the stream delivered events
+// before it ended.
+func (s *Source) follow(ctx context.Context, index uint64, notify func()) (uint64, bool, error) {
+	var batches int
+	last, err := s.followEvents(ctx, index, notify, &batches)
+	return last, batches > 0, err
+}
+
+// followEvents is follow's loop; it counts the batches it handled.
+func (s *Source) followEvents(ctx context.Context, index uint64, notify func(), batches *int) (uint64, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	q := &api.QueryOptions{Namespace: s.listNamespace()}
@@ -491,6 +510,7 @@ func (s *Source) follow(ctx context.Context, index uint64, notify func()) (uint6
 			return 0, fmt.Errorf("nomad: event index went backwards (%d < %d)", batch.Index, index)
 		}
 		index = batch.Index
+		*batches++
 		keys := map[svcKey]bool{}
 		factsChanged := false
 		for _, ev := range batch.Events {

@@ -163,6 +163,28 @@ func TestSourceFollowsEvents(t *testing.T) {
 	}
 }
 
+// TestSourceBackToTheStream: after the stream failed, the source does not
+// sit in a blocking query for its whole wait: it tries the stream again
+// within seconds, and from then on sees what only the stream carries
+// (allocation facts).
+func TestSourceBackToTheStream(t *testing.T) {
+	t.Parallel()
+	fake := nomadfake.New()
+	t.Cleanup(fake.Close)
+	fake.SetNode(api.Node{ID: "n1"})
+	r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
+	r.AllocID, r.NodeID = "a1", "n1"
+	fake.Register(r)
+	fake.SetAllocation(alloc("a1", "n1", 1, nil))
+	fake.SetStreamDisabled(true) // as while the agent restarts
+	h := start(t, fake, "", func(o *nomad.Options) { o.WaitTime, o.StreamRetry = time.Hour, 2*time.Second })
+	waitFor(t, "ready", h.ready)
+	waitFor(t, "a failed stream", func() bool { return fake.Requests(nomadfake.EndpointEventStream) > 0 })
+	fake.SetStreamDisabled(false)
+	fake.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.DesiredStatus = "stop" }))
+	waitFor(t, "the stop, through the stream", func() bool { return h.byID()["s1"].Draining })
+}
+
 func TestSourceFaults(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -51,6 +51,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	index     uint64
+	svcIndex  uint64 // the index of the service registrations table, which /v1/services blocks on
 	regs      map[string]*api.ServiceRegistration // by registration ID
 	allocs    map[string]*api.Allocation          // by allocation ID
 	nodes     map[string]*api.Node                // by node ID
@@ -155,6 +156,7 @@ func (s *Server) Register(reg api.ServiceRegistration) {
 		reg.CreateIndex = s.index
 	}
 	reg.ModifyIndex = s.index
+	s.svcIndex = s.index
 	r := reg
 	s.regs[reg.ID] = &r
 	s.publishLocked("ServiceRegistration", &r)
@@ -169,6 +171,7 @@ func (s *Server) Deregister(id string) bool {
 	r, ok := s.regs[id]
 	if ok {
 		s.index++
+		s.svcIndex = s.index
 		delete(s.regs, id)
 		s.publishLocked("ServiceDeregistration", r)
 	}
@@ -184,7 +187,7 @@ func (s *Server) Deregister(id string) bool {
 // exercise a client's index-reset handling. Open event streams are closed.
 func (s *Server) ResetIndex(idx uint64) {
 	s.mu.Lock()
-	s.index = idx
+	s.index, s.svcIndex = idx, min(s.svcIndex, idx)
 	s.events = nil
 	s.gen++
 	for _, r := range s.regs {
@@ -314,6 +317,12 @@ func (s *Server) job(w http.ResponseWriter, r *http.Request) {
 // blockingList serves a list endpoint with blocking-query semantics: build
 // runs under the lock with the request's namespace and returns the body.
 func (s *Server) blockingList(w http.ResponseWriter, r *http.Request, endpoint string, build func(ns string) any) {
+	s.blockingListAt(w, r, endpoint, s.currentIndex, build)
+}
+
+// blockingListAt is blockingList for a list whose index is current's, as
+// each of Nomad's tables has its own.
+func (s *Server) blockingListAt(w http.ResponseWriter, r *http.Request, endpoint string, current func() uint64, build func(ns string) any) {
 	if !s.Enter(w, r, endpoint, token(r)) {
 		return
 	}
@@ -322,14 +331,12 @@ func (s *Server) blockingList(w http.ResponseWriter, r *http.Request, endpoint s
 		return
 	}
 	idx, wait := fault.Blocking(r)
-	if !s.Wait(w, r, token(r), idx, wait, s.currentIndex) {
+	if !s.Wait(w, r, token(r), idx, wait, current) {
 		return
 	}
 	ns := namespace(r)
-	s.mu.Lock()
-	out, index := build(ns), s.index
-	s.mu.Unlock()
-	writeJSON(w, index, out)
+	out := func() any { s.mu.Lock(); defer s.mu.Unlock(); return build(ns) }()
+	writeJSON(w, current(), out)
 }
 
 func (s *Server) allocations(w http.ResponseWriter, r *http.Request) {
@@ -409,8 +416,11 @@ func namespace(r *http.Request) string {
 	return "default"
 }
 
+// services serves GET /v1/services, blocking on the registrations' own
+// index as Nomad does (an allocation or node change does not wake it).
 func (s *Server) services(w http.ResponseWriter, r *http.Request) {
-	s.blockingList(w, r, EndpointServices, func(ns string) any {
+	svcIndex := func() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return max(s.svcIndex, 1) }
+	s.blockingListAt(w, r, EndpointServices, svcIndex, func(ns string) any {
 		byNS := map[string]map[string][]string{}
 		for _, reg := range s.regs {
 			if ns != "*" && reg.Namespace != ns {
