@@ -94,6 +94,12 @@ variable "healthy_deadline" {
   default     = "3m"
 }
 
+variable "progress_deadline" {
+  description = "How long a deployment may go without a new healthy copy before it fails and reverts (update.progress_deadline); until then an unhealthy copy is rescheduled. \"0s\" fails the deployment at the first unhealthy copy."
+  type        = string
+  default     = "10m"
+}
+
 variable "redis_driver" {
   description = "Task driver of Redis."
   type        = string
@@ -132,21 +138,18 @@ job "finicky-whiskers" {
     canary            = var.canaries
     min_healthy_time  = var.min_healthy_time
     healthy_deadline  = var.healthy_deadline
-    progress_deadline = "10m"
+    progress_deadline = var.progress_deadline
     auto_revert       = true
   }
 
   group "finicky" {
     count = 3
 
-    # One copy per node: spread over nodes, never two on the same one.
+    # One copy per node where there are enough nodes. Not distinct_hosts:
+    # with three copies on three nodes, a canary or the copy of a drained
+    # node would then have nowhere to go.
     spread {
       attribute = "${node.unique.id}"
-    }
-
-    constraint {
-      operator = "distinct_hosts"
-      value    = "true"
     }
 
     network {

@@ -9,10 +9,14 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -49,7 +53,7 @@ func TestMain(m *testing.M) {
 
 // env is the real cluster with the three shipped jobs running on it.
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	c         *cluster.Cluster
 	dir       string
 	testapp   string            // the stand-in app's binary (raw_exec runs it from the host)
@@ -57,13 +61,18 @@ type env struct {
 	traefik   map[string]string // node name → Traefik's web entry point
 	api       map[string]string // node name → Traefik's API entry point
 	appVars   map[string]string // the finicky job's variables
+	syncers   *counter          // the syncers' Nomad API, counted
+	closers   []func()          // run after the cluster stopped
 }
+
+// afterCluster runs f once the cluster has stopped (its clients gone).
+func (e *env) afterCluster(f func()) { e.closers = append(e.closers, f) }
 
 // startEnv starts the cluster and runs whiskers.nomad.hcl,
 // traefik.nomad.hcl and finicky-whiskers.nomad.hcl on it with variables
 // only, and returns once every node's Traefik balances the app over the
 // three nodes.
-func startEnv(t *testing.T) *env {
+func startEnv(t testing.TB) *env {
 	t.Helper()
 	nomadBin := realbintest.Bin(t, realbin.Nomad)
 	consulBin := realbintest.Bin(t, realbin.Consul)
@@ -95,24 +104,32 @@ func startEnv(t *testing.T) *env {
 	t.Cleanup(func() {
 		if t.Failed() {
 			e.dumpAllocs()
+			e.dumpSyncLogs()
 			t.Logf("agents:\n%s", tail(e.c.Logs(), 400))
 		}
 		e.c.Close()
+		for _, f := range slices.Backward(e.closers) {
+			f()
+		}
 	})
 	t.Logf("cluster up in %v", time.Since(start).Round(time.Millisecond))
 
-	e.run(ctx, "whiskers.nomad.hcl", map[string]string{
-		"nomad_addr":             e.c.Server.Addr,
+	e.syncers = newCounter(t, e.c.Server.Addr)
+	e.afterCluster(e.syncers.Close)
+	e.run(t, "whiskers.nomad.hcl", map[string]string{
+		"nomad_addr":             e.syncers.URL(),
 		"consul_addr":            e.c.ConsulAddr,
 		"wasm_handlers_artifact": e.artifacts.URL + "/handlers.tar.gz",
 	})
-	e.run(ctx, "traefik.nomad.hcl", map[string]string{
+	e.run(t, "traefik.nomad.hcl", map[string]string{
 		"driver":        "exec",
 		"http_port":     "0",
 		"admin_port":    "0",
 		"bind_ip":       "127.0.0.1",
 		"plugin_source": e.artifacts.URL + "/plugin.tar.gz",
-		"extra_args":    `["--api.insecure=true", "--log.level=WARN"]`,
+		// The API for the tests; an access log of failed requests only, to
+		// say which server failed.
+		"extra_args": `["--api.insecure=true", "--log.level=WARN", "--accesslog=true", "--accesslog.filters.statuscodes=500-599"]`,
 	})
 	e.appVars = map[string]string{
 		"host":          appHost,
@@ -123,36 +140,40 @@ func startEnv(t *testing.T) *env {
 		"health_path":   "/healthz",
 		// Nomad's check and Traefik's health check every second, and
 		// deployments in seconds rather than minutes.
-		"check_interval":   "1s",
-		"min_healthy_time": "2s",
-		"healthy_deadline": "20s",
-		"redis_driver":     "raw_exec",
-		"redis_command":    e.testapp,
-		"redis_args":       `["--listen", "$${NOMAD_ADDR_redis}", "--name", "redis"]`,
+		"check_interval":    "1s",
+		"min_healthy_time":  "2s",
+		"healthy_deadline":  "10s",
+		"progress_deadline": "0s", // a deployment fails at its first unhealthy copy
+		"redis_driver":      "raw_exec",
+		"redis_command":     e.testapp,
+		"redis_args":        `["--listen", "$${NOMAD_ADDR_redis}", "--name", "redis"]`,
 	}
-	e.run(ctx, "finicky-whiskers.nomad.hcl", e.appVars)
-	e.findTraefiks(ctx)
+	e.run(t, "finicky-whiskers.nomad.hcl", e.appVars)
+	e.findTraefiks(t)
 	for _, node := range e.nodes() {
-		e.waitBalanced(node, "v1", 3)
+		e.waitBalanced(t, node, "v1", 3)
 	}
 	t.Logf("jobs running and routed in %v", time.Since(start).Round(time.Millisecond))
 	return e
 }
 
 // appArgs are the stand-in app's arguments for the app_args variable: it
-// answers "finicky <version> on <node>".
+// answers "finicky <version> on <node> <allocation>".
 func appArgs(version string, extra ...string) string {
-	args := []string{`"--listen"`, `"$${NOMAD_ADDR_http}"`, `"--name"`, `"finicky ` + version + ` on $${node.unique.name}"`}
+	args := []string{`"--listen"`, `"$${NOMAD_ADDR_http}"`, `"--name"`, `"finicky ` + version + ` on $${node.unique.name} $${NOMAD_SHORT_ALLOC_ID}"`}
 	for _, a := range extra {
 		args = append(args, fmt.Sprintf("%q", a))
 	}
 	return "[" + strings.Join(args, ", ") + "]"
 }
 
-// run submits a shipped job file with `nomad job run` and the given
-// variables (HCL values; strings are quoted here unless they are lists).
-func (e *env) run(ctx context.Context, file string, vars map[string]string) {
-	e.t.Helper()
+// run submits a shipped job file (or the one at an absolute path) with
+// `nomad job run` and the given variables (HCL values; strings are quoted
+// here unless they are lists).
+func (e *env) run(t testing.TB, file string, vars map[string]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), patience)
+	defer cancel()
 	var b strings.Builder
 	keys := make([]string, 0, len(vars))
 	for k := range vars {
@@ -166,27 +187,31 @@ func (e *env) run(ctx context.Context, file string, vars map[string]string) {
 		}
 		fmt.Fprintf(&b, "%s = %s\n", k, v)
 	}
-	varFile := filepath.Join(e.dir, strings.TrimSuffix(file, ".nomad.hcl")+".vars.hcl")
-	if err := os.WriteFile(varFile, []byte(b.String()), 0o644); err != nil {
-		e.t.Fatal(err)
+	path := file
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(jobsDir, file)
 	}
-	if _, err := e.c.Nomad(ctx, "job", "run", "-detach", "-var-file", varFile, filepath.Join(jobsDir, file)); err != nil {
-		e.t.Fatal(err)
+	varFile := filepath.Join(e.dir, strings.TrimSuffix(filepath.Base(file), ".nomad.hcl")+".vars.hcl")
+	if err := os.WriteFile(varFile, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.Nomad(ctx, "job", "run", "-detach", "-var-file", varFile, path); err != nil {
+		t.Fatal(err)
 	}
 }
 
 // findTraefiks waits for Traefik's allocation on every node and records
 // its entry points.
-func (e *env) findTraefiks(ctx context.Context) {
-	e.t.Helper()
+func (e *env) findTraefiks(t testing.TB) {
+	t.Helper()
 	e.traefik, e.api = map[string]string{}, map[string]string{}
-	e.eventually("Traefik running on every node", func() bool {
+	eventually(t, "Traefik running on every node", func() bool {
 		allocs, _, err := e.c.API().Jobs().Allocations("traefik", false, nil)
 		if err != nil {
 			return false
 		}
 		for _, stub := range allocs {
-			if stub.ClientStatus != nomadapi.AllocClientStatusRunning {
+			if stub.ClientStatus != nomadapi.AllocClientStatusRunning || stub.DesiredStatus != nomadapi.AllocDesiredStatusRun {
 				continue
 			}
 			a, _, err := e.c.API().Allocations().Info(stub.ID, nil)
@@ -205,7 +230,6 @@ func (e *env) findTraefiks(ctx context.Context) {
 		}
 		return len(e.traefik) == len(e.c.Clients) && len(e.api) == len(e.c.Clients)
 	})
-	_ = ctx
 }
 
 // nodes are the client names, sorted.
@@ -226,10 +250,10 @@ var client = httpload.NewClient()
 
 // waitBalanced waits until node's Traefik answers from n copies of the app
 // at version, and nothing else, over a round of requests.
-func (e *env) waitBalanced(node, version string, n int) {
-	e.t.Helper()
+func (e *env) waitBalanced(t testing.TB, node, version string, n int) {
+	t.Helper()
 	var seen map[string]int
-	e.eventually(fmt.Sprintf("Traefik on %s balancing over %d copies of %s", node, n, version), func() bool {
+	eventually(t, fmt.Sprintf("Traefik on %s balancing over %d copies of %s", node, n, version), func() bool {
 		seen = map[string]int{}
 		for range 3 * n {
 			r := e.get(node, appHost, "/hello")
@@ -251,13 +275,13 @@ func (e *env) waitBalanced(node, version string, n int) {
 }
 
 // eventually polls cond (other processes: polling is all there is) until it
-// holds, failing after patience.
-func (e *env) eventually(what string, cond func() bool) {
-	e.t.Helper()
+// holds, failing t after patience.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(patience)
 	for !cond() {
 		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out after %v waiting for %s", patience, what)
+			t.Fatalf("timed out after %v waiting for %s", patience, what)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -271,11 +295,41 @@ func (e *env) dumpAllocs() {
 		return
 	}
 	for _, a := range allocs {
-		e.t.Logf("alloc %s %s/%s on %s: desired %s, client %s", a.ID[:8], a.JobID, a.TaskGroup, a.NodeName, a.DesiredStatus, a.ClientStatus)
+		ds := "-"
+		if d := a.DeploymentStatus; d != nil {
+			ds = fmt.Sprintf("healthy=%v canary=%v", d.Healthy != nil && *d.Healthy, d.Canary)
+		}
+		e.t.Logf("alloc %s %s/%s v%d on %s: desired %s, client %s, deployment %s", a.ID[:8], a.JobID, a.TaskGroup, a.JobVersion, a.NodeName, a.DesiredStatus, a.ClientStatus, ds)
 		for task, st := range a.TaskStates {
 			for _, ev := range st.Events {
 				e.t.Logf("  %s: %s %s %s", task, ev.Type, ev.DisplayMessage, ev.DriverError)
 			}
+		}
+	}
+}
+
+// dumpSyncLogs logs the end of every syncer's log, Traefik's log of failed
+// requests, and worker-1's file.
+func (e *env) dumpSyncLogs() {
+	traefikLogs, _ := filepath.Glob(filepath.Join(e.dir, "worker-*", "data", "alloc", "*", "alloc", "logs", "traefik.stdout.*"))
+	for _, l := range traefikLogs {
+		if b, err := os.ReadFile(l); err == nil && len(b) > 0 {
+			e.t.Logf("%s:\n%s", l, tail(string(b), 30))
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(e.c.Volume(0, "whiskers-dynamic"), "dynamic.yaml")); err == nil {
+		e.t.Logf("worker-1's dynamic.yaml:\n%s", b)
+	}
+	if deps, _, err := e.c.API().Deployments().List(nil); err == nil {
+		for _, d := range deps {
+			e.t.Logf("deployment %s %s v%d: %s %s", d.ID[:8], d.JobID, d.JobVersion, d.Status, d.StatusDescription)
+		}
+	}
+	logs, _ := filepath.Glob(filepath.Join(e.dir, "worker-*", "data", "alloc", "*", "alloc", "logs", "sync.std*"))
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err == nil && len(b) > 0 {
+			e.t.Logf("%s:\n%s", l, tail(string(b), 40))
 		}
 	}
 }
@@ -291,7 +345,7 @@ func tail(s string, lines int) string {
 // artifactHandler serves what the job files fetch from releases in
 // production: /plugin.tar.gz (the repository's local plugin, as Traefik
 // loads it) and /handlers.tar.gz (the wasm handlers and a static site).
-func artifactHandler(t *testing.T) http.Handler {
+func artifactHandler(t testing.TB) http.Handler {
 	site := fstest.MapFS{}
 	err := fs.WalkDir(os.DirFS("../testdata/site"), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -320,7 +374,7 @@ func artifactHandler(t *testing.T) http.Handler {
 }
 
 // tarGz packs the files of fsyses into one tar.gz.
-func tarGz(t *testing.T, fsyses ...fs.FS) []byte {
+func tarGz(t testing.TB, fsyses ...fs.FS) []byte {
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
@@ -336,4 +390,202 @@ func tarGz(t *testing.T, fsyses ...fs.FS) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// load starts two keep-alive clients on node's Traefik asking for the app;
+// the test's cleanup stops them.
+func (e *env) load(t testing.TB, node string) *httpload.Load {
+	l := httpload.Start(2, httpload.Target{URL: e.traefik[node], Host: appHost, Path: "/hello"})
+	t.Cleanup(l.Stop)
+	return l
+}
+
+// allocs returns the running allocations of a job's group that are not
+// being stopped.
+func (e *env) allocs(t testing.TB, job, group string) []*nomadapi.AllocationListStub {
+	t.Helper()
+	stubs, _, err := e.c.API().Jobs().Allocations(job, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*nomadapi.AllocationListStub
+	for _, a := range stubs {
+		if a.TaskGroup == group && a.ClientStatus == nomadapi.AllocClientStatusRunning && a.DesiredStatus == nomadapi.AllocDesiredStatusRun {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// allocOn returns the first running allocation of a job's group on node,
+// or nil.
+func (e *env) allocOn(t testing.TB, job, group, node string) *nomadapi.AllocationListStub {
+	t.Helper()
+	for _, a := range e.allocs(t, job, group) {
+		if a.NodeName == node {
+			return a
+		}
+	}
+	return nil
+}
+
+// nomad runs the nomad command line against the cluster.
+func (e *env) nomad(t testing.TB, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), patience)
+	defer cancel()
+	out, err := e.c.Nomad(ctx, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// appAddr is the address of the app's copy on node, from Nomad's catalog.
+func (e *env) appAddr(t testing.TB, node string) string {
+	t.Helper()
+	regs, _, err := e.c.API().Services().Get(appService, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.allocOn(t, appJob, appService, node)
+	for _, r := range regs {
+		if a != nil && r.AllocID == a.ID {
+			return fmt.Sprintf("http://%s:%d", r.Address, r.Port)
+		}
+	}
+	t.Fatalf("no %s registration of the allocation on %s", appService, node)
+	return ""
+}
+
+// post sends an empty POST to url.
+func post(t testing.TB, url string) {
+	t.Helper()
+	resp, err := http.Post(url, "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+// with returns the app's variables with overrides.
+func (e *env) with(overrides map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range e.appVars {
+		out[k] = v
+	}
+	for k, v := range overrides {
+		out[k] = v
+	}
+	return out
+}
+
+// round sends n requests to node's Traefik and counts the answers by app
+// version ("v1", …); anything else counts under its status.
+func (e *env) round(node string, n int) map[string]int {
+	counts := map[string]int{}
+	for range n {
+		r := e.get(node, appHost, "/hello")
+		version, _, ok := strings.Cut(strings.TrimPrefix(r.Body, "finicky "), " on ")
+		if r.Err != nil || r.Status != http.StatusOK || !ok {
+			counts[fmt.Sprint(r.Status, r.Err)]++
+			continue
+		}
+		counts[version]++
+	}
+	return counts
+}
+
+// jobVersion is the app job's current version.
+func (e *env) jobVersion(t testing.TB) uint64 {
+	t.Helper()
+	j, _, err := e.c.API().Jobs().Info(appJob, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *j.Version
+}
+
+// deployment returns the app's deployment of a job version, or nil.
+func (e *env) deployment(t testing.TB, version uint64) *nomadapi.Deployment {
+	t.Helper()
+	ds, _, err := e.c.API().Jobs().Deployments(appJob, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if d.JobVersion == version {
+			return d
+		}
+	}
+	return nil
+}
+
+// stopAndReplace stops the app's copy on node and waits until Nomad runs
+// three copies again.
+func (e *env) stopAndReplace(t testing.TB, node string) {
+	t.Helper()
+	victim := e.allocOn(t, appJob, appService, node)
+	if victim == nil {
+		t.Fatalf("no copy of the app on %s", node)
+	}
+	e.nomad(t, "alloc", "stop", "-detach", victim.ID)
+	eventually(t, "the stopped copy replaced", func() bool {
+		a := e.allocs(t, appJob, appService)
+		return len(a) == 3 && !slices.ContainsFunc(a, func(s *nomadapi.AllocationListStub) bool { return s.ID == victim.ID })
+	})
+}
+
+// counter is a reverse proxy in front of the Nomad server that counts the
+// requests and response bytes of its clients, so that a benchmark can say
+// what a change of the cluster cost each reader of the catalog. It passes
+// the event stream through as it comes (FlushInterval -1).
+type counter struct {
+	srv      *httptest.Server
+	requests atomic.Int64
+	bytes    atomic.Int64
+}
+
+func newCounter(t testing.TB, target string) *counter {
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counter{}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.requests.Add(1)
+		rp.ServeHTTP(&countingWriter{ResponseWriter: w, n: &c.bytes}, r)
+	}))
+	return c
+}
+
+// Close stops the proxy; its clients must be gone, or their connections
+// are cut.
+func (c *counter) Close() {
+	c.srv.CloseClientConnections()
+	c.srv.Close()
+}
+
+// URL is the proxy's address, for NOMAD_ADDR.
+func (c *counter) URL() string { return c.srv.URL }
+
+// countingWriter counts the bytes of a response.
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.n.Add(int64(n))
+	return n, err
+}
+
+// Flush passes the event stream's chunks on at once.
+func (w *countingWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }

@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestOnNomad runs the shipped jobs on the real cluster and then each
-// scenario in turn on the same cluster.
+// scenario in turn on the same cluster. The app has the shipped job's
+// shutdown_delay; BenchmarkOnNomad measures without.
 func TestOnNomad(t *testing.T) {
 	e := startEnv(t)
 
@@ -40,6 +42,138 @@ func TestOnNomad(t *testing.T) {
 			if r.Err != nil || r.Status != http.StatusOK || r.Body != string(want) {
 				t.Errorf("%s: GET /cat.txt: %d %v %q, want the site's cat.txt", node, r.Status, r.Err, r.Body)
 			}
+		}
+	})
+
+	t.Run("allocation stop", func(t *testing.T) {
+		l := e.load(t, "worker-1")
+		e.stopAndReplace(t, "worker-3")
+		e.waitBalanced(t, "worker-1", "v1", 3)
+		l.Stop()
+		t.Logf("%d requests: %s", l.Total(), l.Summary())
+		if n := l.Failures(); n > 0 {
+			t.Errorf("%d failed requests through the stop", n)
+		}
+	})
+
+	t.Run("node drain", func(t *testing.T) {
+		l := e.load(t, "worker-1")
+		e.nomad(t, "node", "drain", "-enable", "-yes", "-detach", "-deadline", "1m", e.c.Clients[1].NodeID)
+		eventually(t, "worker-2's copy moved", func() bool {
+			return e.allocOn(t, appJob, appService, "worker-2") == nil && len(e.allocs(t, appJob, appService)) == 3
+		})
+		e.waitBalanced(t, "worker-1", "v1", 3)
+		e.nomad(t, "node", "drain", "-disable", "-yes", e.c.Clients[1].NodeID)
+		// The system jobs come back to the node; its Traefik has new ports.
+		e.findTraefiks(t)
+		eventually(t, "whiskers back on worker-2", func() bool {
+			return e.allocOn(t, "whiskers", "whiskers", "worker-2") != nil
+		})
+		e.waitBalanced(t, "worker-2", "v1", 3)
+		l.Stop()
+		t.Logf("%d requests: %s", l.Total(), l.Summary())
+		if n := l.Failures(); n > 0 {
+			t.Errorf("%d failed requests through the drain", n)
+		}
+	})
+
+	t.Run("failing check", func(t *testing.T) {
+		l := e.load(t, "worker-1")
+		sick := e.appAddr(t, "worker-3")
+		post(t, sick+"/_sick")
+		e.waitBalanced(t, "worker-1", "v1", 2)
+		failed := l.Failures()
+		post(t, sick+"/_well")
+		e.waitBalanced(t, "worker-1", "v1", 3)
+		l.Stop()
+		t.Logf("%d requests, %d failed until the sick copy left: %s", l.Total(), failed, l.Summary())
+	})
+
+	t.Run("canary, then promotion", func(t *testing.T) {
+		l := e.load(t, "worker-1")
+		vars := e.with(map[string]string{"canaries": "1", "app_args": appArgs("v2")})
+		e.run(t, "finicky-whiskers.nomad.hcl", vars)
+		// One canary at whiskers' default weight (10%) beside the three v1.
+		eventually(t, "the canary routed at its weight", func() bool {
+			counts := e.round("worker-1", 100)
+			return counts["v2"] >= 5 && counts["v2"] <= 15 && counts["v1"] == 100-counts["v2"]
+		})
+		e.nomad(t, "deployment", "promote", e.deployment(t, e.jobVersion(t)).ID)
+		e.waitBalanced(t, "worker-1", "v2", 3)
+		e.appVars = vars
+		l.Stop()
+		t.Logf("%d requests: %s", l.Total(), l.Summary())
+		if n := l.Failures(); n > 0 {
+			t.Errorf("%d failed requests through the canary deployment", n)
+		}
+	})
+
+	t.Run("failed deployment reverts", func(t *testing.T) {
+		l := e.load(t, "worker-1")
+		// v3 never passes its check: the deployment fails and Nomad rolls
+		// back to v2.
+		e.run(t, "finicky-whiskers.nomad.hcl", e.with(map[string]string{"canaries": "0", "app_args": appArgs("v3", "--sick")}))
+		v3 := e.jobVersion(t)
+		eventually(t, "the v3 deployment failed", func() bool {
+			d := e.deployment(t, v3)
+			return d != nil && d.Status == "failed"
+		})
+		eventually(t, "the job reverted", func() bool { return e.jobVersion(t) > v3 })
+		e.waitBalanced(t, "worker-1", "v2", 3)
+		l.Stop()
+		t.Logf("%d requests: %s", l.Total(), l.Summary())
+		if n := l.Failures(); n > 0 {
+			t.Errorf("%d failed requests through the failed deployment", n)
+		}
+	})
+
+	t.Run("syncer restarted", func(t *testing.T) {
+		l := e.load(t, "worker-1")
+		file := filepath.Join(e.c.Volume(0, "whiskers-dynamic"), "dynamic.yaml")
+		before, _ := os.ReadFile(file)
+		fi, _ := os.Stat(file)
+		sync := e.allocOn(t, "whiskers", "whiskers", "worker-1")
+		e.nomad(t, "alloc", "restart", sync.ID, "sync")
+		time.Sleep(2 * time.Second) // the syncer back and caught up: nothing to observe but its silence
+		after, _ := os.ReadFile(file)
+		fi2, _ := os.Stat(file)
+		if !bytes.Equal(before, after) || !fi.ModTime().Equal(fi2.ModTime()) {
+			t.Errorf("the restarted syncer rewrote an unchanged file")
+		}
+		l.Stop()
+		if n := l.Failures(); n > 0 {
+			t.Errorf("%d failed requests through the syncer's restart: %s", n, l.Summary())
+		}
+	})
+
+	t.Run("job stopped", func(t *testing.T) {
+		e.nomad(t, "job", "stop", "-detach", appJob)
+		// A stopped job's services leave Nomad's catalog: its routers go, as
+		// with Traefik's own provider. (whiskers.zero is for services whose
+		// instances are registered but none is healthy.)
+		eventually(t, "404 for the stopped app", func() bool {
+			return e.get("worker-1", appHost, "/hello").Status == http.StatusNotFound
+		})
+		e.run(t, "finicky-whiskers.nomad.hcl", e.appVars)
+		e.waitBalanced(t, "worker-1", "v2", 3)
+	})
+
+	t.Run("nomad server restarted", func(t *testing.T) {
+		l := e.load(t, "worker-1")
+		e.c.Server.Stop()
+		// The last good configuration stays while Nomad is gone.
+		start := l.Total()
+		eventually(t, "requests while Nomad is down", func() bool { return l.Total() > start+500 })
+		if err := e.c.Server.Restart(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		// Recovery: a change after the restart reaches Traefik.
+		e.stopAndReplace(t, "worker-2")
+		e.waitBalanced(t, "worker-1", "v2", 3)
+		l.Stop()
+		t.Logf("%d requests: %s", l.Total(), l.Summary())
+		if n := l.Failures(); n > 0 {
+			t.Errorf("%d failed requests through the server's restart", n)
 		}
 	})
 }
