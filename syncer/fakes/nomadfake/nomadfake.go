@@ -51,7 +51,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	index     uint64
-	svcIndex  uint64 // the index of the service registrations table, which /v1/services blocks on
+	svcIndex  uint64                              // the index of the service registrations table, which /v1/services blocks on
 	regs      map[string]*api.ServiceRegistration // by registration ID
 	allocs    map[string]*api.Allocation          // by allocation ID
 	nodes     map[string]*api.Node                // by node ID
