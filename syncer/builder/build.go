@@ -251,24 +251,12 @@ func cutPrefix(key, prefix string) (string, bool) {
 	return key[len(prefix)+1:], true
 }
 
-// enabled reports whether the tags of an instance opt it in.
+// enabled reports whether the tags of an instance opt it in, as Traefik
+// reads them (tags.Enabled); a malformed enable tag is reported.
 func (st *state) enabled(in *catalog.Instance) bool {
-	en := st.b.exposed
-	for _, tag := range in.Tags {
-		if !hasPrefixFold(strings.TrimSpace(tag), st.b.enableKey) {
-			continue
-		}
-		k, v, _ := tags.Split(tag)
-		rest, ok := cutPrefix(k, st.b.prefix)
-		if !ok || !strings.EqualFold(rest, "enable") {
-			continue
-		}
-		e, err := strconv.ParseBool(v)
-		if err != nil {
-			st.problem(in.Origin, in.Service, tag, fmt.Errorf("want true or false: instance not routed"))
-			return false
-		}
-		en = e
+	en, bad := tags.Enabled(in.Tags, st.b.prefix, st.b.exposed)
+	if bad != "" {
+		st.problem(in.Origin, in.Service, bad, errors.New("want true or false: instance not routed"))
 	}
 	return en
 }

@@ -45,7 +45,6 @@ type Options struct {
 // concurrent use by several goroutines.
 type Builder struct {
 	prefix       string
-	enableKey    string // prefix + ".enable"
 	exposed      bool
 	rule         *template.Template
 	routeWarning bool
@@ -61,7 +60,6 @@ func New(opts Options) (*Builder, error) {
 	if b.prefix == "" {
 		b.prefix = DefaultPrefix
 	}
-	b.enableKey = b.prefix + ".enable"
 	rule := opts.DefaultRule
 	if rule == "" {
 		rule = DefaultRule

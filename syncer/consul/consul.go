@@ -25,6 +25,7 @@ import (
 
 	"github.com/whiskers-dev/whiskers/syncer/catalog"
 	"github.com/whiskers-dev/whiskers/syncer/internal/blocking"
+	"github.com/whiskers-dev/whiskers/syncer/tags"
 )
 
 // Options configures a Source. The zero value watches the agent named by the
@@ -301,15 +302,12 @@ func (s *Source) updateReadyLocked() bool {
 	return false
 }
 
-// enabled reports whether a service with these tags is watched.
-func (s *Source) enabled(tags []string) bool {
-	switch {
-	case slices.Contains(tags, s.opts.Prefix+".enable=true"):
-		return true
-	case slices.Contains(tags, s.opts.Prefix+".enable=false"):
-		return false
-	}
-	return s.opts.ExposedByDefault
+// enabled reports whether a service with these tags is watched: opted in as
+// Traefik reads the enable tag (tags.Enabled), or with a malformed one, which
+// the builder reports.
+func (s *Source) enabled(ts []string) bool {
+	en, bad := tags.Enabled(ts, s.opts.Prefix, s.opts.ExposedByDefault)
+	return en || bad != ""
 }
 
 // watchService runs the blocking health query of one service until ctx is

@@ -146,7 +146,8 @@ func TestSourceFollowsEvents(t *testing.T) {
 			waitFor(t, "a1 goes", func() bool { _, ok := h.byID()["a1"]; return !ok })
 			fake.Deregister("b1")
 			waitFor(t, "other goes", func() bool { _, ok := h.byID()["b1"]; return !ok })
-			fake.Register(reg("c1", "hidden", "10.0.0.3", 8080, "traefik.enable=true"))
+			// Enabled as Traefik reads the tag: True counts.
+			fake.Register(reg("c1", "hidden", "10.0.0.3", 8080, "traefik.enable=True"))
 			waitFor(t, "hidden enabled", func() bool { _, ok := h.byID()["c1"]; return ok })
 
 			if tc.stream {

@@ -424,3 +424,26 @@ func Delete(cfg *dynamic.Configuration, o Object) {
 	}
 	m.SetMapIndex(reflect.ValueOf(o.Name).Convert(m.Type().Key()), reflect.Value{})
 }
+
+// Enabled applies Traefik's opt-in rule to one instance's tags: the last
+// "<prefix>.enable" tag decides (the prefix and key in any case, the value
+// as strconv.ParseBool reads it: true, True, 1, …); without one, def (the
+// providers' exposedByDefault). bad is the first enable tag whose value is
+// not a boolean, which Traefik rejects: the instance is then not enabled.
+// Sources and the builder share this rule, so that a service Traefik would
+// route is read and built alike.
+func Enabled(ts []string, prefix string, def bool) (enabled bool, bad string) {
+	enabled = def
+	for _, tag := range ts {
+		k, v, _ := Split(tag)
+		if len(k) != len(prefix)+len(".enable") || !strings.EqualFold(k, prefix+".enable") {
+			continue
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, tag
+		}
+		enabled = b
+	}
+	return enabled, ""
+}

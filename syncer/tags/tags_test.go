@@ -278,3 +278,34 @@ func FuzzParseTag(f *testing.F) {
 		}
 	})
 }
+
+func TestEnabled(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		tags    []string
+		def     bool
+		want    bool
+		wantBad string
+	}{
+		{"none, not exposed", []string{"a=b"}, false, false, ""},
+		{"none, exposed by default", nil, true, true, ""},
+		{"true", []string{"traefik.enable=true"}, false, true, ""},
+		{"True, as Traefik reads it", []string{"traefik.enable=True"}, false, true, ""},
+		{"1", []string{"traefik.enable=1"}, false, true, ""},
+		{"key in any case, spaces", []string{" Traefik.Enable = TRUE "}, false, true, ""},
+		{"false beats exposed", []string{"traefik.enable=false"}, true, false, ""},
+		{"the last one decides", []string{"traefik.enable=false", "traefik.enable=true"}, false, true, ""},
+		{"not a boolean", []string{"traefik.enable=yes"}, true, false, "traefik.enable=yes"},
+		{"other keys with the prefix", []string{"traefik.enabled=true", "traefik.http.enable=true"}, false, false, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, bad := Enabled(tc.tags, "traefik", tc.def)
+			if got != tc.want || bad != tc.wantBad {
+				t.Errorf("Enabled(%q, %v) = %v, %q; want %v, %q", tc.tags, tc.def, got, bad, tc.want, tc.wantBad)
+			}
+		})
+	}
+}
