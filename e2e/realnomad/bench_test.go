@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/whiskers-dev/whiskers/internal/cluster"
 	"github.com/whiskers-dev/whiskers/internal/httpload"
 	"github.com/whiskers-dev/whiskers/internal/realbin"
 	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
@@ -38,7 +40,8 @@ type side struct {
 // Traefik, both Traefiks under the same client load.
 type benchEnv struct {
 	*env
-	sides []*side
+	sides    []*side
+	fileGone time.Duration // when worker-1's syncer wrote the change, after t0; -1 if it did not
 }
 
 func startBench(b *testing.B) *benchEnv {
@@ -123,12 +126,20 @@ func (be *benchEnv) benchAddr(tb testing.TB, allocID string) string {
 
 // watchGone polls both Traefiks every 5 ms from t0 until url is out of
 // their pool (gone, or down after a failed health check) and returns how
-// long that took on each side; -1 where it stayed past limit.
+// long that took on each side; -1 where it stayed past limit. It records
+// in fileGone when worker-1's syncer wrote a file without url.
 func (be *benchEnv) watchGone(tb testing.TB, url string, t0 time.Time, limit time.Duration) map[string]time.Duration {
 	tb.Helper()
 	out := map[string]time.Duration{}
 	deadline := t0.Add(limit)
+	file := filepath.Join(be.c.Volume(0, "whiskers-dynamic"), "dynamic.yaml")
+	be.fileGone = -1
 	for len(out) < len(be.sides) {
+		if be.fileGone < 0 {
+			if b, err := os.ReadFile(file); err == nil && !strings.Contains(string(b), url) {
+				be.fileGone = time.Since(t0)
+			}
+		}
 		for _, s := range be.sides {
 			if _, done := out[s.name]; done {
 				continue
@@ -166,6 +177,7 @@ type tally struct {
 // failed requests and Nomad requests per change and the median time until
 // the changed instance left the pool.
 func (be *benchEnv) measure(b *testing.B, limit time.Duration, change func(i int) (url string, t0 time.Time, settle func())) {
+	var fileGone []time.Duration
 	tallies := map[string]*tally{}
 	for _, s := range be.sides {
 		tallies[s.name] = &tally{}
@@ -177,6 +189,7 @@ func (be *benchEnv) measure(b *testing.B, limit time.Duration, change func(i int
 		}
 		url, t0, settle := change(i)
 		gone := be.watchGone(b, url, t0, limit)
+		fileGone = append(fileGone, be.fileGone)
 		settle()
 		time.Sleep(time.Second) // stragglers: requests already on their way
 		for _, s := range be.sides {
@@ -186,6 +199,13 @@ func (be *benchEnv) measure(b *testing.B, limit time.Duration, change func(i int
 			tl.bytes += s.nomad.bytes.Load() - before[s.name][2]
 			tl.gone = append(tl.gone, gone[s.name])
 		}
+	}
+	// The syncer's own part: the change in the file (catalog changes only).
+	fileGone = slices.DeleteFunc(fileGone, func(d time.Duration) bool { return d < 0 })
+	if len(fileGone) > 0 {
+		slices.Sort(fileGone)
+		b.ReportMetric(float64(fileGone[len(fileGone)/2].Microseconds())/1000, "whiskers-file-ms")
+		b.Logf("file written after %v", fileGone)
 	}
 	syncers := int64(len(be.c.Clients)) // every node's syncer reads Nomad
 	for _, s := range be.sides {
@@ -225,8 +245,9 @@ func BenchmarkOnNomad(b *testing.B) {
 
 	b.Run("node-drain", func(b *testing.B) {
 		be.measure(b, time.Minute, func(i int) (string, time.Time, func()) {
-			node := be.c.Clients[1+i%2] // worker-2, worker-3: worker-1 carries the measured Traefik
-			victim := be.benchAlloc(b, node.Name)
+			// Not worker-1: it carries the measured Traefik.
+			victim := be.benchAllocNotOn(b, "worker-1")
+			node := be.clientNamed(b, victim.NodeName)
 			url := be.benchAddr(b, victim.ID)
 			t0 := time.Now()
 			be.nomad(b, "node", "drain", "-enable", "-yes", "-detach", "-ignore-system", node.NodeID)
@@ -261,6 +282,30 @@ func (be *benchEnv) benchAlloc(tb testing.TB, node string) *nomadapi.AllocationL
 		}
 	}
 	tb.Fatalf("no bench allocation on %q", node)
+	return nil
+}
+
+// benchAllocNotOn is a running bench allocation on another node than node.
+func (be *benchEnv) benchAllocNotOn(tb testing.TB, node string) *nomadapi.AllocationListStub {
+	tb.Helper()
+	for _, a := range be.allocs(tb, benchJob, "app") {
+		if a.NodeName != node {
+			return a
+		}
+	}
+	tb.Fatalf("every bench allocation is on %s", node)
+	return nil
+}
+
+// clientNamed is the cluster's client agent called name.
+func (be *benchEnv) clientNamed(tb testing.TB, name string) *cluster.Agent {
+	tb.Helper()
+	for _, a := range be.c.Clients {
+		if a.Name == name {
+			return a
+		}
+	}
+	tb.Fatalf("no client %s", name)
 	return nil
 }
 
