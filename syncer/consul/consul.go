@@ -3,11 +3,13 @@
 // (github.com/hashicorp/consul/api) and keeps the latest instances, with
 // their aggregated health, of every service Traefik may expose.
 //
-// Data enters through one blocking query on /v1/catalog/services and one
-// blocking /v1/health/service/:name query per enabled service (tagged
-// <prefix>.enable=true, or every service when exposed by default), started
-// and stopped as the list changes; a health watch re-reads only its own
-// service. It leaves through Snapshot, and Run's notify signals that it may
+// Data enters through two blocking queries, whatever the number of
+// services: /v1/catalog/services (which services exist and their tags; a
+// new index may mean new or changed instances of any of them) and
+// /v1/health/state/any (every check: a change names the services, or the
+// nodes, it concerns). Either marks services to be read again, and a reader
+// reads those with non-blocking /v1/health/service/:name queries, a few at
+// a time. It leaves through Snapshot, and Run's notify signals that it may
 // have changed.
 package consul
 
@@ -15,10 +17,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -47,6 +52,10 @@ type Options struct {
 	// MinInterval rate-limits each watch: two queries of one watch start at
 	// least this far apart, plus jitter (default 50 ms).
 	MinInterval time.Duration
+	// ReadConcurrency is how many services are read at once after a
+	// change (default 2): with the two watches, the connections to the
+	// agent, whatever the number of services.
+	ReadConcurrency int
 	// MinBackoff and MaxBackoff bound the exponential backoff after errors
 	// (defaults 200 ms and 30 s).
 	MinBackoff, MaxBackoff time.Duration
@@ -69,12 +78,17 @@ type Source struct {
 	log    *slog.Logger
 
 	resync chan struct{}
+	dirty  chan struct{} // services are pending: wakes the reader
 
-	mu        sync.Mutex
-	instances map[string][]catalog.Instance // by service name
-	listed    bool
-	pending   map[string]bool // watched services without a first read
-	ready     bool
+	mu           sync.Mutex
+	instances    map[string][]catalog.Instance // by service name
+	enabledSvcs  map[string]bool               // the enabled services of the last list
+	pending      map[string]bool               // services to read (again)
+	read         map[string]bool               // services read at least once
+	healthSums   map[string]uint64             // digest of the checks, by service name or "node:<name>"
+	listed       bool
+	ready        bool
+	warnedFilter bool
 }
 
 var _ catalog.Source = (*Source)(nil)
@@ -108,10 +122,13 @@ func New(opts Options) (*Source, error) {
 	if opts.WatchdogGrace <= 0 {
 		opts.WatchdogGrace = 10 * time.Second
 	}
+	if opts.ReadConcurrency <= 0 {
+		opts.ReadConcurrency = 2
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	client, err := api.NewClient(opts.Config)
+	client, err := api.NewClient(limitConns(opts.Config, opts.ReadConcurrency+2))
 	if err != nil {
 		return nil, fmt.Errorf("consul: creating client: %w", err)
 	}
@@ -120,9 +137,29 @@ func New(opts Options) (*Source, error) {
 		client:    client,
 		log:       opts.Logger.With("source", "consul"),
 		resync:    make(chan struct{}, 1),
+		dirty:     make(chan struct{}, 1),
 		instances: map[string][]catalog.Instance{},
 		pending:   map[string]bool{},
+		read:      map[string]bool{},
 	}, nil
+}
+
+// limitConns returns a copy of cfg whose client holds at most n connections
+// to the agent (the two watches and the readers), on a transport of its
+// own. A caller-provided HttpClient is left alone.
+func limitConns(cfg *api.Config, n int) *api.Config {
+	c := *cfg
+	if c.HttpClient != nil {
+		return &c
+	}
+	if c.Transport == nil {
+		c.Transport = api.DefaultConfig().Transport
+	} else {
+		c.Transport = c.Transport.Clone()
+	}
+	c.Transport.MaxConnsPerHost = n
+	c.Transport.MaxIdleConnsPerHost = n
+	return &c
 }
 
 // Name returns "consul", or "consul/<namespace>" when a namespace is set.
@@ -159,6 +196,12 @@ func (s *Source) Resync() {
 // Run watches the catalog until ctx is done, calling notify (which must not
 // block) whenever the snapshot may have changed. Catalog errors are logged
 // and retried with backoff; Run returns nil when ctx is done.
+//
+// It holds three requests to the agent at most, whatever the number of
+// services (Consul refuses more than limits.http_max_conns_per_client, 200
+// by default, from one address): the blocking query on the service list,
+// the blocking query on every check's state, and one read of a service
+// whose instances or checks changed.
 func (s *Source) Run(ctx context.Context, notify func()) error {
 	for ctx.Err() == nil {
 		inner, cancel := context.WithCancel(ctx)
@@ -167,139 +210,278 @@ func (s *Source) Run(ctx context.Context, notify func()) error {
 			select {
 			case <-s.resync:
 				s.log.Info("full resync")
+				s.mu.Lock()
+				s.healthSums = nil
+				s.mu.Unlock()
 				cancel()
 			case <-inner.Done():
 			}
 		})
-		s.watchList(inner, notify)
-		cancel()
+		wg.Go(func() { blocking.Run(inner, s.loop("catalog/services"), s.fetchServices, s.servicesChanged(notify)) })
+		wg.Go(func() { blocking.Run(inner, s.loop("health/state/any"), s.fetchChecks, s.checksChanged) })
+		wg.Go(func() { s.reader(inner, notify) })
 		wg.Wait()
+		cancel()
 	}
 	return nil
 }
 
-// callTimeout bounds one blocking call: Consul answers within WaitTime plus
-// up to WaitTime/16 of jitter; a call that has not answered well after that is
-// stuck and is torn down (the watchdog).
-func (s *Source) callTimeout() time.Duration {
-	return s.opts.WaitTime + s.opts.WaitTime/16 + s.opts.WatchdogGrace
+// loop is the blocking-query loop of one watch.
+func (s *Source) loop(name string) blocking.Loop {
+	return blocking.Loop{
+		Name: "consul " + name, Wait: s.opts.WaitTime, MinInterval: s.opts.MinInterval,
+		MinBackoff: s.opts.MinBackoff, MaxBackoff: s.opts.MaxBackoff, Grace: s.opts.WatchdogGrace,
+		Logger: s.log, OnError: s.opts.OnError,
+	}
 }
 
-func (s *Source) query(ctx context.Context, index uint64) *api.QueryOptions {
-	q := &api.QueryOptions{WaitIndex: index, WaitTime: s.opts.WaitTime, Namespace: s.opts.Namespace, Partition: s.opts.Partition}
+func (s *Source) query(ctx context.Context, index uint64, wait time.Duration) *api.QueryOptions {
+	q := &api.QueryOptions{WaitIndex: index, WaitTime: wait, Namespace: s.opts.Namespace, Partition: s.opts.Partition}
 	return q.WithContext(ctx)
 }
 
-func (s *Source) failed(ctx context.Context, what string, err error, bo *blocking.Backoff) {
-	if ctx.Err() != nil {
-		return
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		s.log.Warn("watchdog: blocking query stuck, re-establishing", "what", what)
-	}
-	if s.opts.OnError != nil {
-		s.opts.OnError(err)
-	}
-	d := bo.Next()
-	s.log.Warn("catalog call failed, retrying", "what", what, "err", err, "retry_in", d)
-	blocking.Sleep(ctx, d)
+// serviceList is an answer of /v1/catalog/services.
+type serviceList struct {
+	tags     map[string][]string
+	filtered bool // X-Consul-Results-Filtered-By-ACLs
 }
 
-// watchList runs the blocking query on /v1/catalog/services and one health
-// watch per enabled service until ctx is done.
-func (s *Source) watchList(ctx context.Context, notify func()) {
-	watches := map[string]context.CancelFunc{}
-	var wg sync.WaitGroup
-	defer func() {
-		for _, stop := range watches {
-			stop()
-		}
-		wg.Wait()
-	}()
-	bo := blocking.Backoff{Min: s.opts.MinBackoff, Max: s.opts.MaxBackoff}
-	var index uint64
-	var last time.Time
-	for {
-		if !blocking.Sleep(ctx, time.Until(last.Add(blocking.Jitter(s.opts.MinInterval)))) {
-			return
-		}
-		last = time.Now()
-		callCtx, cancel := context.WithTimeout(ctx, s.callTimeout())
-		services, meta, err := s.client.Catalog().Services(s.query(callCtx, index))
-		cancel()
-		if err != nil {
-			s.failed(ctx, "catalog/services", fmt.Errorf("consul: listing services: %w", err), &bo)
-			continue
-		}
-		bo.Reset()
-		newIndex, reset := blocking.NextIndex(index, meta.LastIndex)
-		if reset && index != 0 {
-			s.log.Info("catalog index went backwards, re-reading", "was", index, "now", meta.LastIndex)
-		}
-		if !reset && newIndex == index && s.isListed() {
-			continue
-		}
-		index = newIndex
+func (s *Source) fetchServices(ctx context.Context, index uint64, wait time.Duration) (serviceList, uint64, error) {
+	services, meta, err := s.client.Catalog().Services(s.query(ctx, index, wait))
+	if err != nil {
+		return serviceList{}, 0, fmt.Errorf("consul: listing services: %w", err)
+	}
+	return serviceList{tags: services, filtered: meta.ResultsFilteredByACLs}, meta.LastIndex, nil
+}
 
+// ErrFilteredByACLs is wrapped by the error of a service list that the
+// token's ACLs filtered and that would drop services from the routes.
+var ErrFilteredByACLs = errors.New("results filtered by ACLs")
+
+// servicesChanged applies a new service list: services no longer enabled
+// leave the snapshot, and every enabled service is read again (a change of
+// the list's index may be a change of any service's instances).
+func (s *Source) servicesChanged(notify func()) func(context.Context, serviceList) error {
+	return func(_ context.Context, l serviceList) error {
 		enabled := map[string]bool{}
-		for name, tags := range services {
-			if s.enabled(tags) {
+		for name, ts := range l.tags {
+			if s.enabled(ts) {
 				enabled[name] = true
 			}
 		}
-		changed := false
 		s.mu.Lock()
-		for name, stop := range watches {
-			if !enabled[name] {
-				stop()
-				delete(watches, name)
-				delete(s.pending, name)
-				if _, ok := s.instances[name]; ok {
-					delete(s.instances, name)
-					changed = true
-				}
-			}
-		}
-		// Services that were kept across a resync but are gone now.
+		var lost []string
 		for name := range s.instances {
 			if !enabled[name] {
-				delete(s.instances, name)
-				changed = true
+				lost = append(lost, name)
 			}
 		}
-		for name := range enabled {
-			if _, ok := watches[name]; ok {
-				continue
-			}
-			wctx, stop := context.WithCancel(ctx)
-			watches[name] = stop
-			if _, ok := s.instances[name]; !ok {
-				s.pending[name] = true
-			}
-			wg.Go(func() { s.watchService(wctx, name, notify) })
+		if l.filtered && len(lost) > 0 {
+			s.mu.Unlock()
+			slices.Sort(lost)
+			return fmt.Errorf("consul: the token may not read services it could read before (%s): keeping their last instances; "+
+				"it needs service:read on them (see deploy/nomad/whiskers-sync.consul-policy.hcl): %w",
+				strings.Join(lost, ", "), ErrFilteredByACLs)
 		}
-		s.listed = true
-		if s.updateReadyLocked() {
+		if l.filtered && !s.warnedFilter {
+			s.warnedFilter = true
+			s.log.Warn("the token's ACLs filter the service list: services it may not read are not routed")
+		}
+		changed := false
+		for _, name := range lost {
+			delete(s.instances, name)
 			changed = true
 		}
+		s.enabledSvcs = enabled
+		for name := range enabled {
+			s.pending[name] = true
+		}
+		for name := range s.pending {
+			if !enabled[name] {
+				delete(s.pending, name)
+			}
+		}
+		s.listed = true
+		changed = s.updateReadyLocked() || changed
 		s.mu.Unlock()
+		s.wake()
 		if changed {
 			notify()
+		}
+		return nil
+	}
+}
+
+func (s *Source) fetchChecks(ctx context.Context, index uint64, wait time.Duration) (api.HealthChecks, uint64, error) {
+	checks, meta, err := s.client.Health().State(api.HealthAny, s.query(ctx, index, wait))
+	if err != nil {
+		return nil, 0, fmt.Errorf("consul: reading health state: %w", err)
+	}
+	return checks, meta.LastIndex, nil
+}
+
+// checksChanged marks the services whose checks changed, or whose
+// instances' nodes' checks did, to be read again.
+func (s *Source) checksChanged(_ context.Context, checks api.HealthChecks) error {
+	sums := map[string]uint64{} // service name, or "node:" + node name → digest
+	for _, c := range checks {
+		if c == nil {
+			continue
+		}
+		key := "node:" + c.Node
+		if c.ServiceID != "" {
+			key = c.ServiceName
+		}
+		h := fnv.New64a()
+		for _, f := range []string{c.Node, c.CheckID, c.ServiceID, c.Status} {
+			_, _ = h.Write([]byte(f))
+			_, _ = h.Write([]byte{0})
+		}
+		sums[key] += h.Sum64() // order-independent
+	}
+	s.mu.Lock()
+	old := s.healthSums
+	s.healthSums = sums
+	if old == nil { // the first answer: every service is read anyway
+		s.mu.Unlock()
+		return nil
+	}
+	nodes := map[string]bool{}
+	for key, sum := range sums {
+		if old[key] != sum {
+			if node, ok := strings.CutPrefix(key, "node:"); ok {
+				nodes[node] = true
+			} else if s.enabledSvcs[key] {
+				s.pending[key] = true
+			}
+		}
+	}
+	for key := range old {
+		if _, ok := sums[key]; !ok {
+			if node, ok := strings.CutPrefix(key, "node:"); ok {
+				nodes[node] = true
+			} else if s.enabledSvcs[key] {
+				s.pending[key] = true
+			}
+		}
+	}
+	if len(nodes) > 0 {
+		for name, insts := range s.instances {
+			if slices.ContainsFunc(insts, func(in catalog.Instance) bool { return nodes[in.Node] }) {
+				s.pending[name] = true
+			}
+		}
+	}
+	s.mu.Unlock()
+	s.wake()
+	return nil
+}
+
+// wake tells the reader that services are pending.
+func (s *Source) wake() {
+	select {
+	case s.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// reader reads the pending services, ReadConcurrency at a time, until ctx
+// is done; a service whose read failed stays pending and is tried again
+// after a backoff.
+func (s *Source) reader(ctx context.Context, notify func()) {
+	bo := blocking.Backoff{Min: s.opts.MinBackoff, Max: s.opts.MaxBackoff}
+	for {
+		s.mu.Lock()
+		names := slices.Sorted(maps.Keys(s.pending))
+		clear(s.pending)
+		s.mu.Unlock()
+		if len(names) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.dirty:
+				continue
+			}
+		}
+		var (
+			wg      sync.WaitGroup
+			next    atomic.Int64
+			failed  atomic.Bool
+			changed atomic.Bool
+		)
+		for range min(s.opts.ReadConcurrency, len(names)) {
+			wg.Go(func() {
+				for i := int(next.Add(1)) - 1; i < len(names) && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+					c, err := s.readService(ctx, names[i])
+					if err != nil {
+						if ctx.Err() == nil {
+							failed.Store(true)
+							s.mu.Lock()
+							s.pending[names[i]] = true
+							s.mu.Unlock()
+							if s.opts.OnError != nil {
+								s.opts.OnError(err)
+							}
+							s.log.Warn("catalog call failed, retrying", "err", err)
+						}
+						continue
+					}
+					if c {
+						changed.Store(true)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if changed.Load() {
+			notify()
+		}
+		if failed.Load() {
+			if !blocking.Sleep(ctx, bo.Next()) {
+				return
+			}
+		} else {
+			bo.Reset()
 		}
 	}
 }
 
-func (s *Source) isListed() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.listed }
+// readService reads one service's instances and health (a non-blocking
+// query) into the snapshot; it reports whether the snapshot changed.
+func (s *Source) readService(ctx context.Context, name string) (bool, error) {
+	callCtx, cancel := context.WithTimeout(ctx, s.opts.WatchdogGrace+s.opts.WaitTime/16)
+	defer cancel()
+	entries, _, err := s.client.Health().Service(name, "", false, s.query(callCtx, 0, 0))
+	if err != nil {
+		return false, fmt.Errorf("consul: reading health of %q: %w", name, err)
+	}
+	insts := toInstances(entries)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.enabledSvcs[name] { // no longer listed while it was read
+		return false, nil
+	}
+	old, had := s.instances[name]
+	changed := !had || !slices.EqualFunc(old, insts, catalog.Instance.Equal)
+	s.instances[name] = insts
+	s.read[name] = true
+	return s.updateReadyLocked() || changed, nil
+}
 
-// updateReadyLocked marks the source ready once the list and every watched
+// updateReadyLocked marks the source ready once the list and every enabled
 // service have been read; it reports whether readiness changed.
 func (s *Source) updateReadyLocked() bool {
-	if !s.ready && s.listed && len(s.pending) == 0 {
-		s.ready = true
-		s.log.Info("catalog ready", "services", len(s.instances))
-		return true
+	if s.ready || !s.listed {
+		return false
 	}
-	return false
+	for name := range s.enabledSvcs {
+		if !s.read[name] {
+			return false
+		}
+	}
+	s.ready = true
+	s.log.Info("catalog ready", "services", len(s.instances))
+	return true
 }
 
 // enabled reports whether a service with these tags is watched: opted in as
@@ -308,52 +490,6 @@ func (s *Source) updateReadyLocked() bool {
 func (s *Source) enabled(ts []string) bool {
 	en, bad := tags.Enabled(ts, s.opts.Prefix, s.opts.ExposedByDefault)
 	return en || bad != ""
-}
-
-// watchService runs the blocking health query of one service until ctx is
-// done, replacing that service's instances whenever they change.
-func (s *Source) watchService(ctx context.Context, name string, notify func()) {
-	bo := blocking.Backoff{Min: s.opts.MinBackoff, Max: s.opts.MaxBackoff}
-	var index uint64
-	var last time.Time
-	first := true
-	for {
-		if !blocking.Sleep(ctx, time.Until(last.Add(blocking.Jitter(s.opts.MinInterval)))) {
-			return
-		}
-		last = time.Now()
-		callCtx, cancel := context.WithTimeout(ctx, s.callTimeout())
-		entries, meta, err := s.client.Health().Service(name, "", false, s.query(callCtx, index))
-		cancel()
-		if err != nil {
-			s.failed(ctx, "health/service/"+name, fmt.Errorf("consul: reading health of %q: %w", name, err), &bo)
-			continue
-		}
-		bo.Reset()
-		newIndex, reset := blocking.NextIndex(index, meta.LastIndex)
-		if !reset && newIndex == index && !first {
-			continue
-		}
-		index = newIndex
-		first = false
-		insts := toInstances(entries)
-		s.mu.Lock()
-		if ctx.Err() != nil { // stopped while reading: the list owner has removed us
-			s.mu.Unlock()
-			return
-		}
-		old, had := s.instances[name]
-		changed := !had || !slices.EqualFunc(old, insts, catalog.Instance.Equal)
-		s.instances[name] = insts
-		delete(s.pending, name)
-		if s.updateReadyLocked() {
-			changed = true
-		}
-		s.mu.Unlock()
-		if changed {
-			notify()
-		}
-	}
 }
 
 // toInstances converts health entries into sorted instances.

@@ -3,6 +3,7 @@ package consul_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -172,18 +173,43 @@ func TestSourceOnlyRereadsChangedService(t *testing.T) {
 	waitFor(t, "ready", h.ready)
 	// Let both watches settle into their blocking query.
 	waitFor(t, "watches blocked", func() bool {
-		return fake.Requests(consulfake.EndpointHealthService+"/api") >= 2 && fake.Requests(consulfake.EndpointHealthService+"/web") >= 2
+		return fake.Requests(consulfake.EndpointCatalogServices) >= 2 && fake.Requests(consulfake.EndpointHealthState) >= 2
 	})
 	apiBefore := fake.Requests(consulfake.EndpointHealthService + "/api")
 	webBefore := fake.Requests(consulfake.EndpointHealthService + "/web")
+	listBefore := fake.Requests(consulfake.EndpointCatalogServices)
 	for i := range 5 {
 		status := []string{"critical", "passing"}[i%2]
 		fake.SetCheck("web-1", status)
 		waitFor(t, "web-1 "+status, func() bool { return string(h.byID()["web-1"].Health) == status })
 	}
-	assert.GreaterOrEqual(t, fake.Requests(consulfake.EndpointHealthService+"/web")-webBefore, 4)
-	// api's watch is still the same blocking query: api was not re-read.
+	assert.GreaterOrEqual(t, fake.Requests(consulfake.EndpointHealthService+"/web")-webBefore, 5)
+	// A check change names its service: api was not read, the list not
+	// asked again.
 	assert.Equal(t, apiBefore, fake.Requests(consulfake.EndpointHealthService+"/api"))
+	assert.Equal(t, listBefore, fake.Requests(consulfake.EndpointCatalogServices))
+}
+
+// TestSourceConstantConnections: 300 enabled services, more than Consul lets
+// one client hold connections (200): all are read, with at most four
+// connections to the agent, and a check change among them is followed.
+func TestSourceConstantConnections(t *testing.T) {
+	t.Parallel()
+	fake := consulfake.New()
+	t.Cleanup(fake.Close)
+	for i := range 300 {
+		fake.Register(consulfake.Instance{ID: fmt.Sprintf("s%d-1", i), Service: fmt.Sprintf("s%d", i),
+			Address: "10.1.0.1", Port: 8000 + i, Tags: []string{"traefik.enable=true"}})
+	}
+	h := startWait(t, fake, "", false, time.Hour)
+	waitFor(t, "ready", h.ready)
+	assert.Len(t, h.byID(), 300)
+	fake.SetCheck("s150-1", "critical")
+	waitFor(t, "s150 critical", func() bool { return h.byID()["s150-1"].Health == catalog.HealthCritical })
+	fake.Register(consulfake.Instance{ID: "s7-2", Service: "s7", Address: "10.1.0.2", Port: 9000, Tags: []string{"traefik.enable=true"}})
+	waitFor(t, "s7-2 registered", func() bool { _, ok := h.byID()["s7-2"]; return ok })
+	assert.LessOrEqual(t, fake.MaxConns(), 4, "connections to the agent")
+	assert.Zero(t, fake.Requests("429"))
 }
 
 func TestSourceFaults(t *testing.T) {
@@ -307,4 +333,57 @@ func TestSourceWatchdog(t *testing.T) {
 	fake.SetHang(false)
 	fake.SetCheck("web-1", "critical")
 	waitFor(t, "re-established", func() bool { return h.byID()["web-1"].Health == catalog.HealthCritical })
+}
+
+// TestSourceACLFiltered: Consul answers a token that may not read a service
+// with 200, the service left out and X-Consul-Results-Filtered-By-ACLs
+// (developer.hashicorp.com/consul/api-docs/api-structure#results-filtered-by-acls).
+// That is a fault, not "the service left": its last instances stay, the
+// error says what the token lacks; a token scoped from the start is fine.
+func TestSourceACLFiltered(t *testing.T) {
+	t.Parallel()
+	fake := consulfake.New()
+	t.Cleanup(fake.Close)
+	seed(fake)
+	h := start(t, fake, "", false)
+	waitFor(t, "ready", h.ready)
+	errsBefore := h.errors.Load()
+	fake.SetFiltered("api")
+	waitFor(t, "the fault counted", func() bool { return h.errors.Load() > errsBefore })
+	assert.Contains(t, h.byID(), "api-1", "last good instances kept")
+	fake.SetFiltered()
+	fake.Register(consulfake.Instance{ID: "api-2", Service: "api", Address: "10.0.0.5", Port: 9090, Tags: []string{"traefik.enable=true"}})
+	waitFor(t, "recovered", func() bool { _, ok := h.byID()["api-2"]; return ok })
+
+	scoped := consulfake.New()
+	t.Cleanup(scoped.Close)
+	seed(scoped)
+	scoped.SetFiltered("api")
+	h2 := start(t, scoped, "", false)
+	waitFor(t, "ready with what the token may read", h2.ready)
+	assert.Contains(t, h2.byID(), "web-1")
+	assert.NotContains(t, h2.byID(), "api-1")
+}
+
+// TestSourceIndexReset: Consul back from an outage with a lower index (a
+// snapshot restore, a rebuilt cluster). The watches must not block on their
+// old index until their wait (an hour here) runs out: after a failed query
+// the next one does not block, so a new registration is seen at once.
+func TestSourceIndexReset(t *testing.T) {
+	t.Parallel()
+	fake := consulfake.New()
+	t.Cleanup(fake.Close)
+	seed(fake)
+	for range 20 {
+		fake.SetCheck("web-1", "warning")
+		fake.SetCheck("web-1", "passing")
+	}
+	h := startWait(t, fake, "", false, time.Hour)
+	waitFor(t, "ready", h.ready)
+	fake.SetDown(true)
+	waitFor(t, "an error", func() bool { return h.errors.Load() > 0 })
+	fake.ResetIndex(2)
+	fake.SetDown(false)
+	fake.Register(consulfake.Instance{ID: "web-3", Service: "web", Address: "10.0.0.5", Port: 8080, Tags: []string{"traefik.enable=true"}})
+	waitFor(t, "the new registration", func() bool { _, ok := h.byID()["web-3"]; return ok })
 }

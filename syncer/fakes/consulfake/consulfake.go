@@ -11,12 +11,15 @@ package consulfake
 
 import (
 	"encoding/json"
+	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/consul/api"
 
@@ -28,6 +31,7 @@ import (
 const (
 	EndpointCatalogServices = "catalog/services"
 	EndpointHealthService   = "health/service"
+	EndpointHealthState     = "health/state"
 )
 
 // Instance is one service instance registered in the fake.
@@ -55,9 +59,15 @@ type Server struct {
 	mu        sync.Mutex
 	index     uint64            // the raft index: bumped by every change
 	listIndex uint64            // index of the last registration change (what /v1/catalog/services reports)
+	chkIndex  uint64            // index of the last check change (what /v1/health/state/any reports)
 	svcIndex  map[string]uint64 // service name → index of its last change
 	instances map[string]*entry // by service ID
 	dc        string
+	hidden    map[string]bool // services the token's ACLs filter out
+
+	conns    atomic.Int64 // open client connections
+	maxConns atomic.Int64 // the most open at once
+	limit    atomic.Int64 // limits.http_max_conns_per_client; 0 is none
 }
 
 // New starts a fake Consul agent on a loopback port with no instances.
@@ -68,12 +78,66 @@ func New() *Server {
 		svcIndex:  map[string]uint64{},
 		instances: map[string]*entry{},
 		dc:        "dc1",
+		hidden:    map[string]bool{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/catalog/services", s.catalogServices)
 	mux.HandleFunc("GET /v1/health/service/{name}", s.healthService)
-	s.hs = httptest.NewServer(mux)
+	mux.HandleFunc("GET /v1/health/state/{state}", s.healthState)
+	s.hs = httptest.NewUnstartedServer(s.limitConns(mux))
+	s.hs.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			n := s.conns.Add(1)
+			for m := s.maxConns.Load(); n > m && !s.maxConns.CompareAndSwap(m, n); m = s.maxConns.Load() {
+			}
+		case http.StateClosed, http.StateHijacked:
+			s.conns.Add(-1)
+		}
+	}
+	s.limit.Store(DefaultMaxConnsPerClient)
+	s.hs.Start()
 	return s
+}
+
+// SetFiltered makes the token's ACLs filter these services out (or none,
+// with no names), as Consul does for a token without service:read on them:
+// the answers leave them out, with 200 and the header
+// X-Consul-Results-Filtered-By-ACLs: true, not a 403.
+func (s *Server) SetFiltered(services ...string) {
+	s.mu.Lock()
+	clear(s.hidden)
+	for _, n := range services {
+		s.hidden[n] = true
+	}
+	s.index++
+	s.listIndex = s.index
+	s.mu.Unlock()
+	s.Broadcast()
+}
+
+// DefaultMaxConnsPerClient is Consul's limits.http_max_conns_per_client.
+const DefaultMaxConnsPerClient = 200
+
+// SetMaxConnsPerClient sets how many connections one client may hold open
+// (all of the fake's clients are on 127.0.0.1); past it a request is
+// answered 429, as Consul does. 0 removes the limit.
+func (s *Server) SetMaxConnsPerClient(n int) { s.limit.Store(int64(n)) }
+
+// MaxConns reports the most client connections that were open at once.
+func (s *Server) MaxConns() int { return int(s.maxConns.Load()) }
+
+// limitConns answers 429 while more connections are open than the limit.
+func (s *Server) limitConns(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l := s.limit.Load(); l > 0 && s.conns.Load() > l {
+			s.Count("429")
+			w.Header().Set("Connection", "close")
+			http.Error(w, "Your IP is issuing too many concurrent connections, please rate limit your calls\n", http.StatusTooManyRequests)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // URL is the agent's address, e.g. for api.Config.Address or CONSUL_HTTP_ADDR.
@@ -103,7 +167,7 @@ func (s *Server) Register(in Instance) {
 	}
 	s.instances[in.ID] = &entry{inst: in, status: status}
 	s.bumpLocked(in.Service)
-	s.listIndex = s.index
+	s.listIndex, s.chkIndex = s.index, s.index // its service check comes and goes with it
 	s.mu.Unlock()
 	s.Broadcast()
 }
@@ -116,7 +180,7 @@ func (s *Server) Deregister(id string) bool {
 	if ok {
 		delete(s.instances, id)
 		s.bumpLocked(e.inst.Service)
-		s.listIndex = s.index
+		s.listIndex, s.chkIndex = s.index, s.index
 	}
 	s.mu.Unlock()
 	if ok {
@@ -134,6 +198,7 @@ func (s *Server) SetCheck(id, status string) bool {
 	if ok && e.status != status {
 		e.status = status
 		s.bumpLocked(e.inst.Service)
+		s.chkIndex = s.index // the catalog's list does not change
 	}
 	s.mu.Unlock()
 	if ok {
@@ -148,7 +213,7 @@ func (s *Server) SetCheck(id, status string) bool {
 func (s *Server) ResetIndex(idx uint64) {
 	s.mu.Lock()
 	s.index = idx
-	s.listIndex = idx
+	s.listIndex, s.chkIndex = idx, idx
 	for k := range s.svcIndex {
 		s.svcIndex[k] = idx
 	}
@@ -192,13 +257,21 @@ func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	out := map[string][]string{}
+	filtered := false
 	for _, e := range s.instances {
+		if s.hidden[e.inst.Service] {
+			filtered = true
+			continue
+		}
 		tags := append(out[e.inst.Service], e.inst.Tags...)
 		slices.Sort(tags)
 		out[e.inst.Service] = slices.Compact(tags)
 	}
 	index := max(s.listIndex, 1)
 	s.mu.Unlock()
+	if filtered {
+		w.Header().Set("X-Consul-Results-Filtered-By-ACLs", "true")
+	}
 	writeJSON(w, index, out)
 }
 
@@ -215,8 +288,11 @@ func (s *Server) healthService(w http.ResponseWriter, r *http.Request) {
 	passingOnly := r.URL.Query().Has("passing")
 	s.mu.Lock()
 	out := []*api.ServiceEntry{}
+	if s.hidden[name] {
+		w.Header().Set("X-Consul-Results-Filtered-By-ACLs", "true")
+	}
 	for _, e := range s.instances {
-		if e.inst.Service != name {
+		if e.inst.Service != name || s.hidden[name] {
 			continue
 		}
 		if passingOnly && e.status != api.HealthPassing {
@@ -231,6 +307,41 @@ func (s *Server) healthService(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b *api.ServiceEntry) int { return strings.Compare(a.Service.ID, b.Service.ID) })
 	writeJSON(w, index, out)
+}
+
+// healthState serves GET /v1/health/state/:state: every check of the
+// catalog (each node's serfHealth and each instance's service check) in
+// that state ("any" for all), blocking on the checks' own index, which a
+// registration without a tag change or a check change moves, and the
+// service list's does not (as Consul 1.14 does).
+func (s *Server) healthState(w http.ResponseWriter, r *http.Request) {
+	if !s.Enter(w, r, EndpointHealthState, token(r)) {
+		return
+	}
+	idx, wait := fault.Blocking(r)
+	current := func() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return max(s.chkIndex, 1) }
+	if !s.Wait(w, r, token(r), idx, wait, current) {
+		return
+	}
+	state := r.PathValue("state")
+	s.mu.Lock()
+	out := api.HealthChecks{}
+	nodes := map[string]bool{}
+	for _, id := range slices.Sorted(maps.Keys(s.instances)) {
+		e := s.instances[id]
+		checks := s.entryLocked(e).Checks
+		if nodes[e.inst.Node] {
+			checks = checks[1:] // the node's serfHealth, once
+		}
+		nodes[e.inst.Node] = true
+		for _, c := range checks {
+			if state == "any" || c.Status == state {
+				out = append(out, c)
+			}
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, current(), out)
 }
 
 func (s *Server) entryLocked(e *entry) *api.ServiceEntry {
