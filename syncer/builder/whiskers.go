@@ -21,17 +21,19 @@ const DefaultCanaryWeight = 10
 // RetryMiddleware is the middleware that every HTTP router of a catalog
 // service gets last in its chain, unless the service is tagged
 // whiskers.retry=false or a router already has a retry middleware: Traefik's
-// retry, three attempts, no wait. Traefik retries only requests that never
+// retry, five attempts, no wait. Traefik retries only requests that never
 // reached a server (connection refused or reset before the request was
 // written), so a request to an instance that was just stopped goes to
-// another one, and no request is sent twice. Three attempts, because the
+// another one, and no request is sent twice. Five attempts, because the
 // load balancer does not skip the server that failed: with concurrent
-// requests, a retry may be given the same one again.
+// requests a retry may be handed the same one again (measured with one dead
+// server of three and two clients in lock step: 671 of 8818 requests failed
+// with two attempts, 81 of 6085 with three, none of 8682 with five).
 const RetryMiddleware = "whiskers-retry"
 
 // retryConfig is RetryMiddleware's definition.
 func retryConfig() *dynamic.Middleware {
-	return &dynamic.Middleware{Retry: &dynamic.Retry{Attempts: 3}}
+	return &dynamic.Middleware{Retry: &dynamic.Retry{Attempts: 5}}
 }
 
 // healthCheckOf is Traefik's health check of servers that all have check c:

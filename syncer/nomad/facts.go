@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/nomad/api"
 
@@ -22,6 +23,10 @@ type facts struct {
 	deploys map[string]deployFacts // by deployment ID
 	latest  map[deployKey]string   // deployment ID of a job version
 	checks  map[jobKey]map[string]*catalog.Check
+	// starting holds new allocations, from when they were placed until
+	// their Nomad checks first pass (see Source.gate): Nomad registers
+	// their services before their tasks listen.
+	starting map[string]time.Time
 }
 
 // jobKey names a job.
@@ -60,7 +65,7 @@ type nodeFacts struct{ draining, ineligible bool }
 func newFacts() facts {
 	return facts{
 		allocs: map[string]allocFacts{}, nodes: map[string]nodeFacts{}, deploys: map[string]deployFacts{}, latest: map[deployKey]string{},
-		checks: map[jobKey]map[string]*catalog.Check{},
+		checks: map[jobKey]map[string]*catalog.Check{}, starting: map[string]time.Time{},
 	}
 }
 
@@ -102,6 +107,9 @@ func (s *Source) readFacts(ctx context.Context, regs map[svcKey][]catalog.Instan
 	for _, a := range allocs {
 		if a != nil {
 			f.allocs[a.ID] = allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, deployKey{a.Namespace, a.JobID, a.JobVersion}, "", a.CreateIndex, a.TaskGroup, a.DeploymentStatus)
+			if a.ClientStatus == api.AllocClientStatusPending {
+				f.starting[a.ID] = time.Now()
+			}
 		}
 	}
 	nodes, _, err := s.client.Nodes().List((&api.QueryOptions{}).WithContext(ctx))
@@ -240,6 +248,12 @@ func (f *facts) applyEvent(ev *api.Event) (bool, error) {
 		af := allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, deployKey{a.Namespace, a.JobID, version}, a.DeploymentID, a.CreateIndex, a.TaskGroup, a.DeploymentStatus)
 		af.fresh = !known || prev.fresh
 		f.allocs[a.ID] = af
+		switch {
+		case !known && a.ClientStatus == api.AllocClientStatusPending:
+			f.starting[a.ID] = time.Now() // placed just now
+		case a.ClientStatus != api.AllocClientStatusPending && a.ClientStatus != api.AllocClientStatusRunning:
+			delete(f.starting, a.ID) // over before it started
+		}
 	case api.TopicNode:
 		n, err := ev.Node()
 		if err != nil || n == nil {
@@ -307,6 +321,9 @@ func (f *facts) apply(in catalog.Instance) catalog.Instance {
 		in.Health = catalog.HealthCritical
 	case a.healthy == nil && f.placedByDeployment(a):
 		in.Health = catalog.HealthWarning
+	}
+	if _, ok := f.starting[in.AllocID]; ok && in.Health == catalog.HealthPassing {
+		in.Health = catalog.HealthWarning // not ready yet
 	}
 	if a.canary {
 		if promoted, known := f.deploys[f.deploymentOf(a)].promoted[a.taskGroup]; known && !promoted {

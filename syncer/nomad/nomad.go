@@ -64,6 +64,10 @@ type Options struct {
 	// no heartbeat; Nomad sends one every 10 s) before it is torn down and
 	// re-established (default 35 s).
 	StreamWatchdog time.Duration
+	// StartGate bounds how long a new allocation is held back until its
+	// Nomad checks first pass (default 2 minutes); GatePoll is how often
+	// its checks are asked for meanwhile (default 250 ms).
+	StartGate, GatePoll time.Duration
 	// IgnoreAllocations skips reading allocations, nodes and deployments:
 	// instances are then always passing, never draining nor canaries. By
 	// default they are read (three list calls per full read, and the
@@ -140,6 +144,12 @@ func New(opts Options) (*Source, error) {
 	}
 	if opts.WatchdogGrace <= 0 {
 		opts.WatchdogGrace = 10 * time.Second
+	}
+	if opts.StartGate <= 0 {
+		opts.StartGate = 2 * time.Minute
+	}
+	if opts.GatePoll <= 0 {
+		opts.GatePoll = 250 * time.Millisecond
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -236,6 +246,11 @@ func (s *Source) failed(ctx context.Context, err error, bo *blocking.Backoff) {
 // block) whenever the snapshot may have changed. Catalog errors are logged
 // and retried with backoff; Run returns nil when ctx is done.
 func (s *Source) Run(ctx context.Context, notify func()) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { s.gate(ctx, notify) })
 	bo := blocking.Backoff{Min: s.opts.MinBackoff, Max: s.opts.MaxBackoff}
 	// After the stream fails it is tried again soon (an agent restart
 	// takes seconds), then less and less often, up to StreamRetry.
@@ -576,6 +591,83 @@ func toInstance(r *api.ServiceRegistration) catalog.Instance {
 		AllocID:    r.AllocID,
 		JobID:      r.JobID,
 	}
+}
+
+// gate releases new allocations (facts.starting) once they run and their
+// Nomad checks pass, asking the client that runs each, through the agent,
+// every GatePoll; it returns when ctx is done. Nomad registers a new
+// allocation's services before its tasks listen, and keeps its checks'
+// results on that client only: without the gate, the first requests to a
+// new copy (after a drain, a reschedule, a scale-up) would find nothing
+// listening.
+func (s *Source) gate(ctx context.Context, notify func()) {
+	t := time.NewTicker(s.opts.GatePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		var ask []string
+		released := false
+		for id, since := range s.facts.starting {
+			switch {
+			case time.Since(since) > s.opts.StartGate:
+				s.log.Warn("new allocation's checks did not pass in time, routing it anyway", "alloc", id, "after", s.opts.StartGate)
+				delete(s.facts.starting, id)
+				released = true
+			case s.facts.allocs[id].client == api.AllocClientStatusRunning:
+				ask = append(ask, id)
+			}
+		}
+		s.mu.Unlock()
+		for _, id := range ask {
+			if ctx.Err() != nil {
+				return
+			}
+			ok, err := s.checksPass(ctx, id)
+			if err != nil {
+				s.log.Debug("reading a new allocation's checks", "alloc", id, "err", err)
+				continue
+			}
+			if ok {
+				s.mu.Lock()
+				delete(s.facts.starting, id)
+				s.mu.Unlock()
+				released = true
+			}
+		}
+		if released {
+			s.mu.Lock()
+			changed := s.deriveLocked()
+			s.mu.Unlock()
+			if changed {
+				notify()
+			}
+		}
+	}
+}
+
+// checksPass reports whether every health check of an allocation passes
+// (or it has none, or its checks cannot be read with this token).
+func (s *Source) checksPass(ctx context.Context, allocID string) (bool, error) {
+	callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	statuses, err := s.client.Allocations().Checks(allocID, (&api.QueryOptions{}).WithContext(callCtx))
+	switch {
+	case isForbidden(err) || isNotFound(err):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("nomad: reading checks of allocation %s: %w", allocID, err)
+	}
+	for _, st := range statuses {
+		if st.Mode != "readiness" && st.Status != "success" {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // factsWanted reports whether allocation facts are read: asked for, and not

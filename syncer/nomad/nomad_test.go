@@ -561,3 +561,33 @@ func TestSourceFactsForbidden(t *testing.T) {
 	assert.Equal(t, 1, fake.Requests(nomadfake.EndpointEventStream), "one stream, opened without the denied topics")
 	assert.Zero(t, h.errors.Load())
 }
+
+// TestSourceGatesNewAllocations: Nomad registers a new allocation's service
+// before its task listens. The copy gets traffic only once it runs and its
+// Nomad checks (GET /v1/client/allocation/:id/checks) pass.
+func TestSourceGatesNewAllocations(t *testing.T) {
+	t.Parallel()
+	fake := nomadfake.New()
+	t.Cleanup(fake.Close)
+	fake.SetNode(api.Node{ID: "n1"})
+	h := start(t, fake, "", func(o *nomad.Options) { o.StreamRetry, o.GatePoll = time.Hour, 5*time.Millisecond })
+	waitFor(t, "ready", h.ready)
+
+	fake.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.Job, a.ClientStatus = nil, "pending" }))
+	r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
+	r.AllocID, r.NodeID = "a1", "n1"
+	fake.Register(r) // group services register before the task starts
+	waitFor(t, "s1 listed", func() bool { _, ok := h.byID()["s1"]; return ok })
+	assert.Equal(t, catalog.HealthCritical, h.byID()["s1"].Health, "pending: not routed")
+
+	fake.SetAllocChecks("a1", api.AllocCheckStatuses{"c1": {ID: "c1", Mode: "healthiness", Status: "failure"}})
+	fake.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.Job = nil }))
+	waitFor(t, "checks asked", func() bool { return fake.Requests(nomadfake.EndpointAllocChecks) >= 2 })
+	assert.Equal(t, catalog.HealthWarning, h.byID()["s1"].Health, "running, check failing: not routed yet")
+
+	fake.SetAllocChecks("a1", api.AllocCheckStatuses{"c1": {ID: "c1", Mode: "healthiness", Status: "success"}})
+	waitFor(t, "routed once its check passes", func() bool { return h.byID()["s1"].Health == catalog.HealthPassing })
+	n := fake.Requests(nomadfake.EndpointAllocChecks)
+	time.Sleep(50 * time.Millisecond) // ten poll periods: nothing left to ask
+	assert.Equal(t, n, fake.Requests(nomadfake.EndpointAllocChecks), "no polling once released")
+}

@@ -39,6 +39,7 @@ const (
 	EndpointNodes       = "nodes"
 	EndpointDeployments = "deployments"
 	EndpointJob         = "job"
+	EndpointAllocChecks = "client/allocation/checks"
 )
 
 //go:embed testdata/*.json
@@ -57,6 +58,7 @@ type Server struct {
 	nodes     map[string]*api.Node                // by node ID
 	deploys   map[string]*api.Deployment          // by deployment ID
 	jobs      map[string]*api.Job                 // by namespace + "/" + job ID
+	checks    map[string]api.AllocCheckStatuses   // by allocation ID
 	events    []api.Events                        // the event buffer, by index
 	heartbeat time.Duration
 	streamOff bool
@@ -71,6 +73,7 @@ func New() *Server {
 		Box: fault.New(), index: 100, heartbeat: 10 * time.Second,
 		regs: map[string]*api.ServiceRegistration{}, allocs: map[string]*api.Allocation{},
 		nodes: map[string]*api.Node{}, deploys: map[string]*api.Deployment{}, jobs: map[string]*api.Job{},
+		checks: map[string]api.AllocCheckStatuses{},
 		denied: map[string]bool{},
 	}
 	mux := http.NewServeMux()
@@ -81,6 +84,7 @@ func New() *Server {
 	mux.HandleFunc("GET /v1/nodes", s.nodesList)
 	mux.HandleFunc("GET /v1/deployments", s.deployments)
 	mux.HandleFunc("GET /v1/job/{id}", s.job)
+	mux.HandleFunc("GET /v1/client/allocation/{id}/checks", s.allocChecks)
 	s.hs = httptest.NewServer(mux)
 	return s
 }
@@ -274,6 +278,29 @@ func (s *Server) SetDeployment(d api.Deployment) {
 	s.publishTopicLocked(api.TopicDeployment, "DeploymentStatusUpdate", d.ID, "Deployment", &d)
 	s.mu.Unlock()
 	s.Broadcast()
+}
+
+// SetAllocChecks sets the results of an allocation's Nomad checks, as its
+// client reports them (GET /v1/client/allocation/:id/checks); an
+// allocation without any has none.
+func (s *Server) SetAllocChecks(allocID string, checks api.AllocCheckStatuses) {
+	s.mu.Lock()
+	s.checks[allocID] = checks
+	s.mu.Unlock()
+}
+
+func (s *Server) allocChecks(w http.ResponseWriter, r *http.Request) {
+	if !s.Enter(w, r, EndpointAllocChecks, token(r)) {
+		return
+	}
+	s.mu.Lock()
+	out := s.checks[r.PathValue("id")]
+	idx := s.index
+	s.mu.Unlock()
+	if out == nil {
+		out = api.AllocCheckStatuses{}
+	}
+	writeJSON(w, idx, out)
 }
 
 // SetJob adds or replaces a job (keyed by namespace and ID; Namespace
