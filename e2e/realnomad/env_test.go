@@ -312,10 +312,22 @@ func (e *env) dumpAllocs() {
 // dumpSyncLogs logs the end of every syncer's log, Traefik's log of failed
 // requests, and worker-1's file.
 func (e *env) dumpSyncLogs() {
-	traefikLogs, _ := filepath.Glob(filepath.Join(e.dir, "worker-*", "data", "alloc", "*", "alloc", "logs", "traefik.stdout.*"))
+	apps, _ := filepath.Glob(filepath.Join(e.dir, "worker-*", "data", "alloc", "*", "alloc", "logs", "spin.stderr.*"))
+	for _, l := range apps {
+		if b, err := os.ReadFile(l); err == nil && len(b) > 0 {
+			e.t.Logf("%s:\n%s", l, tail(string(b), 5))
+		}
+	}
+	traefikLogs, _ := filepath.Glob(filepath.Join(e.dir, "worker-*", "data", "alloc", "*", "alloc", "logs", "traefik.std*"))
 	for _, l := range traefikLogs {
 		if b, err := os.ReadFile(l); err == nil && len(b) > 0 {
-			e.t.Logf("%s:\n%s", l, tail(string(b), 30))
+			var bad []string // requests a server failed, with the server
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.Contains(line, `" 502 `) || strings.Contains(line, `" 504 `) {
+					bad = append(bad, line)
+				}
+			}
+			e.t.Logf("%s:\n%s\n(502/504: %d)\n%s", l, tail(string(b), 30), len(bad), strings.Join(bad[:min(len(bad), 5)], "\n"))
 		}
 	}
 	if b, err := os.ReadFile(filepath.Join(e.c.Volume(0, "whiskers-dynamic"), "dynamic.yaml")); err == nil {

@@ -75,7 +75,7 @@ type Cluster struct {
 	Clients []*Agent
 
 	opts   Options
-	consul *childproc.Process
+	consul *ConsulAgent
 	logs   *syncbuf.Buffer
 	api    *nomadapi.Client
 	cgroup string // the clients' cgroup_parent prefix
@@ -119,12 +119,10 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 			c.Close()
 		}
 	}()
-	if err := c.startConsul(ports[:4]); err != nil {
-		return nil, err
-	}
-	// Nomad clients fingerprint Consul at start and then only every 15 s:
-	// services with provider "consul" are placed once they have.
-	if err := waitFor(ctx, "consul leader", c.consulLeader); err != nil {
+	// Consul first, with its leader: Nomad clients fingerprint Consul at
+	// start and then only every 15 s, and services with provider "consul"
+	// are placed once they have.
+	if err := c.startConsul(ctx, ports[:4]); err != nil {
 		return nil, err
 	}
 	ports = ports[4:]
@@ -161,13 +159,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 func (c *Cluster) API() *nomadapi.Client { return c.api }
 
 // ConsulAPI is a Consul API client of the agent.
-func (c *Cluster) ConsulAPI() *consulapi.Client {
-	cl, err := consulapi.NewClient(&consulapi.Config{Address: c.ConsulAddr})
-	if err != nil {
-		panic(err) // only a bad address fails, and ConsulAddr is ours
-	}
-	return cl
-}
+func (c *Cluster) ConsulAPI() *consulapi.Client { return c.consul.API("") }
 
 // Volume is the host path of a client's host volume.
 func (c *Cluster) Volume(client int, name string) string {
@@ -206,7 +198,7 @@ func (c *Cluster) Close() {
 		c.Server.Stop()
 	}
 	if c.consul != nil {
-		c.consul.Stop(syscall.SIGTERM, 10*time.Second)
+		c.consul.Close()
 	}
 	removeCgroups(c.cgroup)
 	for _, a := range c.Clients {
@@ -217,37 +209,16 @@ func (c *Cluster) Close() {
 	}
 }
 
-func (c *Cluster) startConsul(p []int) error {
-	dir := filepath.Join(c.opts.Dir, "consul")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cluster: consul directory: %w", err)
+func (c *Cluster) startConsul(ctx context.Context, p []int) error {
+	var out io.Writer = &prefixWriter{prefix: "consul: ", w: c.logs}
+	if c.opts.Output != nil {
+		out = io.MultiWriter(out, &prefixWriter{prefix: "consul: ", w: c.opts.Output})
 	}
-	c.ConsulAddr = "127.0.0.1:" + strconv.Itoa(p[0])
-	cfg := fmt.Sprintf(`node_name = "consul"
-disable_update_check = true
-log_level = "warn"
-bind_addr = "127.0.0.1"
-client_addr = "127.0.0.1"
-ports {
-  http     = %d
-  serf_lan = %d
-  serf_wan = %d
-  server   = %d
-  dns      = -1
-  grpc     = -1
-  grpc_tls = -1
-}
-`, p[0], p[1], p[2], p[3])
-	file := filepath.Join(dir, "consul.hcl")
-	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
-		return fmt.Errorf("cluster: consul configuration: %w", err)
+	a, err := startConsulOn(ctx, ConsulOptions{Bin: c.opts.Consul, Dir: filepath.Join(c.opts.Dir, "consul"), Output: out}, p)
+	if err != nil {
+		return err
 	}
-	cmd := exec.Command(c.opts.Consul, "agent", "-dev", "-config-file", file)
-	c.wire(cmd, "consul")
-	var err error
-	if c.consul, err = childproc.Start(cmd); err != nil {
-		return fmt.Errorf("cluster: consul: %w", err)
-	}
+	c.consul, c.ConsulAddr = a, a.Addr
 	return nil
 }
 
@@ -434,14 +405,6 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func (c *Cluster) consulLeader() error {
-	leader, err := c.ConsulAPI().Status().Leader()
-	if err == nil && leader == "" {
-		err = errors.New("no leader yet")
-	}
-	return err
 }
 
 func (c *Cluster) hasLeader() error {

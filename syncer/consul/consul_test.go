@@ -78,9 +78,22 @@ func start(t *testing.T, fake *consulfake.Server, token string, exposed bool) *h
 
 func startWait(t *testing.T, fake *consulfake.Server, token string, exposed bool, wait time.Duration) *harness {
 	t.Helper()
-	h := &harness{fake: fake}
+	h := startAddr(t, fake.URL(), token, exposed, wait)
+	h.fake = fake
+	return h
+}
+
+// startAt runs a source (not exposed by default) against the agent at addr.
+func startAt(t *testing.T, addr, token string, wait time.Duration) *harness {
+	t.Helper()
+	return startAddr(t, addr, token, false, wait)
+}
+
+func startAddr(t *testing.T, addr, token string, exposed bool, wait time.Duration) *harness {
+	t.Helper()
+	h := &harness{}
 	cfg := api.DefaultConfig()
-	cfg.Address = fake.URL()
+	cfg.Address = addr
 	cfg.Token = token
 	src, err := consul.New(consul.Options{
 		Config: cfg, ExposedByDefault: exposed, WaitTime: wait,

@@ -1,0 +1,160 @@
+package consul_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/whiskers-dev/whiskers/internal/cluster"
+	"github.com/whiskers-dev/whiskers/internal/realbin"
+	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
+	"github.com/whiskers-dev/whiskers/syncer/catalog"
+	"github.com/whiskers-dev/whiskers/syncer/fakes/consulfake"
+)
+
+// agent is what these tests change in a Consul: the fake or a real agent.
+type agent interface {
+	Register(in consulfake.Instance)
+	Deregister(id string) bool
+	SetCheck(id, status string) bool
+}
+
+// realAgent is a real Consul v1.14.8 dev agent, changed through its agent
+// API: each instance with a TTL check named "service:<id>".
+type realAgent struct {
+	t   testing.TB
+	api *api.Client
+}
+
+func (r *realAgent) Register(in consulfake.Instance) {
+	err := r.api.Agent().ServiceRegister(&api.AgentServiceRegistration{
+		ID: in.ID, Name: in.Service, Address: in.Address, Port: in.Port, Tags: in.Tags, Meta: in.Meta,
+		Check: &api.AgentServiceCheck{CheckID: "service:" + in.ID, TTL: "1h", Status: api.HealthPassing},
+	})
+	require.NoError(r.t, err)
+}
+
+func (r *realAgent) Deregister(id string) bool {
+	return r.api.Agent().ServiceDeregister(id) == nil
+}
+
+func (r *realAgent) SetCheck(id, status string) bool {
+	return r.api.Agent().UpdateTTL("service:"+id, "", status) == nil
+}
+
+// startRealConsul starts a real agent for t (skipped without the binary,
+// failed under CI=true) and returns its address.
+func startRealConsul(t *testing.T, hcl string) (*cluster.ConsulAgent, string) {
+	t.Helper()
+	bin := realbintest.Bin(t, realbin.Consul)
+	dir, err := os.MkdirTemp("", "wkc")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	a, err := cluster.StartConsul(ctx, cluster.ConsulOptions{Bin: bin, Dir: dir, HCL: hcl})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		a.Close()
+		if t.Failed() {
+			t.Logf("consul:\n%s", a.Logs())
+		}
+	})
+	return a, "http://" + a.Addr
+}
+
+// TestSourceOnAgents follows one story on the fake and on a real agent: the
+// source reads the enabled services, follows check changes, registrations
+// and deregistrations, and reads traefik.enable as Traefik does.
+func TestSourceOnAgents(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"fake", "real"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var ag agent
+			var addr string
+			if name == "fake" {
+				f := consulfake.New()
+				t.Cleanup(f.Close)
+				ag, addr = f, f.URL()
+			} else {
+				a, u := startRealConsul(t, "")
+				ag, addr = &realAgent{t: t, api: a.API("")}, u
+			}
+			ag.Register(consulfake.Instance{ID: "web-1", Service: "web", Address: "10.0.0.1", Port: 8080, Tags: []string{"traefik.enable=true"}})
+			ag.Register(consulfake.Instance{ID: "web-2", Service: "web", Address: "10.0.0.2", Port: 8080, Tags: []string{"traefik.enable=true"}})
+			ag.Register(consulfake.Instance{ID: "api-1", Service: "api", Address: "10.0.0.3", Port: 9090, Tags: []string{"traefik.enable=True"}})
+			ag.Register(consulfake.Instance{ID: "db-1", Service: "db", Address: "10.0.0.4", Port: 5432})
+			h := startAt(t, addr, "", time.Minute)
+			waitFor(t, "ready", h.ready)
+			got := h.byID()
+			require.Len(t, got, 3, "db is not enabled; api is, with True")
+			assert.Equal(t, catalog.HealthPassing, got["web-1"].Health)
+			assert.Equal(t, []string{"traefik.enable=true"}, got["web-1"].Tags)
+			assert.Equal(t, 8080, got["web-1"].Port)
+
+			ag.SetCheck("web-2", api.HealthCritical)
+			waitFor(t, "web-2 critical", func() bool { return h.byID()["web-2"].Health == catalog.HealthCritical })
+			ag.SetCheck("web-2", api.HealthWarning)
+			waitFor(t, "web-2 warning", func() bool { return h.byID()["web-2"].Health == catalog.HealthWarning })
+			ag.Deregister("web-1")
+			waitFor(t, "web-1 gone", func() bool { _, ok := h.byID()["web-1"]; return !ok })
+			ag.Register(consulfake.Instance{ID: "db-1", Service: "db", Address: "10.0.0.4", Port: 5432, Tags: []string{"traefik.enable=true"}})
+			waitFor(t, "db enabled", func() bool { _, ok := h.byID()["db-1"]; return ok })
+			ag.Deregister("api-1")
+			waitFor(t, "api gone", func() bool { _, ok := h.byID()["api-1"]; return !ok })
+		})
+	}
+}
+
+// TestSourceManyServicesOnRealConsul: 1 000 enabled services on a real
+// agent with its default limits (200 connections per client): all are
+// read, another client of the agent is never refused meanwhile, and a
+// check change among them is followed.
+func TestSourceManyServicesOnRealConsul(t *testing.T) {
+	t.Parallel()
+	a, addr := startRealConsul(t, "")
+	ag := &realAgent{t: t, api: a.API("")}
+	const n = 1000
+	for i := range n {
+		ag.Register(consulfake.Instance{ID: fmt.Sprintf("s%d-1", i), Service: fmt.Sprintf("s%d", i),
+			Address: "10.1.0.1", Port: 10000 + i, Tags: []string{"traefik.enable=true"}})
+	}
+	// Another client of the same agent, as Traefik's own provider or
+	// consul-template would be: it must never be answered 429.
+	var refused, asked atomic.Int64
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		other := a.API("")
+		for ctx.Err() == nil {
+			_, _, err := other.Catalog().Services((&api.QueryOptions{}).WithContext(ctx))
+			asked.Add(1)
+			var se api.StatusError
+			if err != nil && (errors.As(err, &se) && se.Code == http.StatusTooManyRequests) {
+				refused.Add(1)
+			}
+		}
+	}()
+	h := startAt(t, addr, "", time.Minute)
+	waitFor(t, "ready", h.ready)
+	assert.Len(t, h.byID(), n)
+	start := time.Now()
+	ag.SetCheck("s500-1", api.HealthCritical)
+	waitFor(t, "s500 critical", func() bool { return h.byID()["s500-1"].Health == catalog.HealthCritical })
+	t.Logf("a check change among %d services reached the snapshot in %v", n, time.Since(start).Round(time.Millisecond))
+	cancel()
+	<-done
+	assert.Zero(t, refused.Load(), "the other client was refused (of %d requests)", asked.Load())
+	assert.Zero(t, h.errors.Load(), "the source's calls failed")
+}
