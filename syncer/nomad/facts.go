@@ -43,6 +43,8 @@ type allocFacts struct {
 	taskGroup       string
 	healthy         *bool // as its deployment judged it; nil if not (yet)
 	canary          bool
+	restarting      bool   // a task is pending again: restarting (a template change, a crash)
+	restarts        uint64 // the tasks' restarts so far
 }
 
 // deployKey names a job version, and so its deployment, by what allocation
@@ -69,7 +71,7 @@ func newFacts() facts {
 	}
 }
 
-func allocFactsOf(desired, client, node string, job deployKey, deployment string, createIndex uint64, tg string, ds *api.AllocDeploymentStatus) allocFacts {
+func allocFactsOf(desired, client, node string, job deployKey, deployment string, createIndex uint64, tg string, ds *api.AllocDeploymentStatus, tasks map[string]*api.TaskState) allocFacts {
 	f := allocFacts{
 		desired: desired, client: client, nodeID: node, jobVersion: job.version, job: job,
 		deployment: deployment, createIndex: createIndex, taskGroup: tg,
@@ -77,6 +79,18 @@ func allocFactsOf(desired, client, node string, job deployKey, deployment string
 	if ds != nil {
 		f.healthy = ds.Healthy
 		f.canary = ds.Canary
+	}
+	for _, ts := range tasks {
+		if ts == nil {
+			continue
+		}
+		f.restarts += ts.Restarts
+		// A task of a running allocation that is pending again is being
+		// restarted; a dead one is a finished lifecycle task (or the
+		// allocation is over, which its client status says).
+		if client == api.AllocClientStatusRunning && ts.State == "pending" {
+			f.restarting = true
+		}
 	}
 	return f
 }
@@ -106,7 +120,7 @@ func (s *Source) readFacts(ctx context.Context, regs map[svcKey][]catalog.Instan
 	}
 	for _, a := range allocs {
 		if a != nil {
-			f.allocs[a.ID] = allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, deployKey{a.Namespace, a.JobID, a.JobVersion}, "", a.CreateIndex, a.TaskGroup, a.DeploymentStatus)
+			f.allocs[a.ID] = allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, deployKey{a.Namespace, a.JobID, a.JobVersion}, "", a.CreateIndex, a.TaskGroup, a.DeploymentStatus, a.TaskStates)
 			if a.ClientStatus == api.AllocClientStatusPending {
 				f.starting[a.ID] = time.Now()
 			}
@@ -245,12 +259,14 @@ func (f *facts) applyEvent(ev *api.Event) (bool, error) {
 				version = d.version
 			}
 		}
-		af := allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, deployKey{a.Namespace, a.JobID, version}, a.DeploymentID, a.CreateIndex, a.TaskGroup, a.DeploymentStatus)
+		af := allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, deployKey{a.Namespace, a.JobID, version}, a.DeploymentID, a.CreateIndex, a.TaskGroup, a.DeploymentStatus, a.TaskStates)
 		af.fresh = !known || prev.fresh
 		f.allocs[a.ID] = af
 		switch {
 		case !known && a.ClientStatus == api.AllocClientStatusPending:
 			f.starting[a.ID] = time.Now() // placed just now
+		case known && (af.restarting || af.restarts > prev.restarts):
+			f.starting[a.ID] = time.Now() // restarted: ready again once its checks pass
 		case a.ClientStatus != api.AllocClientStatusPending && a.ClientStatus != api.AllocClientStatusRunning:
 			delete(f.starting, a.ID) // over before it started
 		}
@@ -315,7 +331,7 @@ func (f *facts) apply(in catalog.Instance) catalog.Instance {
 		in.Draining = true
 	}
 	switch {
-	case a.client != "" && a.client != api.AllocClientStatusRunning:
+	case a.client != "" && a.client != api.AllocClientStatusRunning, a.restarting:
 		in.Health = catalog.HealthCritical
 	case a.healthy != nil && !*a.healthy:
 		in.Health = catalog.HealthCritical

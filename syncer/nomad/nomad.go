@@ -610,24 +610,25 @@ func (s *Source) gate(ctx context.Context, notify func()) {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		var ask []string
+		ask := map[string]time.Time{}
 		released := false
 		for id, since := range s.facts.starting {
+			a := s.facts.allocs[id]
 			switch {
 			case time.Since(since) > s.opts.StartGate:
 				s.log.Warn("new allocation's checks did not pass in time, routing it anyway", "alloc", id, "after", s.opts.StartGate)
 				delete(s.facts.starting, id)
 				released = true
-			case s.facts.allocs[id].client == api.AllocClientStatusRunning:
-				ask = append(ask, id)
+			case a.client == api.AllocClientStatusRunning && !a.restarting:
+				ask[id] = since
 			}
 		}
 		s.mu.Unlock()
-		for _, id := range ask {
+		for id, since := range ask {
 			if ctx.Err() != nil {
 				return
 			}
-			ok, err := s.checksPass(ctx, id)
+			ok, err := s.checksPass(ctx, id, since)
 			if err != nil {
 				s.log.Debug("reading a new allocation's checks", "alloc", id, "err", err)
 				continue
@@ -650,9 +651,10 @@ func (s *Source) gate(ctx context.Context, notify func()) {
 	}
 }
 
-// checksPass reports whether every health check of an allocation passes
-// (or it has none, or its checks cannot be read with this token).
-func (s *Source) checksPass(ctx context.Context, allocID string) (bool, error) {
+// checksPass reports whether every health check of an allocation has
+// passed since it started (or it has none, or its checks cannot be read
+// with this token): a result from before a restart does not count.
+func (s *Source) checksPass(ctx context.Context, allocID string, since time.Time) (bool, error) {
 	callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	statuses, err := s.client.Allocations().Checks(allocID, (&api.QueryOptions{}).WithContext(callCtx))
@@ -663,7 +665,9 @@ func (s *Source) checksPass(ctx context.Context, allocID string) (bool, error) {
 		return false, fmt.Errorf("nomad: reading checks of allocation %s: %w", allocID, err)
 	}
 	for _, st := range statuses {
-		if st.Mode != "readiness" && st.Status != "success" {
+		// Nomad stamps results in whole seconds: only one from a later
+		// second than the start surely ran after it.
+		if st.Mode != "readiness" && (st.Status != "success" || st.Timestamp <= since.Unix()) {
 			return false, nil
 		}
 	}

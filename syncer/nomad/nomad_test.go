@@ -585,9 +585,26 @@ func TestSourceGatesNewAllocations(t *testing.T) {
 	waitFor(t, "checks asked", func() bool { return fake.Requests(nomadfake.EndpointAllocChecks) >= 2 })
 	assert.Equal(t, catalog.HealthWarning, h.byID()["s1"].Health, "running, check failing: not routed yet")
 
-	fake.SetAllocChecks("a1", api.AllocCheckStatuses{"c1": {ID: "c1", Mode: "healthiness", Status: "success"}})
+	passed := time.Now().Unix() + 1 // Nomad stamps results in whole seconds
+	fake.SetAllocChecks("a1", api.AllocCheckStatuses{"c1": {ID: "c1", Mode: "healthiness", Status: "success", Timestamp: passed}})
 	waitFor(t, "routed once its check passes", func() bool { return h.byID()["s1"].Health == catalog.HealthPassing })
 	n := fake.Requests(nomadfake.EndpointAllocChecks)
 	time.Sleep(50 * time.Millisecond) // ten poll periods: nothing left to ask
 	assert.Equal(t, n, fake.Requests(nomadfake.EndpointAllocChecks), "no polling once released")
+
+	// A restart (a template re-rendered, a crash): out while the task is
+	// pending, and back only once a check passed after it.
+	restarting := func(state string, restarts uint64) func(*api.Allocation) {
+		return func(a *api.Allocation) {
+			a.Job = nil
+			a.TaskStates = map[string]*api.TaskState{"app": {State: state, Restarts: restarts}}
+		}
+	}
+	waitFor(t, "a later second than the last result", func() bool { return time.Now().Unix() > passed })
+	fake.SetAllocation(alloc("a1", "n1", 1, restarting("pending", 1)))
+	waitFor(t, "out while restarting", func() bool { return h.byID()["s1"].Health == catalog.HealthCritical })
+	fake.SetAllocation(alloc("a1", "n1", 1, restarting("running", 1)))
+	waitFor(t, "running again, its old check result ignored", func() bool { return h.byID()["s1"].Health == catalog.HealthWarning })
+	fake.SetAllocChecks("a1", api.AllocCheckStatuses{"c1": {ID: "c1", Mode: "healthiness", Status: "success", Timestamp: time.Now().Unix() + 2}})
+	waitFor(t, "back once a check passed since", func() bool { return h.byID()["s1"].Health == catalog.HealthPassing })
 }
