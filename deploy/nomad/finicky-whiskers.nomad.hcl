@@ -163,40 +163,43 @@ job "finicky-whiskers" {
       mode     = "delay"
     }
 
-    service {
-      name     = "finicky"
-      provider = "nomad"
-      port     = "http"
-
-      # Read by `whiskers sync`, in the syntax of Traefik's Nomad provider.
-      tags = [
-        "traefik.enable=true",
-        "traefik.http.routers.finicky.rule=Host(`${var.host}`)",
-        "traefik.http.routers.finicky.entrypoints=web",
-        "traefik.http.routers.finicky.middlewares=finicky-static",
-        "traefik.http.services.finicky.loadbalancer.healthcheck.path=${var.health_path}",
-        "traefik.http.services.finicky.loadbalancer.healthcheck.interval=${var.check_interval}",
-        # The whiskers plugin (name "whiskers" in traefik.nomad.hcl) in front
-        # of the app: static files from the wasm host, the rest to Spin.
-        "traefik.http.middlewares.finicky-static.plugin.whiskers.handler=fileserver",
-        "traefik.http.middlewares.finicky-static.plugin.whiskers.socket=unix:///run/whiskers/wasm.sock",
-        "traefik.http.middlewares.finicky-static.plugin.whiskers.fallthroughStatus=404",
-        "traefik.http.middlewares.finicky-static.plugin.whiskers.onHostDown=next",
-      ]
-
-      check {
-        type     = "http"
-        path     = var.health_path
-        interval = var.check_interval
-        timeout  = "2s"
-      }
-    }
-
-    # Nomad deregisters a stopping copy, waits this long, then stops it.
-    shutdown_delay = var.shutdown_delay
-
     task "spin" {
       driver = var.app_driver
+
+      # Nomad deregisters a stopping copy, waits this long, then stops it.
+      # The service is the task's, not the group's: Nomad then also
+      # deregisters it (and waits) before it restarts the task, as the
+      # Redis template below does when Redis moves.
+      shutdown_delay = var.shutdown_delay
+
+      service {
+        name     = "finicky"
+        provider = "nomad"
+        port     = "http"
+
+        # Read by `whiskers sync`, in the syntax of Traefik's Nomad provider.
+        tags = [
+          "traefik.enable=true",
+          "traefik.http.routers.finicky.rule=Host(`${var.host}`)",
+          "traefik.http.routers.finicky.entrypoints=web",
+          "traefik.http.routers.finicky.middlewares=finicky-static",
+          "traefik.http.services.finicky.loadbalancer.healthcheck.path=${var.health_path}",
+          "traefik.http.services.finicky.loadbalancer.healthcheck.interval=${var.check_interval}",
+          # The whiskers plugin (name "whiskers" in traefik.nomad.hcl) in front
+          # of the app: static files from the wasm host, the rest to Spin.
+          "traefik.http.middlewares.finicky-static.plugin.whiskers.handler=fileserver",
+          "traefik.http.middlewares.finicky-static.plugin.whiskers.socket=unix:///run/whiskers/wasm.sock",
+          "traefik.http.middlewares.finicky-static.plugin.whiskers.fallthroughStatus=404",
+          "traefik.http.middlewares.finicky-static.plugin.whiskers.onHostDown=next",
+        ]
+
+        check {
+          type     = "http"
+          path     = var.health_path
+          interval = var.check_interval
+          timeout  = "2s"
+        }
+      }
 
       dynamic "artifact" {
         for_each = var.spin_artifact != "" ? [var.spin_artifact] : []

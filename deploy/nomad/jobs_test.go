@@ -443,6 +443,9 @@ func fromAPI(file string, aj *api.Job) *job {
 		}
 		for _, at := range ag.Tasks {
 			g.tasks = append(g.tasks, taskFromAPI(at))
+			for _, s := range at.Services { // a task's services count as its group's here
+				g.services = append(g.services, service{name: s.Name, provider: s.Provider, tags: s.Tags})
+			}
 		}
 		j.groups = append(j.groups, g)
 	}
