@@ -450,6 +450,18 @@ func (s *Source) refresh(ctx context.Context, key svcKey) (bool, error) {
 	if had && slices.EqualFunc(old, insts, catalog.Instance.Equal) {
 		return false, nil
 	}
+	// A registration that appears for an allocation already running is
+	// its task's service registered again after a restart, which the
+	// allocation's own update may not have said yet: gate it like a new
+	// allocation until a check passes.
+	for _, in := range insts {
+		a, known := s.facts.allocs[in.AllocID]
+		if known && a.client == api.AllocClientStatusRunning && !slices.ContainsFunc(old, func(o catalog.Instance) bool { return o.ID == in.ID }) {
+			if _, gated := s.facts.starting[in.AllocID]; !gated && s.factsWanted() {
+				s.facts.starting[in.AllocID] = time.Now()
+			}
+		}
+	}
 	derived := make([]catalog.Instance, len(insts))
 	for i, in := range insts {
 		derived[i] = s.facts.apply(in)

@@ -608,3 +608,28 @@ func TestSourceGatesNewAllocations(t *testing.T) {
 	fake.SetAllocChecks("a1", api.AllocCheckStatuses{"c1": {ID: "c1", Mode: "healthiness", Status: "success", Timestamp: time.Now().Unix() + 2}})
 	waitFor(t, "back once a check passed since", func() bool { return h.byID()["s1"].Health == catalog.HealthPassing })
 }
+
+// TestSourceGatesReregistration: a task's service registered again for an
+// allocation that was running all along (its task restarted faster than
+// the allocation's update said) is held back until a check passes after.
+func TestSourceGatesReregistration(t *testing.T) {
+	t.Parallel()
+	fake := nomadfake.New()
+	t.Cleanup(fake.Close)
+	fake.SetNode(api.Node{ID: "n1"})
+	fake.SetAllocation(alloc("a1", "n1", 1, nil))
+	r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
+	r.AllocID, r.NodeID = "a1", "n1"
+	fake.Register(r)
+	h := start(t, fake, "", func(o *nomad.Options) { o.StreamRetry, o.GatePoll = time.Hour, 5*time.Millisecond })
+	waitFor(t, "ready", h.ready)
+	assert.Equal(t, catalog.HealthPassing, h.byID()["s1"].Health, "running at the start: routed")
+
+	fake.Deregister("s1") // the task stops: its service goes
+	waitFor(t, "s1 gone", func() bool { _, ok := h.byID()["s1"]; return !ok })
+	fake.Register(r) // and comes back with the restarted task
+	waitFor(t, "s1 back", func() bool { _, ok := h.byID()["s1"]; return ok })
+	assert.Equal(t, catalog.HealthWarning, h.byID()["s1"].Health, "not routed before a check passed")
+	fake.SetAllocChecks("a1", api.AllocCheckStatuses{"c1": {ID: "c1", Mode: "healthiness", Status: "success", Timestamp: time.Now().Unix() + 1}})
+	waitFor(t, "routed", func() bool { return h.byID()["s1"].Health == catalog.HealthPassing })
+}
