@@ -625,6 +625,8 @@ func TestSourceGatesReregistration(t *testing.T) {
 	waitFor(t, "ready", h.ready)
 	assert.Equal(t, catalog.HealthPassing, h.byID()["s1"].Health, "running at the start: routed")
 
+	// The check's last result is from before the restart.
+	fake.SetAllocChecks("a1", api.AllocCheckStatuses{"c1": {ID: "c1", Mode: "healthiness", Status: "success", Timestamp: time.Now().Unix() - 1}})
 	fake.Deregister("s1") // the task stops: its service goes
 	waitFor(t, "s1 gone", func() bool { _, ok := h.byID()["s1"]; return !ok })
 	fake.Register(r) // and comes back with the restarted task
