@@ -219,7 +219,11 @@ job "finicky-whiskers" {
       }
 
       # Where Redis is, from Nomad's service catalog; re-rendered (and the
-      # app restarted) when Redis moves.
+      # app restarted) when Redis moves. Every copy restarts then, each
+      # within the template's splay (5 s by default): whiskers takes each
+      # out of Traefik while it restarts (the service is the task's), but
+      # with three copies all may be out at once for a few seconds; more
+      # copies or a longer splay keep some serving.
       template {
         destination = "local/redis.env"
         env         = true

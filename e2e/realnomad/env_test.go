@@ -534,6 +534,19 @@ func (e *env) deployment(t testing.TB, version uint64) *nomadapi.Deployment {
 	return nil
 }
 
+// nodeWithout is worker-2 or worker-3, whichever runs a copy of the app and
+// no allocation of the app job's group.
+func (e *env) nodeWithout(t testing.TB, group string) *cluster.Agent {
+	t.Helper()
+	for _, a := range e.c.Clients[1:] {
+		if e.allocOn(t, appJob, appService, a.Name) != nil && e.allocOn(t, appJob, group, a.Name) == nil {
+			return a
+		}
+	}
+	t.Fatalf("no node but worker-1 runs the app without %s", group)
+	return nil
+}
+
 // stopAndReplace stops the app's copy on node and waits until Nomad runs
 // three copies again.
 func (e *env) stopAndReplace(t testing.TB, node string) {
