@@ -261,6 +261,28 @@ func (f *facts) applyEvent(ev *api.Event) (bool, error) {
 		}
 		af := allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, deployKey{a.Namespace, a.JobID, version}, a.DeploymentID, a.CreateIndex, a.TaskGroup, a.DeploymentStatus, a.TaskStates)
 		af.fresh = !known || prev.fresh
+		if known {
+			// A plan's events (PlanResult) carry a sparse allocation: what
+			// they leave out has not changed.
+			if a.DeploymentStatus == nil && (a.DeploymentID == "" || a.DeploymentID == prev.deployment) {
+				af.healthy, af.canary = prev.healthy, prev.canary
+			}
+			if a.DeploymentID == "" {
+				af.deployment = prev.deployment
+			}
+			if a.TaskStates == nil {
+				af.restarts, af.restarting = prev.restarts, prev.restarting
+			}
+			if a.CreateIndex == 0 {
+				af.createIndex = prev.createIndex
+			}
+			if a.ClientStatus == "" {
+				af.client = prev.client
+			}
+			if a.TaskGroup == "" {
+				af.taskGroup = prev.taskGroup
+			}
+		}
 		f.allocs[a.ID] = af
 		switch {
 		case !known && a.ClientStatus == api.AllocClientStatusPending:

@@ -167,6 +167,7 @@ func (s *Server) Register(in Instance) {
 	}
 	s.instances[in.ID] = &entry{inst: in, status: status}
 	s.bumpLocked(in.Service)
+	s.instances[in.ID].index = s.index
 	s.listIndex, s.chkIndex = s.index, s.index // its service check comes and goes with it
 	s.mu.Unlock()
 	s.Broadcast()
@@ -369,6 +370,12 @@ func (s *Server) entryLocked(e *entry) *api.ServiceEntry {
 		Service: &api.AgentService{
 			ID: in.ID, Service: in.Service, Tags: tags, Meta: in.Meta, Port: in.Port, Address: in.Address,
 			Weights: api.AgentWeights{Passing: 1, Warning: 1}, Datacenter: s.dc,
+			// As Consul 1.14 answers (testdata/consul-1.14.8).
+			TaggedAddresses: map[string]api.ServiceAddress{
+				"lan_ipv4": {Address: in.Address, Port: in.Port}, "wan_ipv4": {Address: in.Address, Port: in.Port},
+			},
+			Proxy: &api.AgentServiceConnectProxyConfig{}, Connect: &api.AgentServiceConnect{},
+			CreateIndex: e.index, ModifyIndex: e.index,
 		},
 		Checks: checks,
 	}

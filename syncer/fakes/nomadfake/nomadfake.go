@@ -235,7 +235,9 @@ func (s *Server) SetAllocation(a api.Allocation) {
 		a.CreateIndex = s.index
 	}
 	s.allocs[a.ID] = &a
-	s.publishTopicLocked(api.TopicAllocation, "AllocationUpdated", a.ID, "Allocation", &a)
+	ev := a
+	ev.Job = nil // Nomad leaves the job out of allocation events
+	s.publishTopicLocked(api.TopicAllocation, "AllocationUpdated", a.ID, "Allocation", &ev)
 	s.mu.Unlock()
 	s.Broadcast()
 }
@@ -384,6 +386,7 @@ func allocStub(a *api.Allocation) *api.AllocationListStub {
 		ID: a.ID, EvalID: a.EvalID, Name: a.Name, Namespace: a.Namespace, NodeID: a.NodeID, NodeName: a.NodeName,
 		JobID: a.JobID, TaskGroup: a.TaskGroup, DesiredStatus: a.DesiredStatus, DesiredDescription: a.DesiredDescription,
 		ClientStatus: a.ClientStatus, ClientDescription: a.ClientDescription, DeploymentStatus: a.DeploymentStatus,
+		TaskStates: a.TaskStates, FollowupEvalID: a.FollowupEvalID,
 		CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex, CreateTime: a.CreateTime, ModifyTime: a.ModifyTime,
 	}
 	if a.Job != nil {
@@ -528,6 +531,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	for _, t := range r.URL.Query()["topic"] {
 		topic, _, _ := strings.Cut(t, ":")
 		want[api.Topic(topic)] = true
+	}
+	if len(want) == 0 {
+		want[api.TopicAll] = true // no topic: every topic, as Nomad does
 	}
 	for topic, endpoint := range map[api.Topic]string{
 		api.TopicNode: EndpointNodes, api.TopicAllocation: EndpointAllocations, api.TopicDeployment: EndpointDeployments,
