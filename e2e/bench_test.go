@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/whiskers-dev/whiskers/internal/httpload"
 )
 
 // BenchmarkEdgeRedirect: one sequential keep-alive client sends, through
@@ -16,11 +18,11 @@ import (
 //	make traefik && go test -run '^$' -bench EdgeRedirect -benchtime 5000x -count 3 ./e2e
 func BenchmarkEdgeRedirect(b *testing.B) {
 	c := startCluster(b)
-	client := newClient()
+	client := httpload.NewClient()
 	get := func(path string) {
-		r := doGet(client, c.traefik.URL, appHost, path)
-		if r.err != nil || r.status != http.StatusMovedPermanently {
-			b.Fatalf("%s: status %d, %v", path, r.status, r.err)
+		r := httpload.Get(client, c.traefik.URL, appHost, path)
+		if r.Err != nil || r.Status != http.StatusMovedPermanently {
+			b.Fatalf("%s: status %d, %v", path, r.Status, r.Err)
 		}
 	}
 	for range 500 { // warm up: connections, Yaegi, the compiled module
@@ -73,11 +75,11 @@ func BenchmarkDrain(b *testing.B) {
 		c.nomad.Register(reg)
 	}
 	b.StopTimer()
-	l.end()
+	l.Stop()
 	b.ReportMetric(float64(percentile(times, 50))/float64(time.Millisecond), "drain-p50-ms")
 	b.ReportMetric(float64(slices.Max(times))/float64(time.Millisecond), "drain-max-ms")
-	b.ReportMetric(float64(l.failures()), "client-errors")
-	b.ReportMetric(float64(l.total()), "client-requests")
+	b.ReportMetric(float64(l.Failures()), "client-errors")
+	b.ReportMetric(float64(l.Total()), "client-requests")
 }
 
 // percentile returns the p-th percentile of d (which it sorts).

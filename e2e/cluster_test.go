@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -21,6 +20,8 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/whiskers-dev/whiskers/internal/childproc"
+	"github.com/whiskers-dev/whiskers/internal/gobin"
+	"github.com/whiskers-dev/whiskers/internal/httpload"
 	"github.com/whiskers-dev/whiskers/internal/realbin"
 	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
 	"github.com/whiskers-dev/whiskers/internal/syncbuf"
@@ -103,7 +104,7 @@ func (w *worker) lastHit() time.Time {
 func startCluster(tb testing.TB) *cluster {
 	tb.Helper()
 	traefikBin := realbintest.Bin(tb, realbin.Traefik)
-	bin := whiskersBin(tb)
+	bin := gobin.Build(tb, whiskersPkg)
 	c := &cluster{tb: tb, dir: tb.TempDir()}
 	// A short directory for the socket: Unix socket paths are limited to
 	// 107 bytes and test temp paths can be long.
@@ -311,123 +312,22 @@ func (c *cluster) eventually(what string, cond func() bool) {
 	}
 }
 
-// response is what a client of Traefik saw.
-type response struct {
-	status int
-	header http.Header
-	body   string
-	err    error
-}
-
 // get sends GET path with Host host to Traefik's web entry point with a
 // keep-alive client that does not follow redirects.
-func (c *cluster) get(host, path string) response {
-	return doGet(sharedClient, c.traefik.URL, host, path)
+func (c *cluster) get(host, path string) httpload.Response {
+	return httpload.Get(sharedClient, c.traefik.URL, host, path)
 }
 
 // sharedClient keeps connections to Traefik alive and returns redirects
 // as they are.
-var sharedClient = newClient()
+var sharedClient = httpload.NewClient()
 
-func newClient() *http.Client {
-	return &http.Client{
-		Transport:     &http.Transport{MaxIdleConnsPerHost: 8},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Timeout:       10 * time.Second,
-	}
-}
-
-func doGet(client *http.Client, base, host, path string) response {
-	req, err := http.NewRequest(http.MethodGet, base+path, nil)
-	if err != nil {
-		return response{err: err}
-	}
-	req.Host = host
-	resp, err := client.Do(req)
-	if err != nil {
-		return response{err: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return response{status: resp.StatusCode, header: resp.Header, body: string(b), err: err}
-}
-
-// load sends requests for host+path from n keep-alive clients until stop
-// is called, counting the answers.
-type load struct {
-	mu       sync.Mutex
-	statuses map[int]int
-	errs     []error
-	bodies   map[string]int
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
-}
-
-func (c *cluster) startLoad(n int, host, path string) *load {
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{statuses: map[int]int{}, bodies: map[string]int{}, stop: cancel}
-	for range n {
-		client := newClient()
-		l.wg.Go(func() {
-			for ctx.Err() == nil {
-				r := doGet(client, c.traefik.URL, host, path)
-				l.mu.Lock()
-				if r.err != nil {
-					l.errs = append(l.errs, r.err)
-				} else {
-					l.statuses[r.status]++
-					l.bodies[strings.TrimSpace(r.body)]++
-				}
-				l.mu.Unlock()
-			}
-		})
-	}
-	c.tb.Cleanup(l.end)
+// startLoad starts n keep-alive clients asking for host+path; the test's
+// cleanup stops them.
+func (c *cluster) startLoad(n int, host, path string) *httpload.Load {
+	l := httpload.Start(n, httpload.Target{URL: c.traefik.URL, Host: host, Path: path})
+	c.tb.Cleanup(l.Stop)
 	return l
-}
-
-// end stops the clients and waits for them.
-func (l *load) end() {
-	l.stop()
-	l.wg.Wait()
-}
-
-// summary is the counts so far, for messages.
-func (l *load) summary() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return fmt.Sprintf("statuses %v, transport errors %d %v, bodies %v", l.statuses, len(l.errs), firstErrs(l.errs), l.bodies)
-}
-
-// failures counts answers other than 200 and transport errors.
-func (l *load) failures() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := len(l.errs)
-	for s, k := range l.statuses {
-		if s != http.StatusOK {
-			n += k
-		}
-	}
-	return n
-}
-
-// total counts every request answered or failed.
-func (l *load) total() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := len(l.errs)
-	for _, k := range l.statuses {
-		n += k
-	}
-	return n
-}
-
-func firstErrs(errs []error) []error {
-	if len(errs) > 3 {
-		return errs[:3]
-	}
-	return errs
 }
 
 // process is a child process whose output is kept for failure messages.
@@ -458,40 +358,13 @@ func startProcess(tb testing.TB, name, bin string, env []string, args ...string)
 	return p
 }
 
-// The whiskers binary, built once per test binary from this checkout.
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
+// whiskersPkg is the whiskers command, built once per test binary from
+// this checkout (internal/gobin).
+const whiskersPkg = "github.com/whiskers-dev/whiskers/cmd/whiskers"
 
-// whiskersBin builds cmd/whiskers into a temporary directory (once) and
-// returns its path.
-func whiskersBin(tb testing.TB) string {
-	tb.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "whiskers-e2e-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "whiskers")
-		cmd := exec.Command("go", "build", "-o", builtBin, "github.com/whiskers-dev/whiskers/cmd/whiskers")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/whiskers: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	return builtBin
-}
-
-// TestMain removes the built binary after the tests.
+// TestMain removes the built binaries after the tests.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if builtBin != "" {
-		_ = os.RemoveAll(filepath.Dir(builtBin))
-	}
+	gobin.Cleanup()
 	os.Exit(code)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/whiskers-dev/whiskers/internal/gobin"
 )
 
 // TestBalancedOverThreeWorkers: requests to Host(finicky.test) that are not
@@ -23,9 +24,9 @@ func TestBalancedOverThreeWorkers(t *testing.T) {
 	seen := map[string]int{}
 	for range 30 {
 		r := c.get(appHost, "/hello")
-		require.NoError(t, r.err)
-		require.Equal(t, http.StatusOK, r.status, r.body)
-		seen[strings.TrimSpace(r.body)]++
+		require.NoError(t, r.Err)
+		require.Equal(t, http.StatusOK, r.Status, r.Body)
+		seen[strings.TrimSpace(r.Body)]++
 	}
 	t.Logf("30 requests: %v", seen)
 	for _, w := range c.workers {
@@ -57,7 +58,7 @@ func TestDrainWithoutErrors(t *testing.T) {
 	})
 	gone := drained.lastHit().Sub(t0)
 	t.Logf("drain: deregistered → file written %s, → last request to the worker %s (target ≤ 1s); load: %s",
-		written.Round(time.Millisecond), gone.Round(time.Millisecond), l.summary())
+		written.Round(time.Millisecond), gone.Round(time.Millisecond), l.Summary())
 	// Timing is a benchmark's job (BenchmarkDrain); this bound only
 	// catches a drain that waits for something it should not (e.g.
 	// Traefik's default 2 s throttle, a polling interval).
@@ -65,11 +66,11 @@ func TestDrainWithoutErrors(t *testing.T) {
 
 	// The allocation stops: its server goes away. Nothing must notice.
 	drained.srv.Close()
-	before := l.total()
-	c.eventually("more requests after the worker stopped", func() bool { return l.total() > before+200 })
-	l.end()
-	t.Logf("after the stop: %s", l.summary())
-	assert.Zero(t, l.failures(), "clients saw errors: %s", l.summary())
+	before := l.Total()
+	c.eventually("more requests after the worker stopped", func() bool { return l.Total() > before+200 })
+	l.Stop()
+	t.Logf("after the stop: %s", l.Summary())
+	assert.Zero(t, l.Failures(), "clients saw errors: %s", l.Summary())
 	for _, w := range []*worker{c.workers[0], c.workers[2]} {
 		assert.Positive(t, w.hits.Load(), "%s served nothing", w.name)
 	}
@@ -91,22 +92,22 @@ func TestConsulOutage(t *testing.T) {
 		set  func(bool)
 	}{{"down", c.consul.SetDown}, {"hanging", c.consul.SetHang}} {
 		outage.set(true)
-		start := score.total()
+		start := score.Total()
 		// Long enough for the syncer to retry several times and for
 		// Traefik to have applied any change it would have written.
-		c.eventually("requests during the outage", func() bool { return score.total() > start+300 })
+		c.eventually("requests during the outage", func() bool { return score.Total() > start+300 })
 		time.Sleep(time.Second) // an outage of over a second, with requests throughout
 		after, err := os.ReadFile(c.config)
 		require.NoError(t, err)
 		assert.Equal(t, string(before), string(after), "configuration changed while Consul was %s", outage.name)
 		outage.set(false)
 	}
-	score.end()
-	app.end()
-	t.Logf("scoreboard: %s", score.summary())
-	t.Logf("finicky: %s", app.summary())
-	assert.Zero(t, score.failures(), "scoreboard clients saw errors: %s", score.summary())
-	assert.Zero(t, app.failures(), "finicky clients saw errors: %s", app.summary())
+	score.Stop()
+	app.Stop()
+	t.Logf("scoreboard: %s", score.Summary())
+	t.Logf("finicky: %s", app.Summary())
+	assert.Zero(t, score.Failures(), "scoreboard clients saw errors: %s", score.Summary())
+	assert.Zero(t, app.Failures(), "finicky clients saw errors: %s", app.Summary())
 	assert.Positive(t, c.scoreboard[0].hits.Load())
 	assert.Positive(t, c.scoreboard[1].hits.Load())
 
@@ -143,12 +144,12 @@ func TestEdgeHandlers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := c.get(appHost, tc.path)
-			require.NoError(t, r.err)
-			assert.Equal(t, tc.status, r.status, "body %q", r.body)
+			require.NoError(t, r.Err)
+			assert.Equal(t, tc.status, r.Status, "body %q", r.Body)
 			for k, v := range tc.header {
-				assert.Equal(t, v, r.header.Get(k), "header %s", k)
+				assert.Equal(t, v, r.Header.Get(k), "header %s", k)
 			}
-			assert.Contains(t, r.body, tc.body)
+			assert.Contains(t, r.Body, tc.body)
 		})
 	}
 }
@@ -159,25 +160,25 @@ func TestEdgeHandlers(t *testing.T) {
 // is back, the handlers answer again.
 func TestWasmHostDown(t *testing.T) {
 	c := startCluster(t)
-	require.Contains(t, c.get(appHost, "/cat.txt").body, "served by fileserver.wasm")
+	require.Contains(t, c.get(appHost, "/cat.txt").Body, "served by fileserver.wasm")
 
 	c.wasm.Stop(syscall.SIGKILL, 10*time.Second) // as if it crashed: no graceful close
 	r := c.get(appHost, "/cat.txt")
-	require.NoError(t, r.err)
-	assert.Equal(t, http.StatusOK, r.status)
-	assert.Contains(t, r.body, "finicky on worker-", "onHostDown=next: the app answers")
+	require.NoError(t, r.Err)
+	assert.Equal(t, http.StatusOK, r.Status)
+	assert.Contains(t, r.Body, "finicky on worker-", "onHostDown=next: the app answers")
 	r = c.get(appHost, "/old/page")
-	require.NoError(t, r.err)
-	assert.Equal(t, http.StatusServiceUnavailable, r.status, "onHostDown=503: body %q", r.body)
+	require.NoError(t, r.Err)
+	assert.Equal(t, http.StatusServiceUnavailable, r.Status, "onHostDown=503: body %q", r.Body)
 
-	c.wasm = c.startWasmHost(whiskersBin(t))
+	c.wasm = c.startWasmHost(gobin.Build(t, whiskersPkg))
 	// Each middleware has its own connection pool and cool-down: after a
 	// failed dial it answers host-down without dialing for
 	// hostDownCooldown (1 s), so each comes back on its own.
 	c.eventually("the fileserver to answer again", func() bool {
-		return strings.Contains(c.get(appHost, "/cat.txt").body, "served by fileserver.wasm")
+		return strings.Contains(c.get(appHost, "/cat.txt").Body, "served by fileserver.wasm")
 	})
 	c.eventually("the redirect to answer again", func() bool {
-		return c.get(appHost, "/old/page").status == http.StatusMovedPermanently
+		return c.get(appHost, "/old/page").Status == http.StatusMovedPermanently
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/whiskers-dev/whiskers/internal/httpload"
 )
 
 // TestOnNomad runs the shipped jobs on the real cluster and then each
@@ -49,11 +51,7 @@ func TestOnNomad(t *testing.T) {
 		l := e.load(t, "worker-1")
 		e.stopAndReplace(t, "worker-3")
 		e.waitBalanced(t, "worker-1", "v1", 3)
-		l.Stop()
-		t.Logf("%d requests: %s", l.Total(), l.Summary())
-		if n := l.Failures(); n > 0 {
-			t.Errorf("%d failed requests through the stop", n)
-		}
+		noFailures(t, l, "the stop")
 	})
 
 	t.Run("node drain", func(t *testing.T) {
@@ -74,11 +72,7 @@ func TestOnNomad(t *testing.T) {
 			return e.allocOn(t, "whiskers", "whiskers", node.Name) != nil
 		})
 		e.waitBalanced(t, node.Name, "v1", 3)
-		l.Stop()
-		t.Logf("%d requests: %s", l.Total(), l.Summary())
-		if n := l.Failures(); n > 0 {
-			t.Errorf("%d failed requests through the drain", n)
-		}
+		noFailures(t, l, "the drain")
 	})
 
 	t.Run("failing check", func(t *testing.T) {
@@ -105,11 +99,7 @@ func TestOnNomad(t *testing.T) {
 		e.nomad(t, "deployment", "promote", e.deployment(t, e.jobVersion(t)).ID)
 		e.waitBalanced(t, "worker-1", "v2", 3)
 		e.appVars = vars
-		l.Stop()
-		t.Logf("%d requests: %s", l.Total(), l.Summary())
-		if n := l.Failures(); n > 0 {
-			t.Errorf("%d failed requests through the canary deployment", n)
-		}
+		noFailures(t, l, "the canary deployment")
 	})
 
 	t.Run("failed deployment reverts", func(t *testing.T) {
@@ -124,11 +114,7 @@ func TestOnNomad(t *testing.T) {
 		})
 		eventually(t, "the job reverted", func() bool { return e.jobVersion(t) > v3 })
 		e.waitBalanced(t, "worker-1", "v2", 3)
-		l.Stop()
-		t.Logf("%d requests: %s", l.Total(), l.Summary())
-		if n := l.Failures(); n > 0 {
-			t.Errorf("%d failed requests through the failed deployment", n)
-		}
+		noFailures(t, l, "the failed deployment")
 	})
 
 	t.Run("syncer restarted", func(t *testing.T) {
@@ -144,10 +130,7 @@ func TestOnNomad(t *testing.T) {
 		if !bytes.Equal(before, after) || !fi.ModTime().Equal(fi2.ModTime()) {
 			t.Errorf("the restarted syncer rewrote an unchanged file")
 		}
-		l.Stop()
-		if n := l.Failures(); n > 0 {
-			t.Errorf("%d failed requests through the syncer's restart: %s", n, l.Summary())
-		}
+		noFailures(t, l, "the syncer's restart")
 	})
 
 	t.Run("job stopped", func(t *testing.T) {
@@ -174,10 +157,17 @@ func TestOnNomad(t *testing.T) {
 		// Recovery: a change after the restart reaches Traefik.
 		e.stopAndReplace(t, "worker-2")
 		e.waitBalanced(t, "worker-1", "v2", 3)
-		l.Stop()
-		t.Logf("%d requests: %s", l.Total(), l.Summary())
-		if n := l.Failures(); n > 0 {
-			t.Errorf("%d failed requests through the server's restart", n)
-		}
+		noFailures(t, l, "the server's restart")
 	})
+}
+
+// noFailures stops the clients and fails t if any request failed through
+// what happened meanwhile.
+func noFailures(t *testing.T, l *httpload.Load, what string) {
+	t.Helper()
+	l.Stop()
+	t.Logf("%d requests: %s", l.Total(), l.Summary())
+	if n := l.Failures(); n > 0 {
+		t.Errorf("%d failed requests through %s", n, what)
+	}
 }

@@ -18,6 +18,17 @@ const whiskersPrefix = "whiskers"
 // no whiskers.canary.weight tag says otherwise.
 const DefaultCanaryWeight = 10
 
+// onUnlessFalse reads a whiskers switch that is on by default: false turns
+// it off; a value that is not a boolean is reported and leaves it on.
+func onUnlessFalse(tag, value string, report func(string, error)) bool {
+	b, err := strconv.ParseBool(value)
+	if err != nil {
+		report(tag, errors.New("want true or false: using true"))
+		return true
+	}
+	return b
+}
+
 // RetryMiddleware is the middleware that every HTTP router of a catalog
 // service gets last in its chain, unless the service is tagged
 // whiskers.retry=false or a router already has a retry middleware: Traefik's
@@ -92,19 +103,9 @@ func (d *decoded) whiskers(tag, key, value string, hasEq bool, report func(strin
 		}
 		d.weight, d.weightSet = n, true
 	case "retry":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			report(tag, errors.New("want true or false: using true"))
-			return
-		}
-		d.noRetry = !b
+		d.noRetry = !onUnlessFalse(tag, value, report)
 	case "healthcheck":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			report(tag, errors.New("want true or false: using true"))
-			return
-		}
-		d.noHealthCheck = !b
+		d.noHealthCheck = !onUnlessFalse(tag, value, report)
 	case "zero":
 		switch p := zeroPolicy(strings.ToLower(value)); p {
 		case zero503, zeroPanic, zeroDrop:
