@@ -259,7 +259,6 @@ func (s *Source) Run(ctx context.Context, notify func()) error {
 		index       uint64
 		needFull    = true
 		streamAfter time.Time // the stream is not tried before this
-		last        time.Time
 	)
 	for ctx.Err() == nil {
 		select {
@@ -305,32 +304,47 @@ func (s *Source) Run(ctx context.Context, notify func()) error {
 			streamAfter = time.Now().Add(retry)
 			continue
 		}
-		// Fallback: a blocking query on the service list, which returns in
-		// time to try the stream again.
-		if !blocking.Sleep(ctx, time.Until(last.Add(blocking.Jitter(s.opts.MinInterval)))) {
-			return nil
-		}
-		last = time.Now()
-		wait := max(min(s.opts.WaitTime, time.Until(streamAfter)), time.Millisecond)
-		callCtx, cancel := context.WithTimeout(ctx, s.callTimeout())
-		q := (&api.QueryOptions{Namespace: s.listNamespace(), WaitIndex: index, WaitTime: wait}).WithContext(callCtx)
-		resynced := s.watchResync(callCtx, cancel)
-		_, meta, err := s.client.Services().List(q)
+		// Fallback until it is time to try the stream again: the shared
+		// blocking-query loop on the service list; a new index is a full
+		// re-read.
+		fctx, cancel := context.WithDeadline(ctx, streamAfter)
+		resynced := s.watchResync(fctx, cancel)
+		blocking.Run(fctx, s.loop(), s.fetchList, func(ctx context.Context, listIndex uint64) error {
+			if listIndex == index {
+				return nil // what the last full read saw
+			}
+			idx, err := s.fullRead(ctx, notify)
+			if err == nil {
+				index = idx
+			}
+			return err
+		})
 		cancel()
-		if err != nil && resynced() {
+		if resynced() {
 			continue
-		}
-		if err != nil {
-			s.failed(ctx, fmt.Errorf("nomad: listing services: %w", err), &bo)
-			continue
-		}
-		bo.Reset()
-		newIndex, reset := blocking.NextIndex(index, meta.LastIndex)
-		if reset || newIndex != index {
-			index, needFull = newIndex, true
 		}
 	}
 	return nil
+}
+
+// loop is the blocking-query loop of the fallback on the service list.
+func (s *Source) loop() blocking.Loop {
+	return blocking.Loop{
+		Name: "nomad services", Wait: s.opts.WaitTime, MinInterval: s.opts.MinInterval,
+		MinBackoff: s.opts.MinBackoff, MaxBackoff: s.opts.MaxBackoff, Grace: s.opts.WatchdogGrace,
+		Logger: s.log, OnError: s.opts.OnError,
+	}
+}
+
+// fetchList is one blocking query on the service list; it returns the
+// list's index.
+func (s *Source) fetchList(ctx context.Context, index uint64, wait time.Duration) (uint64, uint64, error) {
+	q := (&api.QueryOptions{Namespace: s.listNamespace(), WaitIndex: index, WaitTime: wait}).WithContext(ctx)
+	_, meta, err := s.client.Services().List(q)
+	if err != nil {
+		return 0, 0, fmt.Errorf("nomad: listing services: %w", err)
+	}
+	return meta.LastIndex, meta.LastIndex, nil
 }
 
 var errResync = errors.New("nomad: resync requested")
