@@ -39,8 +39,9 @@ type Options struct {
 	HTTP *output.Server
 	// Metrics, if set, records syncs.
 	Metrics *output.Metrics
-	// Debounce is how long the runner waits for a burst of changes to end
-	// before building; 0 builds on every signal.
+	// Debounce is how close together changes must come to make a burst,
+	// which the runner builds once, when it ends; a change after a quiet
+	// spell is built at once. 0 builds on every signal.
 	Debounce time.Duration
 	// MaxWait bounds the debounce: a build happens at most this long after
 	// the first signal of a burst (default 1 s).
@@ -182,7 +183,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	if !r.waitReady(ctx) {
 		return nil
 	}
-	var retry <-chan time.Time
+	var (
+		retry      <-chan time.Time
+		lastSignal time.Time
+	)
 	for {
 		if err := r.Sync(); err != nil {
 			r.log.Error("sync failed, retrying", "err", err)
@@ -196,17 +200,27 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-r.notify:
 		case <-retry:
 		}
-		if !r.debounce(ctx) {
-			return nil
+		// A change after a quiet spell is written at once; one that follows
+		// another within Debounce is part of a burst, written when the
+		// burst ends (at most MaxWait later).
+		now := time.Now()
+		burst := now.Sub(lastSignal) < r.opts.Debounce
+		lastSignal = now
+		if burst {
+			var ok bool
+			if lastSignal, ok = r.debounce(ctx, lastSignal); !ok {
+				return nil
+			}
 		}
 	}
 }
 
 // debounce waits until no signal has arrived for Debounce, or MaxWait has
-// passed since it was called. It returns false if ctx is done.
-func (r *Runner) debounce(ctx context.Context) bool {
+// passed since it was called; it returns the time of the last signal it
+// saw (last if none), and false if ctx is done.
+func (r *Runner) debounce(ctx context.Context, last time.Time) (time.Time, bool) {
 	if r.opts.Debounce <= 0 {
-		return ctx.Err() == nil
+		return last, ctx.Err() == nil
 	}
 	limit := time.NewTimer(r.opts.MaxWait)
 	defer limit.Stop()
@@ -215,13 +229,14 @@ func (r *Runner) debounce(ctx context.Context) bool {
 	for {
 		select {
 		case <-ctx.Done():
-			return false
+			return last, false
 		case <-r.notify:
+			last = time.Now()
 			quiet.Reset(r.opts.Debounce)
 		case <-quiet.C:
-			return true
+			return last, true
 		case <-limit.C:
-			return true
+			return last, true
 		}
 	}
 }

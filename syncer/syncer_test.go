@@ -241,3 +241,15 @@ func TestRunnerDebounceIsBounded(t *testing.T) {
 	a.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
 	waitFor(t, "publish bounded by MaxWait", func() bool { return len(h.publishes()) == 2 })
 }
+
+func TestRunnerWritesAChangeAfterQuietAtOnce(t *testing.T) {
+	t.Parallel()
+	// The first change after a quiet spell does not wait for the debounce
+	// (an hour here): only bursts do.
+	a := newMem("a")
+	h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}, Debounce: time.Hour, MaxWait: time.Hour})
+	a.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
+	waitFor(t, "first publish", func() bool { return len(h.publishes()) == 1 })
+	a.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
+	waitFor(t, "the change published at once", func() bool { return len(h.publishes()) == 2 })
+}

@@ -40,10 +40,18 @@ type opt func(*nomad.Options)
 
 func start(t *testing.T, fake *nomadfake.Server, token string, opts ...opt) *harness {
 	t.Helper()
-	h := &harness{fake: fake}
 	cfg := api.DefaultConfig()
 	cfg.Address = fake.URL()
 	cfg.SecretID = token
+	h := startWith(t, cfg, opts...)
+	h.fake = fake
+	return h
+}
+
+// startWith runs a source with the client configuration cfg.
+func startWith(t *testing.T, cfg *api.Config, opts ...opt) *harness {
+	t.Helper()
+	h := &harness{}
 	o := nomad.Options{
 		Config: cfg, WaitTime: time.Second, StreamRetry: 200 * time.Millisecond,
 		MinInterval: time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
@@ -76,6 +84,18 @@ func (h *harness) byID() map[string]catalog.Instance {
 }
 
 func (h *harness) ready() bool { _, ok := h.src.Snapshot(); return ok }
+
+// byService returns the instances of one service.
+func (h *harness) byService(name string) []catalog.Instance {
+	insts, _ := h.src.Snapshot()
+	var out []catalog.Instance
+	for _, in := range insts {
+		if in.Service == name {
+			out = append(out, in)
+		}
+	}
+	return out
+}
 
 func reg(id, service, addr string, port int, tags ...string) api.ServiceRegistration {
 	return api.ServiceRegistration{
