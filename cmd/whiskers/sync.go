@@ -65,7 +65,7 @@ func newSyncFlagSet(stderr io.Writer) (*flag.FlagSet, *syncFlags) {
 	fs.StringVar(&f.format, "format", "yaml", "format of --output and --once: yaml, json or toml")
 	fs.StringVar(&f.listen, "listen", "", "serve /config (JSON, for Traefik's HTTP provider), /healthz and /metrics on this address, e.g. 127.0.0.1:8081")
 	fs.BoolVar(&f.once, "once", false, "print the configuration to stdout once every catalog has been read, and exit")
-	fs.DurationVar(&f.debounce, "debounce", 50*time.Millisecond, "wait this long for a burst of catalog changes to end before writing; 0 writes on every change")
+	fs.DurationVar(&f.debounce, "debounce", 50*time.Millisecond, "changes this close together are a burst, written once when it ends; a change after a quiet spell is written at once; 0 writes on every change")
 	fs.DurationVar(&f.maxWait, "debounce-max", time.Second, "write at most this long after the first change of a burst")
 	fs.DurationVar(&f.startupTimeout, "startup-timeout", 30*time.Second, "write even if a catalog has not been read after this long (0: wait forever)")
 	fs.DurationVar(&f.waitTime, "wait", 5*time.Minute, "how long a blocking catalog query may wait")

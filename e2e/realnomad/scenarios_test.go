@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +46,21 @@ func TestOnNomad(t *testing.T) {
 				t.Errorf("%s: GET /cat.txt: %d %v %q, want the site's cat.txt", node, r.Status, r.Err, r.Body)
 			}
 		}
+	})
+
+	t.Run("one service from both catalogs, merged", func(t *testing.T) {
+		e.runFile(t, "testdata/scoreboard.nomad.hcl", map[string]string{"command": e.testapp})
+		eventually(t, "both copies of scoreboard answering", func() bool {
+			seen := map[string]bool{}
+			for range 6 {
+				r := e.get("worker-1", scoreHost, "/")
+				if r.Err != nil || r.Status != http.StatusOK {
+					return false
+				}
+				seen[strings.TrimSpace(r.Body)] = true
+			}
+			return seen["scoreboard from consul"] && seen["scoreboard from nomad"]
+		})
 	})
 
 	t.Run("allocation stop", func(t *testing.T) {
