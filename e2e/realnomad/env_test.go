@@ -454,21 +454,26 @@ func (e *env) nomad(t testing.TB, args ...string) string {
 	return out
 }
 
-// appAddr is the address of the app's copy on node, from Nomad's catalog.
+// appAddr is the address of the app's copy on node, from Nomad's catalog
+// (a task's service registers a moment after the allocation runs).
 func (e *env) appAddr(t testing.TB, node string) string {
 	t.Helper()
-	regs, _, err := e.c.API().Services().Get(appService, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := e.allocOn(t, appJob, appService, node)
-	for _, r := range regs {
-		if a != nil && r.AllocID == a.ID {
-			return fmt.Sprintf("http://%s:%d", r.Address, r.Port)
+	var addr string
+	eventually(t, "the registration of the app's copy on "+node, func() bool {
+		regs, _, err := e.c.API().Services().Get(appService, nil)
+		a := e.allocOn(t, appJob, appService, node)
+		if err != nil || a == nil {
+			return false
 		}
-	}
-	t.Fatalf("no %s registration of the allocation on %s", appService, node)
-	return ""
+		for _, r := range regs {
+			if r.AllocID == a.ID {
+				addr = fmt.Sprintf("http://%s:%d", r.Address, r.Port)
+				return true
+			}
+		}
+		return false
+	})
+	return addr
 }
 
 // post sends an empty POST to url.
@@ -532,6 +537,33 @@ func (e *env) deployment(t testing.TB, version uint64) *nomadapi.Deployment {
 		}
 	}
 	return nil
+}
+
+// recordFile records every version of client i's dynamic.yaml until the
+// test ends, and logs them if it failed.
+func (e *env) recordFile(t *testing.T, i int) {
+	file := filepath.Join(e.c.Volume(i, "whiskers-dynamic"), "dynamic.yaml")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var versions []string
+	go func() {
+		defer close(done)
+		var last []byte
+		for ctx.Err() == nil {
+			if b, err := os.ReadFile(file); err == nil && !bytes.Equal(b, last) {
+				versions = append(versions, time.Now().Format("15:04:05.000")+":\n"+string(b))
+				last = b
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if t.Failed() {
+			t.Logf("versions of %s:\n%s", file, strings.Join(versions, "\n"))
+		}
+	})
 }
 
 // nodeWithout is worker-2 or worker-3, whichever runs a copy of the app and

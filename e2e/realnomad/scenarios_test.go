@@ -93,7 +93,7 @@ func TestOnNomad(t *testing.T) {
 
 	t.Run("failing check", func(t *testing.T) {
 		l := e.load(t, "worker-1")
-		sick := e.appAddr(t, "worker-3")
+		sick := e.appAddr(t, e.allocs(t, appJob, appService)[0].NodeName)
 		post(t, sick+"/_sick")
 		e.waitBalanced(t, "worker-1", "v1", 2)
 		failed := l.Failures()
@@ -136,6 +136,13 @@ func TestOnNomad(t *testing.T) {
 	t.Run("syncer restarted", func(t *testing.T) {
 		l := e.load(t, "worker-1")
 		file := filepath.Join(e.c.Volume(0, "whiskers-dynamic"), "dynamic.yaml")
+		// The cluster settled after the last scenario: the file has not
+		// changed for two seconds.
+		eventually(t, "a settled file", func() bool {
+			fi, err := os.Stat(file)
+			return err == nil && time.Since(fi.ModTime()) > 2*time.Second
+		})
+		e.recordFile(t, 0)
 		before, _ := os.ReadFile(file)
 		fi, _ := os.Stat(file)
 		sync := e.allocOn(t, "whiskers", "whiskers", "worker-1")
@@ -163,6 +170,7 @@ func TestOnNomad(t *testing.T) {
 
 	t.Run("nomad server restarted", func(t *testing.T) {
 		l := e.load(t, "worker-1")
+		e.recordFile(t, 0)
 		e.c.Server.Stop()
 		// The last good configuration stays while Nomad is gone.
 		start := l.Total()

@@ -59,7 +59,9 @@ type deployKey struct {
 type deployFacts struct {
 	version     uint64
 	createIndex uint64
-	promoted    map[string]bool
+	// canaried holds, per task group, whether its canaries still wait for
+	// promotion: the group has canaries and is not promoted.
+	canaried map[string]bool
 }
 
 type nodeFacts struct{ draining, ineligible bool }
@@ -102,9 +104,9 @@ func (f *facts) setDeployment(d *api.Deployment) {
 }
 
 func deployFactsOf(d *api.Deployment) deployFacts {
-	f := deployFacts{version: d.JobVersion, createIndex: d.CreateIndex, promoted: map[string]bool{}}
+	f := deployFacts{version: d.JobVersion, createIndex: d.CreateIndex, canaried: map[string]bool{}}
 	for tg, st := range d.TaskGroups {
-		f.promoted[tg] = st != nil && st.Promoted
+		f.canaried[tg] = st != nil && st.DesiredCanaries > 0 && !st.Promoted
 	}
 	return f
 }
@@ -363,10 +365,10 @@ func (f *facts) apply(in catalog.Instance) catalog.Instance {
 	if _, ok := f.starting[in.AllocID]; ok && in.Health == catalog.HealthPassing {
 		in.Health = catalog.HealthWarning // not ready yet
 	}
-	if a.canary {
-		if promoted, known := f.deploys[f.deploymentOf(a)].promoted[a.taskGroup]; known && !promoted {
-			in.Canary = true
-		}
+	// A canary of a deployment that has canaries, not promoted yet; the
+	// flag of a canary from an earlier deployment says nothing.
+	if a.canary && f.deploys[f.deploymentOf(a)].canaried[a.taskGroup] {
+		in.Canary = true
 	}
 	return in
 }
