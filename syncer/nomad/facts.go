@@ -60,7 +60,8 @@ type deployFacts struct {
 	version     uint64
 	createIndex uint64
 	// canaried holds, per task group, whether its canaries still wait for
-	// promotion: the group has canaries and is not promoted.
+	// promotion: the deployment is still going, and the group has
+	// canaries and is not promoted.
 	canaried map[string]bool
 }
 
@@ -105,8 +106,13 @@ func (f *facts) setDeployment(d *api.Deployment) {
 
 func deployFactsOf(d *api.Deployment) deployFacts {
 	f := deployFacts{version: d.JobVersion, createIndex: d.CreateIndex, canaried: map[string]bool{}}
+	var active bool
+	switch d.Status {
+	case "running", "paused", "pending", "initializing", "blocked", "unblocking":
+		active = true // a finished deployment has no canaries left: promoted, or stopped
+	}
 	for tg, st := range d.TaskGroups {
-		f.canaried[tg] = st != nil && st.DesiredCanaries > 0 && !st.Promoted
+		f.canaried[tg] = active && st != nil && st.DesiredCanaries > 0 && !st.Promoted
 	}
 	return f
 }

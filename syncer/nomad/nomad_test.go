@@ -434,13 +434,13 @@ func TestSourceAllocationFacts(t *testing.T) {
 		{
 			name: "canary until promoted",
 			setup: func(f *nomadfake.Server) {
-				f.SetDeployment(api.Deployment{ID: "d2", JobID: "app", JobVersion: 2, TaskGroups: map[string]*api.DeploymentState{"web": {DesiredCanaries: 1}}})
+				f.SetDeployment(api.Deployment{ID: "d2", JobID: "app", JobVersion: 2, Status: "running", TaskGroups: map[string]*api.DeploymentState{"web": {DesiredCanaries: 1}}})
 				f.SetAllocation(alloc("a1", "n1", 2, func(a *api.Allocation) {
 					a.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: ptr(true), Canary: true}
 				}))
 			},
 			change: func(f *nomadfake.Server) {
-				f.SetDeployment(api.Deployment{ID: "d2", JobID: "app", JobVersion: 2, TaskGroups: map[string]*api.DeploymentState{"web": {DesiredCanaries: 1, Promoted: true}}})
+				f.SetDeployment(api.Deployment{ID: "d2", JobID: "app", JobVersion: 2, Status: "running", TaskGroups: map[string]*api.DeploymentState{"web": {DesiredCanaries: 1, Promoted: true}}})
 			},
 			before: want{catalog.HealthPassing, false, true, 2, ""},
 			after:  want{catalog.HealthPassing, false, false, 2, ""},
@@ -459,7 +459,7 @@ func TestSourceAllocationFacts(t *testing.T) {
 		{
 			name: "canary of a deployment named by ID in events",
 			setup: func(f *nomadfake.Server) {
-				f.SetDeployment(api.Deployment{ID: "d5", JobID: "app", JobVersion: 5, TaskGroups: map[string]*api.DeploymentState{"web": {DesiredCanaries: 1}}})
+				f.SetDeployment(api.Deployment{ID: "d5", JobID: "app", JobVersion: 5, Status: "running", TaskGroups: map[string]*api.DeploymentState{"web": {DesiredCanaries: 1}}})
 				f.SetAllocation(alloc("a1", "n1", 4, nil))
 			},
 			change: func(f *nomadfake.Server) {
@@ -472,13 +472,14 @@ func TestSourceAllocationFacts(t *testing.T) {
 			after:  want{catalog.HealthPassing, false, true, 5, ""},
 		},
 		{
-			// A deployment without canaries leaves every group unpromoted:
-			// the canary flag an allocation kept from an earlier deployment
-			// (say, updated in place since) says nothing.
+			// A finished deployment leaves its canary groups unpromoted
+			// (a revert to a job with canaries updates in place): the
+			// canary flag an allocation kept from an earlier deployment
+			// says nothing.
 			name: "a canary flag from an earlier deployment",
 			setup: func(f *nomadfake.Server) {
 				f.SetDeployment(api.Deployment{ID: "d6", JobID: "app", JobVersion: 6, Status: "successful",
-					TaskGroups: map[string]*api.DeploymentState{"web": {}}})
+					TaskGroups: map[string]*api.DeploymentState{"web": {DesiredCanaries: 1}}})
 				f.SetAllocation(alloc("a1", "n1", 6, func(a *api.Allocation) {
 					a.CreateIndex = 1
 					a.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: ptr(true), Canary: true}
