@@ -371,9 +371,10 @@ func (f *facts) apply(in catalog.Instance) catalog.Instance {
 	if _, ok := f.starting[in.AllocID]; ok && in.Health == catalog.HealthPassing {
 		in.Health = catalog.HealthWarning // not ready yet
 	}
-	// A canary of a deployment that has canaries, not promoted yet; the
-	// flag of a canary from an earlier deployment says nothing.
-	if a.canary && f.deploys[f.deploymentOf(a)].canaried[a.taskGroup] {
+	// A canary placed by a deployment that is still going and has its
+	// canaries unpromoted; the flag an allocation keeps from an earlier
+	// deployment (one that updated it in place since) says nothing.
+	if a.canary && f.placedByDeployment(a) && f.deploys[f.deploymentOf(a)].canaried[a.taskGroup] {
 		in.Canary = true
 	}
 	return in

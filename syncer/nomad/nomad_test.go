@@ -490,6 +490,24 @@ func TestSourceAllocationFacts(t *testing.T) {
 			after:  want{catalog.HealthPassing, false, false, 6, ""},
 		},
 		{
+			name: "updated in place by a deployment with canaries: not one of them",
+			setup: func(f *nomadfake.Server) {
+				f.SetAllocation(alloc("a1", "n1", 6, func(a *api.Allocation) {
+					a.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: ptr(true), Canary: true}
+				}))
+			},
+			change: func(f *nomadfake.Server) {
+				f.SetDeployment(api.Deployment{ID: "d7", JobID: "app", JobVersion: 7, Status: "running",
+					TaskGroups: map[string]*api.DeploymentState{"web": {DesiredCanaries: 1}}})
+				f.SetAllocation(alloc("a1", "n1", 7, func(a *api.Allocation) {
+					a.Job, a.DeploymentID = nil, "d7"
+					a.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: ptr(true), Canary: true}
+				}))
+			},
+			before: want{catalog.HealthPassing, false, false, 6, ""},
+			after:  want{catalog.HealthPassing, false, false, 7, ""},
+		},
+		{
 			name: "placed by a running deployment: not healthy until judged",
 			setup: func(f *nomadfake.Server) {
 				f.SetDeployment(api.Deployment{ID: "d3", JobID: "app", JobVersion: 3, Status: "running"})
