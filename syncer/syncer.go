@@ -47,7 +47,9 @@ type Options struct {
 	// the first signal of a burst (default 1 s).
 	MaxWait time.Duration
 	// StartupTimeout is how long the runner waits for every source to be
-	// ready before writing anyway (logged); 0 waits forever.
+	// ready before writing anyway (logged); 0 waits forever. When File
+	// already exists (a restart), the runner waits for every source
+	// however long it takes: the file from before keeps routing.
 	StartupTimeout time.Duration
 	// Logger receives the runner's logs (default slog.Default()).
 	Logger *slog.Logger
@@ -149,10 +151,14 @@ func (r *Runner) notReady() []string {
 // (logged; true) or ctx is done (false).
 func (r *Runner) waitReady(ctx context.Context) bool {
 	var timeout <-chan time.Time
-	if r.opts.StartupTimeout > 0 {
+	// A file from before a restart keeps routing while a catalog is down:
+	// it is not replaced by one without that catalog's routes.
+	if r.opts.StartupTimeout > 0 && (r.opts.File == nil || !r.opts.File.Exists()) {
 		t := time.NewTimer(r.opts.StartupTimeout)
 		defer t.Stop()
 		timeout = t.C
+	} else if r.opts.StartupTimeout > 0 {
+		r.log.Info("an earlier configuration is there: it stays until every catalog has been read", "path", r.opts.File.Path())
 	}
 	for {
 		if len(r.notReady()) == 0 {
@@ -173,7 +179,8 @@ func (r *Runner) waitReady(ctx context.Context) bool {
 
 // Run runs the sources and publishes configuration until ctx is done, then
 // waits for the sources to stop and returns nil. Nothing is published before
-// every source is ready or StartupTimeout has passed.
+// every source is ready, or StartupTimeout has passed and there is no file
+// from an earlier run to keep.
 func (r *Runner) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	wait := r.startSources(ctx)

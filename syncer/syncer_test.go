@@ -3,6 +3,8 @@ package syncer_test
 import (
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,6 +150,31 @@ func TestRunnerStartupTimeout(t *testing.T) {
 	assert.Contains(t, string(h.publishes()[0]), "alpha")
 	assert.Contains(t, h.logs.String(), "startup timeout passed")
 	assert.Contains(t, h.logs.String(), "not_ready=b")
+}
+
+// TestRunnerKeepsTheFileOfAnEarlierRun: restarted while a catalog is down,
+// the syncer does not replace the file from before (which still routes that
+// catalog's services) when the startup timeout passes; it writes once every
+// catalog has answered.
+func TestRunnerKeepsTheFileOfAnEarlierRun(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "dynamic.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("# from before the restart\n"), 0o644))
+	file, err := output.NewFile(path)
+	require.NoError(t, err)
+	a, b := newMem("a"), newMem("b")
+	h := startRunner(t, syncer.Options{Sources: []catalog.Source{a, b}, File: file, StartupTimeout: time.Millisecond})
+	a.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
+	waitFor(t, "the runner waiting", func() bool { return strings.Contains(h.logs.String(), "stays until every catalog has been read") })
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "# from before the restart\n", string(got))
+	assert.Empty(t, h.publishes())
+	b.set(inst(catalog.OriginNomad, "beta", "b1", "10.0.0.2"))
+	waitFor(t, "the file written", func() bool {
+		got, err := os.ReadFile(path)
+		return err == nil && strings.Contains(string(got), "beta") && strings.Contains(string(got), "alpha")
+	})
 }
 
 func TestRunnerPublishesOnlyChanges(t *testing.T) {

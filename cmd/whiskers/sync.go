@@ -67,7 +67,7 @@ func newSyncFlagSet(stderr io.Writer) (*flag.FlagSet, *syncFlags) {
 	fs.BoolVar(&f.once, "once", false, "print the configuration to stdout once every catalog has been read, and exit")
 	fs.DurationVar(&f.debounce, "debounce", 50*time.Millisecond, "changes this close together are a burst, written once when it ends; a change after a quiet spell is written at once; 0 writes on every change")
 	fs.DurationVar(&f.maxWait, "debounce-max", time.Second, "write at most this long after the first change of a burst")
-	fs.DurationVar(&f.startupTimeout, "startup-timeout", 30*time.Second, "write even if a catalog has not been read after this long (0: wait forever)")
+	fs.DurationVar(&f.startupTimeout, "startup-timeout", 30*time.Second, "write even if a catalog has not been read after this long, unless --output is there from an earlier run (0: wait forever)")
 	fs.DurationVar(&f.waitTime, "wait", 5*time.Minute, "how long a blocking catalog query may wait")
 	fs.BoolVar(&f.consul, "consul", true, "watch the Consul catalog (--consul=false to switch it off)")
 	fs.BoolVar(&f.nomad, "nomad", true, "watch the Nomad service catalog (--nomad=false to switch it off)")

@@ -40,6 +40,12 @@ func NewFile(path string) (*File, error) {
 // Path returns the file's path.
 func (f *File) Path() string { return f.path }
 
+// Exists reports whether the file is there (written by an earlier run).
+func (f *File) Exists() bool {
+	_, err := os.Stat(f.path)
+	return err == nil
+}
+
 // Write replaces the file's contents with b unless they are already b; it
 // reports whether it wrote. The replacement is atomic: readers see the old
 // or the new file, never a partial one.
