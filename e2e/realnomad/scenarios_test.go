@@ -103,6 +103,29 @@ func TestOnNomad(t *testing.T) {
 		t.Logf("%d requests, %d failed until the sick copy left: %s", l.Total(), failed, l.Summary())
 	})
 
+	t.Run("syncer restarted", func(t *testing.T) {
+		l := e.load(t, "worker-1")
+		file := filepath.Join(e.c.Volume(0, "whiskers-dynamic"), "dynamic.yaml")
+		// The cluster settled after the last scenario: the file has not
+		// changed for two seconds.
+		eventually(t, "a settled file", func() bool {
+			fi, err := os.Stat(file)
+			return err == nil && time.Since(fi.ModTime()) > 2*time.Second
+		})
+		e.recordFile(t, 0)
+		before, _ := os.ReadFile(file)
+		fi, _ := os.Stat(file)
+		sync := e.allocOn(t, "whiskers", "whiskers", "worker-1")
+		e.nomad(t, "alloc", "restart", sync.ID, "sync")
+		time.Sleep(2 * time.Second) // the syncer back and caught up: nothing to observe but its silence
+		after, _ := os.ReadFile(file)
+		fi2, _ := os.Stat(file)
+		if !bytes.Equal(before, after) || !fi.ModTime().Equal(fi2.ModTime()) {
+			t.Errorf("the restarted syncer rewrote an unchanged file")
+		}
+		noFailures(t, l, "the syncer's restart")
+	})
+
 	t.Run("canary, then promotion", func(t *testing.T) {
 		l := e.load(t, "worker-1")
 		vars := e.with(map[string]string{"canaries": "1", "app_args": appArgs("v2")})
@@ -131,29 +154,6 @@ func TestOnNomad(t *testing.T) {
 		eventually(t, "the job reverted", func() bool { return e.jobVersion(t) > v3 })
 		e.waitBalanced(t, "worker-1", "v2", 3)
 		noFailures(t, l, "the failed deployment")
-	})
-
-	t.Run("syncer restarted", func(t *testing.T) {
-		l := e.load(t, "worker-1")
-		file := filepath.Join(e.c.Volume(0, "whiskers-dynamic"), "dynamic.yaml")
-		// The cluster settled after the last scenario: the file has not
-		// changed for two seconds.
-		eventually(t, "a settled file", func() bool {
-			fi, err := os.Stat(file)
-			return err == nil && time.Since(fi.ModTime()) > 2*time.Second
-		})
-		e.recordFile(t, 0)
-		before, _ := os.ReadFile(file)
-		fi, _ := os.Stat(file)
-		sync := e.allocOn(t, "whiskers", "whiskers", "worker-1")
-		e.nomad(t, "alloc", "restart", sync.ID, "sync")
-		time.Sleep(2 * time.Second) // the syncer back and caught up: nothing to observe but its silence
-		after, _ := os.ReadFile(file)
-		fi2, _ := os.Stat(file)
-		if !bytes.Equal(before, after) || !fi.ModTime().Equal(fi2.ModTime()) {
-			t.Errorf("the restarted syncer rewrote an unchanged file")
-		}
-		noFailures(t, l, "the syncer's restart")
 	})
 
 	t.Run("job stopped", func(t *testing.T) {
