@@ -72,7 +72,10 @@ func (e *env) afterCluster(f func()) { e.closers = append(e.closers, f) }
 // traefik.nomad.hcl and finicky-whiskers.nomad.hcl on it with variables
 // only, and returns once every node's Traefik balances the app over the
 // three nodes.
-func startEnv(t testing.TB) *env {
+func startEnv(t testing.TB) *env { return startEnvWith(t, false) }
+
+// startEnvWith is startEnv, without the finicky job when noApp.
+func startEnvWith(t testing.TB, noApp bool) *env {
 	t.Helper()
 	nomadBin := realbintest.Bin(t, realbin.Nomad)
 	consulBin := realbintest.Bin(t, realbin.Consul)
@@ -149,10 +152,12 @@ func startEnv(t testing.TB) *env {
 		"redis_command":     e.testapp,
 		"redis_args":        `["--listen", "$${NOMAD_ADDR_redis}", "--name", "redis"]`,
 	}
-	e.run(t, "finicky-whiskers.nomad.hcl", e.appVars)
 	e.findTraefiks(t)
-	for _, node := range e.nodes() {
-		e.waitBalanced(t, node, "v1", 3)
+	if !noApp {
+		e.run(t, "finicky-whiskers.nomad.hcl", e.appVars)
+		for _, node := range e.nodes() {
+			e.waitBalanced(t, node, "v1", 3)
+		}
 	}
 	t.Logf("jobs running and routed in %v", time.Since(start).Round(time.Millisecond))
 	return e
