@@ -8,8 +8,11 @@ import (
 )
 
 // fileservers returns the handler set the fileserver tests run against, all over s.
+// The edge builds among them answer every request (FALLTHROUGH off), as the WAGI
+// builds do.
 func fileservers(s site) []wasmhost.HandlerConfig {
 	fs := func(name, route string, env map[string]string) wasmhost.HandlerConfig {
+		env["FALLTHROUGH"] = "false"
 		return wasmhost.HandlerConfig{Name: name, Module: fileserverWasm, Route: route,
 			Volumes: []string{s.dir + ":/"}, Env: env}
 	}
@@ -27,10 +30,20 @@ func fileservers(s site) []wasmhost.HandlerConfig {
 	}
 }
 
-func TestFileserver(t *testing.T) {
-	t.Parallel()
-	s := newSite(t)
-	url, client := serve(t, fileservers(s)...)
+// fsCase is a request to the handlers of fileservers and the response it must get.
+type fsCase struct {
+	name   string
+	method string
+	path   string
+	req    map[string]string
+	status int
+	want   map[string]string
+	body   *string
+}
+
+// fileserverCases are the requests TestFileserver sends to the handlers of
+// fileservers(s).
+func fileserverCases(t testing.TB, s site) []fsCase {
 
 	bin := make([]byte, 100)
 	for i := range bin {
@@ -53,15 +66,7 @@ func TestFileserver(t *testing.T) {
 	binTag := s.etag(t, "data.bin", "")
 
 	type hdr = map[string]string
-	cases := []struct {
-		name   string
-		method string
-		path   string
-		req    hdr
-		status int
-		want   hdr
-		body   *string
-	}{
+	return []fsCase{
 		// Index files and directories.
 		{name: "root serves index.html", path: "/", status: 200, body: &home, want: hdr{
 			"Content-Type": html, "Content-Length": "14", "Etag": homeTag, "Last-Modified": lastModified,
@@ -236,17 +241,29 @@ func TestFileserver(t *testing.T) {
 		{name: "symlink inside is not followed either", path: "/inside.html", status: 404, body: &custom404},
 		{name: "sibling symlink is not followed", path: "/docs/index.lnk", status: 404, body: &custom404},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
+}
+
+func TestFileserver(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	cases := fileserverCases(t, s)
+	for _, b := range builds {
+		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			method := tc.method
-			if method == "" {
-				method = "GET"
-			}
-			got := do(t, client, method, url+tc.path, tc.req)
-			check(t, got, tc.status, tc.want, tc.body)
-			if strings.Contains(got.body, s.secret) || strings.Contains(got.body, "root:x:0:0") {
-				t.Errorf("response leaks a file outside the mount: %q", truncate(got.body))
+			url, client := serveBuild(t, b, fileservers(s)...)
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
+					method := tc.method
+					if method == "" {
+						method = "GET"
+					}
+					got := do(t, client, method, url+tc.path, tc.req)
+					check(t, got, tc.status, tc.want, tc.body)
+					if strings.Contains(got.body, s.secret) || strings.Contains(got.body, "root:x:0:0") {
+						t.Errorf("response leaks a file outside the mount: %q", truncate(got.body))
+					}
+				})
 			}
 		})
 	}

@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,7 +13,7 @@ import (
 )
 
 // FuzzNoEscape sends arbitrary request targets to the fileserver (plain, and with a SPA
-// fallback) and to a path-appending redirect, and checks that no response carries the
+// fallback) and to a path-appending redirect, both builds of each (WAGI and edge), and checks that no response carries the
 // secret stored next to the mount or /etc/passwd, that none is a 5xx, and that no
 // redirect points to another host. The seeds in testdata/fuzz/FuzzNoEscape are nasty
 // paths (encoded dots and slashes, overlong UTF-8, symlinks out of the mount); without
@@ -27,15 +26,7 @@ func FuzzNoEscape(f *testing.F) {
 		Name: "redirect", Module: redirectWasm, Route: "/r",
 		Env: map[string]string{"DESTINATION": "/", "INCLUDE_PATH": "1", "KEEP_QUERY": "1"},
 	})
-	h, err := wasmhost.New(f.Context(), &wasmhost.Config{Handlers: generous(handlers)}, quiet)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() {
-		if err := h.Close(context.Background()); err != nil {
-			f.Error(err)
-		}
-	})
+	hs := buildHandlers(f, handlers)
 	f.Add("/../secret.txt")
 	f.Add("/leak.txt")
 
@@ -46,29 +37,45 @@ func FuzzNoEscape(f *testing.F) {
 		if err != nil {
 			return
 		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-
-		if rec.Code >= 500 {
-			t.Errorf("GET %q: status %d, body %q", target, rec.Code, truncate(rec.Body.String()))
-		}
-		leaks := func(v string) bool {
-			return strings.Contains(v, s.secret) || strings.Contains(v, "root:x:0:0") || strings.Contains(v, "root:*:0:0")
-		}
-		if leaks(rec.Body.String()) {
-			t.Errorf("GET %q: body leaks a file outside the mount: %q", target, truncate(rec.Body.String()))
-		}
-		for k, vs := range rec.Header() {
-			for _, v := range vs {
-				if leaks(v) || strings.ContainsAny(v, "\r\n") {
-					t.Errorf("GET %q: header %s: %q", target, k, v)
-				}
-			}
-		}
-		if loc := rec.Header().Get("Location"); strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, `/\`) {
-			t.Errorf("GET %q: redirect to another host: %q", target, loc)
+		for name, h := range hs {
+			noEscape(t, name, h, req.Clone(t.Context()), target, s)
 		}
 	})
+}
+
+// noEscape sends req (GET target) to h and checks the response as FuzzNoEscape says.
+func noEscape(t *testing.T, build string, h http.Handler, req *http.Request, target string, s site) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code >= 500 {
+		t.Errorf("%s: GET %q: status %d, body %q", build, target, rec.Code, truncate(rec.Body.String()))
+	}
+	leaks := func(v string) bool {
+		return strings.Contains(v, s.secret) || strings.Contains(v, "root:x:0:0") || strings.Contains(v, "root:*:0:0")
+	}
+	if leaks(rec.Body.String()) {
+		t.Errorf("%s: GET %q: body leaks a file outside the mount: %q", build, target, truncate(rec.Body.String()))
+	}
+	for k, vs := range rec.Header() {
+		for _, v := range vs {
+			if leaks(v) || strings.ContainsAny(v, "\r\n") {
+				t.Errorf("%s: GET %q: header %s: %q", build, target, k, v)
+			}
+		}
+	}
+	if loc := rec.Header().Get("Location"); strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, `/\`) {
+		t.Errorf("%s: GET %q: redirect to another host: %q", build, target, loc)
+	}
+}
+
+// buildHandlers runs handlers in each build, by the build's name.
+func buildHandlers(tb testing.TB, handlers []wasmhost.HandlerConfig) map[string]http.Handler {
+	hs := map[string]http.Handler{}
+	for _, b := range builds {
+		hs[b.name] = b.handler(tb, handlers...)
+	}
+	return hs
 }
 
 // FuzzHeaders feeds arbitrary Range, If-Range, Accept-Encoding, If-None-Match and
@@ -78,15 +85,7 @@ func FuzzNoEscape(f *testing.F) {
 //	go test -fuzz=FuzzHeaders ./wasmhost/handlers/
 func FuzzHeaders(f *testing.F) {
 	s := newSite(f)
-	h, err := wasmhost.New(f.Context(), &wasmhost.Config{Handlers: generous(fileservers(s))}, quiet)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() {
-		if err := h.Close(context.Background()); err != nil {
-			f.Error(err)
-		}
-	})
+	hs := buildHandlers(f, fileservers(s))
 	tag := s.etag(f, "data.bin", "")
 	f.Add("bytes=0-9", "", "br, gzip", tag, lastModified)
 	f.Add("bytes=-0", tag, "gzip;q=0.5, br;q=0.50001", `W/"x", *`, "Sun, 06 Nov 1994 08:49:37 GMT")
@@ -100,30 +99,39 @@ func FuzzHeaders(f *testing.F) {
 				return // net/http refuses such a request before any handler sees it
 			}
 		}
-		for _, path := range []string{"/data.bin", "/app.js", "/empty.txt"} {
-			req := httptest.NewRequest("GET", path, nil)
-			for k, v := range map[string]string{"Range": rng, "If-Range": ifRange, "Accept-Encoding": ae,
-				"If-None-Match": inm, "If-Modified-Since": ims} {
-				if v != "" {
-					req.Header.Set(k, v)
-				}
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code >= 500 {
-				t.Fatalf("GET %s %v: status %d, body %q", path, req.Header, rec.Code, truncate(rec.Body.String()))
-			}
-			if rec.Code == 206 {
-				var start, end, size int
-				if _, err := fmt.Sscanf(rec.Header().Get("Content-Range"), "bytes %d-%d/%d", &start, &end, &size); err != nil {
-					t.Fatalf("GET %s %v: Content-Range %q: %v", path, req.Header, rec.Header().Get("Content-Range"), err)
-				}
-				if start < 0 || start > end || end >= size || rec.Body.Len() != end-start+1 {
-					t.Fatalf("GET %s %v: Content-Range %q with %d bytes", path, req.Header, rec.Header().Get("Content-Range"), rec.Body.Len())
-				}
+		for build, h := range hs {
+			for _, path := range []string{"/data.bin", "/app.js", "/empty.txt"} {
+				rangeChecks(t, build, h, path, map[string]string{"Range": rng, "If-Range": ifRange, "Accept-Encoding": ae,
+					"If-None-Match": inm, "If-Modified-Since": ims})
 			}
 		}
 	})
+}
+
+// rangeChecks sends GET path with the headers (those not empty) to h and checks the
+// response as FuzzHeaders says.
+func rangeChecks(t *testing.T, build string, h http.Handler, path string, headers map[string]string) {
+	t.Helper()
+	req := httptest.NewRequest("GET", path, nil)
+	for k, v := range headers {
+		if v != "" {
+			req.Header.Set(k, v)
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code >= 500 {
+		t.Fatalf("%s: GET %s %v: status %d, body %q", build, path, req.Header, rec.Code, truncate(rec.Body.String()))
+	}
+	if rec.Code == 206 {
+		var start, end, size int
+		if _, err := fmt.Sscanf(rec.Header().Get("Content-Range"), "bytes %d-%d/%d", &start, &end, &size); err != nil {
+			t.Fatalf("%s: GET %s %v: Content-Range %q: %v", build, path, req.Header, rec.Header().Get("Content-Range"), err)
+		}
+		if start < 0 || start > end || end >= size || rec.Body.Len() != end-start+1 {
+			t.Fatalf("%s: GET %s %v: Content-Range %q with %d bytes", build, path, req.Header, rec.Header().Get("Content-Range"), rec.Body.Len())
+		}
+	}
 }
 
 // validFieldValue reports whether net/http's server accepts v as a header value (no

@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -141,21 +140,19 @@ func (s site) etag(t testing.TB, rel, suffix string) string {
 	return `"` + tag + `"`
 }
 
-// serve runs cfg in a wasmhost.Host behind a real HTTP server and returns its URL and a
-// client that neither follows redirects nor asks for compression.
+// serve runs the handlers as WAGI modules in a wasmhost.Host behind a real HTTP server
+// and returns its URL and a client that neither follows redirects nor asks for
+// compression.
 func serve(t testing.TB, handlers ...wasmhost.HandlerConfig) (string, *http.Client) {
 	t.Helper()
-	h, err := wasmhost.New(t.Context(), &wasmhost.Config{Handlers: generous(handlers)}, wasmhost.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		srv.Close()
-		if err := h.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
+	return serveBuild(t, builds[0], handlers...)
+}
+
+// serveBuild is serve for the given build of the handlers.
+func serveBuild(t testing.TB, b build, handlers ...wasmhost.HandlerConfig) (string, *http.Client) {
+	t.Helper()
+	srv := httptest.NewServer(b.handler(t, handlers...))
+	t.Cleanup(srv.Close)
 	client := &http.Client{
 		Transport:     &http.Transport{DisableCompression: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
