@@ -34,9 +34,15 @@ import (
 const (
 	appHost        = "finicky.test"    // router finicky: fileserver first, then the workers
 	scoreboardHost = "scoreboard.test" // router scoreboard, from Consul
+	filesHost      = "files.test"      // router gofiles: Go's http.FileServer over the site, from Consul
 	appService     = "finicky"         // in Nomad, one instance per worker
 	scoreService   = "scoreboard"      // in Consul, two instances
+	filesService   = "gofiles"         // in Consul, one instance
 )
+
+// siteDir is the static site the fileservers serve (the wasm host's at
+// /site, the in-Traefik one at /site too, Go's http.FileServer).
+const siteDir = "e2e/testdata/site"
 
 // patience bounds every wait for something that normally takes
 // milliseconds, generously, for a loaded 2-core machine.
@@ -131,6 +137,9 @@ func startCluster(tb testing.TB) *cluster {
 		c.scoreboard = append(c.scoreboard, w)
 		c.consul.Register(c.scoreboardInstance(i))
 	}
+	files := httptest.NewServer(http.FileServer(http.Dir(c.abs(siteDir))))
+	tb.Cleanup(files.Close)
+	c.consul.Register(filesInstance(files))
 
 	c.wasm = c.startWasmHost(bin)
 	c.syncer = startProcess(tb, "whiskers sync", bin, []string{
@@ -143,6 +152,7 @@ func startCluster(tb testing.TB) *cluster {
 	defer cancel()
 	c.traefik, err = traefikproc.Start(ctx, traefikproc.Options{
 		Bin: traefikBin, Dir: filepath.Join(c.dir, "traefik"), DynamicFile: c.config,
+		FileserverMounts: []string{c.abs(siteDir) + ":/site:ro"},
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -154,7 +164,7 @@ func startCluster(tb testing.TB) *cluster {
 		}
 	})
 	if err := c.traefik.WaitRouters(ctx, "finicky@file", "finicky-old@file", "finicky-moved@file",
-		"finicky-builtin@file", "scoreboard@file"); err != nil {
+		"finicky-builtin@file", "finicky-edge-old@file", "finicky-edge@file", "scoreboard@file", "gofiles@file"); err != nil {
 		tb.Fatal(err)
 	}
 	// The API can show a router a moment before the entry point serves it.
@@ -174,7 +184,9 @@ func startCluster(tb testing.TB) *cluster {
 
 // appTags are the finicky service's tags: the app behind a fileserver
 // (static files first, 404 falls through), two edge redirect routers
-// through the plugin and one through Traefik's built-in redirectRegex.
+// through the plugin and one through Traefik's built-in redirectRegex; and
+// the same redirect and fileserver run inside Traefik (the http-wasm
+// plugins) at /edge-old and /edge/.
 func (c *cluster) appTags() []string {
 	sock := "unix://" + c.socket
 	plugin := func(mw, handler, onHostDown string, extra ...string) []string {
@@ -202,7 +214,23 @@ func (c *cluster) appTags() []string {
 		"traefik.http.middlewares.finicky-builtin.redirectregex.replacement=https://finicky.example${1}",
 		"traefik.http.middlewares.finicky-builtin.redirectregex.permanent=true",
 	)
+	tags = append(tags, router("finicky-edge-old", "Host(`"+appHost+"`) && PathPrefix(`/edge-old`)", "finicky-edge-old")...)
+	rd := "traefik.http.middlewares.finicky-edge-old.plugin." + traefikproc.RedirectPlugin + "."
+	tags = append(tags, rd+"destination=https://finicky.example", rd+"status=301", rd+"includePath=true",
+		rd+"trimPrefix=/edge-old", rd+"keepQuery=true")
+	tags = append(tags, router("finicky-edge", "Host(`"+appHost+"`) && PathPrefix(`/edge/`)", "finicky-edge-strip,finicky-edge-files")...)
+	tags = append(tags, "traefik.http.middlewares.finicky-edge-strip.stripprefix.prefixes=/edge",
+		"traefik.http.middlewares.finicky-edge-files.plugin."+traefikproc.FileserverPlugin+".root=/site")
 	return tags
+}
+
+// filesInstance is the Consul instance of Go's file server over the site.
+func filesInstance(srv *httptest.Server) consulfake.Instance {
+	addr := srv.Listener.Addr().(*net.TCPAddr)
+	return consulfake.Instance{
+		ID: "gofiles-1", Service: filesService, Node: "node-1", Address: addr.IP.String(), Port: addr.Port,
+		Tags: []string{"traefik.enable=true", "traefik.http.routers.gofiles.rule=Host(`" + filesHost + "`)"},
+	}
 }
 
 // registration is worker i's finicky registration in Nomad.
@@ -236,13 +264,7 @@ func (c *cluster) scoreboardInstance(i int) consulfake.Instance {
 // serve` on c.socket, returning once it answers.
 func (c *cluster) startWasmHost(bin string) *process {
 	c.tb.Helper()
-	abs := func(p string) string {
-		a, err := filepath.Abs(filepath.Join(repoRoot, p))
-		if err != nil {
-			c.tb.Fatal(err)
-		}
-		return a
-	}
+	abs := c.abs
 	cfg := filepath.Join(c.dir, "wasmhost.yaml")
 	redirect := abs("wasmhost/handlers/redirect/redirect.wasm")
 	yaml := fmt.Sprintf(`handlers:
@@ -259,7 +281,7 @@ func (c *cluster) startWasmHost(bin string) *process {
     module: %q
     route: /moved
     env: {DESTINATION: /new, STATUS: "308", INCLUDE_PATH: "1"}
-`, abs("wasmhost/handlers/fileserver/fileserver.wasm"), abs("e2e/testdata/site")+":/site", redirect, redirect)
+`, abs("wasmhost/handlers/fileserver/fileserver.wasm"), abs(siteDir)+":/site", redirect, redirect)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		c.tb.Fatal(err)
 	}
@@ -275,6 +297,15 @@ func (c *cluster) startWasmHost(bin string) *process {
 		return resp.StatusCode == http.StatusOK
 	})
 	return p
+}
+
+// abs is the absolute path of p, relative to the repository's root.
+func (c *cluster) abs(p string) string {
+	a, err := filepath.Abs(filepath.Join(repoRoot, p))
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	return a
 }
 
 // unixClient is an HTTP client for a Unix socket.

@@ -124,7 +124,8 @@ func TestConsulOutage(t *testing.T) {
 // TestEdgeHandlers: the plugin at the edge. Redirects come from
 // redirect.wasm (301, 308), static files from fileserver.wasm, and what the
 // fileserver does not have (404) falls through to the workers; Traefik's
-// own redirectRegex answers next to it.
+// own redirectRegex answers next to it. The same handlers as http-wasm
+// plugins inside Traefik answer under /edge-old and /edge/.
 func TestEdgeHandlers(t *testing.T) {
 	c := startCluster(t)
 	tests := []struct {
@@ -140,6 +141,11 @@ func TestEdgeHandlers(t *testing.T) {
 		{"index", "/", http.StatusOK, map[string]string{"Content-Type": "text/html; charset=utf-8"}, "finicky whiskers, static"},
 		{"not a file: the app", "/hello", http.StatusOK, nil, "finicky on worker-"},
 		{"missing file: the app", "/missing.txt", http.StatusOK, nil, "finicky on worker-"},
+		{"redirect in Traefik", "/edge-old/page?x=1", http.StatusMovedPermanently, map[string]string{"Location": "https://finicky.example/page?x=1"}, ""},
+		{"static file in Traefik", "/edge/cat.txt", http.StatusOK, map[string]string{"Content-Type": "text/plain; charset=utf-8"}, "served by fileserver.wasm"},
+		{"index in Traefik", "/edge/", http.StatusOK, map[string]string{"Content-Type": "text/html; charset=utf-8"}, "finicky whiskers, static"},
+		{"missing file in Traefik: the app", "/edge/missing.txt", http.StatusOK, nil, "finicky on worker-"},
+		{"traversal in Traefik refused", "/edge/..%2fcluster_test.go", http.StatusBadRequest, nil, "400 Bad Request"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -39,6 +39,14 @@ const DefaultThrottle = 100 * time.Millisecond
 // configuration, so middlewares configure it as plugin.whiskers.<option>.
 const PluginName = "whiskers"
 
+// RedirectPlugin and FileserverPlugin are the keys of the in-process wasm
+// plugins (http-wasm), so middlewares configure them as
+// plugin.whiskers-redirect.<option> and plugin.whiskers-fileserver.<option>.
+const (
+	RedirectPlugin   = "whiskers-redirect"
+	FileserverPlugin = "whiskers-fileserver"
+)
+
 // Options configure a Proxy. Bin, Dir and DynamicFile are required.
 type Options struct {
 	// Bin is the Traefik binary.
@@ -66,8 +74,11 @@ type Options struct {
 	// DefaultThrottle.
 	Throttle time.Duration
 	// Plugin holds the plugin module's files (.traefik.yml, go.mod,
-	// plugin/*.go); nil means whiskers.PluginSource.
+	// plugin/*.go, and the wasm plugins'); nil means whiskers.PluginSource.
 	Plugin fs.FS
+	// FileserverMounts are the fileserver wasm plugin's mounts,
+	// "host:guest:ro" (Traefik's settings.mounts).
+	FileserverMounts []string
 	// LogLevel is Traefik's log level; "" means ERROR.
 	LogLevel string
 	// Output also receives Traefik's stdout and stderr; Logs keeps them
@@ -144,6 +155,11 @@ func Start(ctx context.Context, o Options) (*Proxy, error) {
 // Nomad provider), the local plugin.
 func StaticConfig(o Options) string {
 	throttle := cmp.Or(o.Throttle, DefaultThrottle)
+	mounts := "[]"
+	if len(o.FileserverMounts) > 0 {
+		b, _ := json.Marshal(o.FileserverMounts) // a list of strings: cannot fail
+		mounts = string(b)
+	}
 	provider := fmt.Sprintf("  file:\n    filename: %q\n    watch: true\n", o.DynamicFile)
 	if o.NomadAddr != "" {
 		provider = fmt.Sprintf("  nomad:\n    watch: true\n    exposedByDefault: false\n    endpoint:\n      address: %q\n", o.NomadAddr)
@@ -172,7 +188,14 @@ experimental:
   localPlugins:
     %s:
       moduleName: %s
-`, o.Web, o.API, throttle, throttle, provider, cmp.Or(o.LogLevel, "ERROR"), PluginName, whiskers.ModuleName)
+    %s:
+      moduleName: %s
+    %s:
+      moduleName: %s
+      settings:
+        mounts: %s
+`, o.Web, o.API, throttle, throttle, provider, cmp.Or(o.LogLevel, "ERROR"), PluginName, whiskers.ModuleName,
+		RedirectPlugin, whiskers.RedirectModule, FileserverPlugin, whiskers.FileserverModule, mounts)
 }
 
 // createIfMissing creates an empty dynamic configuration file at path
