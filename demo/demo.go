@@ -41,6 +41,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/whiskers-dev/whiskers/internal/traefikproc"
 	"github.com/whiskers-dev/whiskers/plugin"
 	"github.com/whiskers-dev/whiskers/syncer"
 	"github.com/whiskers-dev/whiskers/syncer/builder"
@@ -505,14 +506,28 @@ const (
 	ScoreboardHost = "scoreboard.localhost" // router scoreboard
 	AppRouter      = "finicky"              // the app behind the fileserver
 	EdgeRouter     = "finicky-old"          // /old: an edge redirect by redirect.wasm
+	FilesRouter    = "finicky-files"        // /files/: the fileserver inside Traefik (http-wasm)
+	MovedRouter    = "finicky-moved"        // /moved: the redirect inside Traefik (http-wasm)
 )
 
 // appTags are the finicky service's tags, as in deploy/nomad/finicky-whiskers.nomad.hcl,
 // with the middlewares forwarding to the demo's wasm host: the app behind
 // the fileserver (a 404 falls through to the app), and an edge redirect
-// router for /old that never reaches the app.
+// router for /old that never reaches the app. /files/ and /moved are the
+// same fileserver and redirect run inside Traefik (the http-wasm plugins;
+// only a real Traefik has them).
 func appTags(wasmURL string) []string {
 	return []string{
+		"traefik.http.routers." + FilesRouter + ".rule=Host(`" + AppHost + "`) && PathPrefix(`/files/`)",
+		"traefik.http.routers." + FilesRouter + ".middlewares=finicky-files-strip,finicky-files",
+		"traefik.http.routers." + FilesRouter + ".service=" + AppService,
+		"traefik.http.middlewares.finicky-files-strip.stripprefix.prefixes=/files",
+		"traefik.http.middlewares.finicky-files.plugin." + traefikproc.FileserverPlugin + ".root=/site",
+		"traefik.http.routers." + MovedRouter + ".rule=Host(`" + AppHost + "`) && PathPrefix(`/moved`)",
+		"traefik.http.routers." + MovedRouter + ".middlewares=finicky-moved",
+		"traefik.http.routers." + MovedRouter + ".service=" + AppService,
+		"traefik.http.middlewares.finicky-moved.plugin." + traefikproc.RedirectPlugin + ".destination=/files/",
+		"traefik.http.middlewares.finicky-moved.plugin." + traefikproc.RedirectPlugin + ".status=308",
 		"traefik.enable=true",
 		"traefik.http.routers." + AppRouter + ".rule=Host(`" + AppHost + "`)",
 		"traefik.http.routers." + AppRouter + ".middlewares=finicky-static",

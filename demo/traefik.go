@@ -64,11 +64,14 @@ func (d *Demo) startTraefik(ctx context.Context, dir string) (*traefikproc.Proxy
 		Dir:         filepath.Join(dir, "traefik"),
 		DynamicFile: filepath.Join(dir, ConfigFile),
 		Output:      &logWriter{log: d.opts.Logger.With("component", "traefik")},
+		// The site, for the fileserver inside Traefik.
+		FileserverMounts: []string{filepath.Join(dir, "site") + ":/site:ro"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	err = proxy.WaitRouters(ctx, AppRouter+"@file", EdgeRouter+"@file", ScoreboardService+"@file")
+	err = proxy.WaitRouters(ctx, AppRouter+"@file", EdgeRouter+"@file", FilesRouter+"@file", MovedRouter+"@file",
+		ScoreboardService+"@file")
 	if err != nil {
 		_ = proxy.Close()
 		return nil, fmt.Errorf("demo: %w", err)
@@ -86,6 +89,8 @@ func (d *Demo) traefikBanner() {
 		{curl("", AppHost, "/hello"), "falls through the fileserver to a " + AppService + " worker; repeat it: round robin, drains"},
 		{curl("", AppHost, "/cat.txt"), "a static file: the plugin asks fileserver.wasm"},
 		{curl("-i ", AppHost, "/old"), "router " + EdgeRouter + ": an edge redirect by redirect.wasm"},
+		{curl("-i ", AppHost, "/files/cat.txt"), "router " + FilesRouter + ": the same fileserver inside Traefik (http-wasm)"},
+		{curl("-i ", AppHost, "/moved"), "router " + MovedRouter + ": a redirect inside Traefik (http-wasm)"},
 		{curl("", ScoreboardHost, "/"), "router scoreboard, from Consul"},
 	}
 	width := 0

@@ -86,6 +86,22 @@ func TestDemoTraefik(t *testing.T) {
 			t.Errorf("GET /old = %d Location %q, want 301 to / from redirect.wasm", resp.StatusCode, resp.Header.Get("Location"))
 		}
 	})
+	t.Run("fileserver inside Traefik", func(t *testing.T) {
+		resp, body := get(t, AppHost, "/files/cat.txt")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "finicky, but served") || resp.Header.Get("Etag") == "" {
+			t.Errorf("GET /files/cat.txt = %d %q (ETag %q), want the site's cat.txt from the http-wasm fileserver",
+				resp.StatusCode, body, resp.Header.Get("Etag"))
+		}
+		if resp, body := get(t, AppHost, "/files/missing"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, AppService+" on ") {
+			t.Errorf("GET /files/missing = %d %q, want the app (the fileserver falls through)", resp.StatusCode, body)
+		}
+	})
+	t.Run("redirect inside Traefik", func(t *testing.T) {
+		resp, _ := get(t, AppHost, "/moved")
+		if resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != "/files/" {
+			t.Errorf("GET /moved = %d Location %q, want 308 to /files/ from the http-wasm redirect", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
 	t.Run("scoreboard", func(t *testing.T) {
 		if _, body := get(t, ScoreboardHost, "/"); body != ScoreboardService+" on worker-1" {
 			t.Errorf("GET scoreboard / = %q", body)
