@@ -160,7 +160,41 @@ func TestJobs(t *testing.T) {
 		}
 	})
 
-	pluginName, moduleName := localPlugin(t, trT.args)
+	pluginName, moduleName, wasmPlugins := localPlugin(t, trT.args)
+
+	t.Run("traefik loads the wasm plugins from the same artifact", func(t *testing.T) {
+		if len(wasmPlugins) != 2 {
+			t.Errorf("local plugins besides %s: %v, want the redirect and the fileserver", pluginName, wasmPlugins)
+		}
+		for name, module := range wasmPlugins {
+			dir, ok := strings.CutPrefix(module, moduleName+"/")
+			if !ok {
+				t.Errorf("localPlugins.%s.moduleName = %q: not a directory of %s, which the plugin artifact holds", name, module, moduleName)
+				continue
+			}
+			var manifest struct{ Runtime, WasmPath string }
+			data, err := os.ReadFile(path.Join("../..", dir, ".traefik.yml"))
+			if err == nil {
+				err = yaml.Unmarshal(data, &manifest)
+			}
+			if err != nil {
+				t.Errorf("localPlugins.%s: %v", name, err)
+				continue
+			}
+			if _, err := os.Stat(path.Join("../..", dir, manifest.WasmPath)); manifest.Runtime != "wasm" || err != nil {
+				t.Errorf("localPlugins.%s: %s/.traefik.yml runtime %q wasmPath %q (%v), want a wasm plugin with its module", name, dir, manifest.Runtime, manifest.WasmPath, err)
+			}
+		}
+		withSite := fromAPI("traefik.nomad.hcl", parseJob(t, "traefik.nomad.hcl", "static_site_artifact=https://example.com/site.tar.gz"))
+		_, tk := findTask(t, withSite, "traefik")
+		mounts := flagValue(tk.args, "--experimental.localPlugins.whiskers-fileserver.settings.mounts")
+		if !strings.HasSuffix(mounts, ":ro") || !slices.Contains(tk.artifacts, "local/static") {
+			t.Errorf("with a static site: fileserver mounts %q, artifacts %q, want the site fetched into local/static and mounted read-only", mounts, tk.artifacts)
+		}
+		if m := flagValue(trT.args, "--experimental.localPlugins.whiskers-fileserver.settings.mounts"); m != "" {
+			t.Errorf("without a static site: fileserver mounts %q, want none", m)
+		}
+	})
 
 	t.Run("traefik loads the plugin as a local plugin", func(t *testing.T) {
 		want := modulePath(t)
@@ -553,20 +587,28 @@ func hostPath(t *testing.T, j *job, g group, tk task, p string) (source, rel str
 var localPluginRE = regexp.MustCompile(`^--experimental\.localPlugins\.([A-Za-z0-9_-]+)\.moduleName=(.+)$`)
 
 // localPlugin returns the name and module of the one local plugin in Traefik's args.
-func localPlugin(t *testing.T, args []string) (name, module string) {
+// localPlugin returns the local plugin of args whose module is this
+// repository's (the Yaegi plugin), and the others, module by name.
+func localPlugin(t *testing.T, args []string) (name, module string, others map[string]string) {
 	t.Helper()
+	root := modulePath(t)
+	others = map[string]string{}
 	for _, a := range args {
 		if m := localPluginRE.FindStringSubmatch(a); m != nil {
+			if m[2] != root {
+				others[m[1]] = m[2]
+				continue
+			}
 			if name != "" {
-				t.Fatalf("traefik args declare more than one local plugin")
+				t.Fatalf("traefik args declare the module %s twice", root)
 			}
 			name, module = m[1], m[2]
 		}
 	}
 	if name == "" {
-		t.Fatalf("traefik args %q: no --experimental.localPlugins.<name>.moduleName", args)
+		t.Fatalf("traefik args %q: no --experimental.localPlugins.<name>.moduleName=%s", args, root)
 	}
-	return name, module
+	return name, module, others
 }
 
 // pluginOptions returns, for each middleware of plugin in tags, its options.

@@ -50,6 +50,12 @@ variable "plugin_source" {
   default     = "git::https://github.com/whiskers-dev/whiskers.git?ref=main"
 }
 
+variable "static_site_artifact" {
+  description = "go-getter source of a tar.gz whose site/ directory the in-Traefik fileserver (whiskers-fileserver) serves, mounted read-only at /site; \"\" mounts nothing. The release's handlers.tar.gz holds the example site."
+  type        = string
+  default     = ""
+}
+
 variable "http_port" {
   description = "Port of the public `web` entry point on every node."
   type        = number
@@ -99,6 +105,15 @@ locals {
     # The whiskers middleware, used in tags as
     # traefik.http.middlewares.<name>.plugin.whiskers.<option>=<value>.
     "--experimental.localPlugins.whiskers.moduleName=github.com/whiskers-dev/whiskers",
+    # The same redirect and fileserver inside Traefik's process (http-wasm,
+    # no hop to the wasm host), used in tags as
+    # traefik.http.middlewares.<name>.plugin.whiskers-redirect.destination=…
+    # and …plugin.whiskers-fileserver.root=/site.
+    "--experimental.localPlugins.whiskers-redirect.moduleName=github.com/whiskers-dev/whiskers/wasmhost/handlers/redirect",
+    "--experimental.localPlugins.whiskers-fileserver.moduleName=github.com/whiskers-dev/whiskers/wasmhost/handlers/fileserver",
+    ], var.static_site_artifact == "" ? [] : [
+    # The files the in-Traefik fileserver may read: nothing else.
+    "--experimental.localPlugins.whiskers-fileserver.settings.mounts=/local/static/site:/site:ro",
   ], var.extra_args)
 }
 
@@ -199,6 +214,14 @@ job "traefik" {
       artifact {
         source      = var.plugin_source
         destination = "plugins-local/src/github.com/whiskers-dev/whiskers"
+      }
+
+      dynamic "artifact" {
+        for_each = var.static_site_artifact == "" ? [] : [var.static_site_artifact]
+        content {
+          source      = artifact.value
+          destination = "local/static"
+        }
       }
 
       volume_mount {
