@@ -130,6 +130,9 @@ func startEnvWith(t testing.TB, noApp bool) *env {
 		"admin_port":    "0",
 		"bind_ip":       "127.0.0.1",
 		"plugin_source": e.artifacts.URL + "/plugin.tar.gz",
+		// The site (handlers.tar.gz holds it in site/), for the fileserver
+		// inside Traefik.
+		"static_site_artifact": e.artifacts.URL + "/handlers.tar.gz",
 		// The API for the tests; an access log of failed requests only, to
 		// say which server failed.
 		// (This Traefik, built from its module, has no dashboard files.)

@@ -48,6 +48,30 @@ func TestOnNomad(t *testing.T) {
 		}
 	})
 
+	t.Run("static files and redirects inside Traefik", func(t *testing.T) {
+		want, err := os.ReadFile("../testdata/site/cat.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.runFile(t, "testdata/files.nomad.hcl", map[string]string{"command": e.testapp})
+		for _, node := range e.nodes() {
+			// Served by the fileserver's http-wasm plugin in the node's
+			// Traefik, from the site its job fetched and mounted read-only.
+			eventually(t, node+" serving /files/cat.txt", func() bool {
+				r := e.get(node, "files.test", "/files/cat.txt")
+				return r.Err == nil && r.Status == http.StatusOK && r.Body == string(want)
+			})
+			// What it does not have goes on to the app, once the app runs.
+			eventually(t, node+" passing /files/missing.txt to the app", func() bool {
+				r := e.get(node, "files.test", "/files/missing.txt")
+				return r.Err == nil && r.Status == http.StatusOK && strings.Contains(r.Body, "files app")
+			})
+			if r := e.get(node, "files.test", "/moved"); r.Status != http.StatusPermanentRedirect || r.Header.Get("Location") != "/files/" {
+				t.Errorf("%s: GET /moved: %d %v Location %q, want 308 to /files/", node, r.Status, r.Err, r.Header.Get("Location"))
+			}
+		}
+	})
+
 	t.Run("one service from both catalogs, merged", func(t *testing.T) {
 		e.runFile(t, "testdata/scoreboard.nomad.hcl", map[string]string{"command": e.testapp})
 		eventually(t, "both copies of scoreboard answering", func() bool {
