@@ -211,7 +211,7 @@ func TestEdgeFallthrough(t *testing.T) {
 }
 
 // TestEdgePooled sends the fileserver table's requests one after the other
-// through one edge middleware, which keeps reusing its pooled guest instance,
+// through one edge middleware, which keeps reusing its pooled guest instances,
 // in three orders: no request may see what an earlier one left behind.
 func TestEdgePooled(t *testing.T) {
 	t.Parallel()
@@ -304,4 +304,43 @@ func TestEdgeLimits(t *testing.T) {
 		Env: map[string]string{"DESTINATION": "/d", "INCLUDE_PATH": "1"}})
 	check(t, do(t, rclient, "GET", rd+"/"+long, nil), 414, nil, str("414 URI Too Long\n"))
 	check(t, do(t, rclient, "GET", rd+"/x", nil), 302, map[string]string{"Location": "/d/x"}, nil)
+}
+
+// TestEdgeModules checks what makes the edge guests safe in Traefik's pool:
+// nothing that could exit (proc_exit poisons a pooled instance), a memory
+// capped at link time (Traefik sets none), and the http-wasm exports.
+func TestEdgeModules(t *testing.T) {
+	t.Parallel()
+	for _, file := range []string{"redirect/edge.wasm", "fileserver/edge.wasm"} {
+		t.Run(file, func(t *testing.T) {
+			code, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rt := wazero.NewRuntime(t.Context())
+			defer rt.Close(context.Background())
+			m, err := rt.CompileModule(t.Context(), code)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range m.ImportedFunctions() {
+				mod, name, _ := f.Import()
+				if mod != "http_handler" && mod != "wasi_snapshot_preview1" || name == "proc_exit" {
+					t.Errorf("imports %s.%s", mod, name)
+				}
+			}
+			mem, ok := m.ExportedMemories()["memory"]
+			if !ok {
+				t.Fatal("no exported memory")
+			}
+			if max, capped := mem.Max(); !capped || max > 64 {
+				t.Errorf("memory max %d pages (capped %v), want at most 64 (4 MiB)", max, capped)
+			}
+			for _, name := range []string{"handle_request", "handle_response", "_initialize"} {
+				if _, ok := m.ExportedFunctions()[name]; !ok {
+					t.Errorf("does not export %s", name)
+				}
+			}
+		})
+	}
 }
