@@ -11,8 +11,8 @@ import (
 )
 
 // TestPluginSourceComplete: the manifest, go.mod and every Go file of
-// plugin/ are embedded, byte for byte, so a copy of PluginSource loads the
-// same plugin as the checkout.
+// plugin/ are embedded, byte for byte, and every wasm plugin's manifest and
+// module, so a copy of PluginSource loads the same plugins as the checkout.
 func TestPluginSourceComplete(t *testing.T) {
 	onDisk, err := filepath.Glob(filepath.Join("plugin", "*.go"))
 	require.NoError(t, err)
@@ -21,6 +21,13 @@ func TestPluginSourceComplete(t *testing.T) {
 		want = append(want, filepath.ToSlash(p))
 	}
 	want = append(want, ".traefik.yml", "go.mod")
+	manifests, err := filepath.Glob(filepath.Join("wasmhost", "handlers", "*", ".traefik.yml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, manifests)
+	for _, m := range manifests {
+		dir := filepath.ToSlash(filepath.Dir(m))
+		want = append(want, dir+"/.traefik.yml", dir+"/edge.wasm")
+	}
 	slices.Sort(want)
 
 	var got []string
