@@ -68,6 +68,7 @@ func (b *Builder) Build(snap catalog.Snapshot) Result {
 			if ps.part != nil {
 				st.merge(ps.name, ps.origin, ps.part)
 			}
+			st.services = append(st.services, ps.decisions)
 			*ps = state{} // merged: its configuration now belongs to st
 		}
 	})
@@ -181,9 +182,11 @@ type state struct {
 	seen       map[string]bool // problems already reported
 
 	// The result of building one catalog service.
-	name   string
-	origin catalog.Origin
-	part   *dynamic.Configuration
+	name      string
+	origin    catalog.Origin
+	part      *dynamic.Configuration
+	decisions ServiceDecisions
+	services  []ServiceDecisions // of the whole build
 }
 
 func (st *state) problem(origin catalog.Origin, service, tag string, err error) {
@@ -220,7 +223,7 @@ func (st *state) result() Result {
 			cmp.Compare(a.Err.Error(), b.Err.Error()),
 		)
 	})
-	return Result{Config: c, Problems: st.problems}
+	return Result{Config: c, Problems: st.problems, Services: st.services}
 }
 
 // routable reports whether in may receive traffic.
@@ -381,6 +384,12 @@ func (b *Builder) variants(ms []member, inPool func(*member) bool) []*variant {
 func (st *state) service(g group) {
 	name, insts := g.shown(), g.insts
 	eligible := make([]member, 0, len(insts))
+	var (
+		servers []member
+		d       *decoded
+		win     *variant
+	)
+	defer func() { st.decide(g, eligible, servers, d, win) }()
 	var nHealthy, nStable, nHealthyStable int
 	for i := range insts {
 		if !st.enabled(&insts[i]) {
@@ -418,7 +427,7 @@ func (st *state) service(g group) {
 	vs := st.b.variants(eligible, inPool)
 	// The first variant wins, unless its tags have problems and another's
 	// have none: a rolling deploy that brings a broken tag keeps the router.
-	win, d := st.pick(name, vs)
+	win, d = st.pick(name, vs)
 	if d == nil {
 		return
 	}
@@ -441,7 +450,7 @@ func (st *state) service(g group) {
 			}
 		}
 	}
-	servers := make([]member, 0, len(eligible))
+	servers = make([]member, 0, len(eligible))
 	for _, m := range eligible {
 		if st.b.routable(m.in) {
 			servers = append(servers, m)
@@ -451,6 +460,7 @@ func (st *state) service(g group) {
 		servers = eligible
 	}
 	if len(servers) == 0 && d.zero == zeroDrop {
+		servers = nil
 		return
 	}
 	st.name, st.origin = name, origin

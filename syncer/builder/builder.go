@@ -78,6 +78,9 @@ func New(opts Options) (*Builder, error) {
 type Result struct {
 	Config   *dynamic.Configuration
 	Problems []Problem
+	// Services says, per catalog service in name order, what became of
+	// each of its instances and why: routed, or not and the reason.
+	Services []ServiceDecisions
 }
 
 // Problem is a tag, or a set of tags, that could not be used.
