@@ -23,6 +23,7 @@ import (
 	"github.com/whiskers-dev/whiskers/syncer/dynamic"
 	"github.com/whiskers-dev/whiskers/syncer/output"
 	"github.com/whiskers-dev/whiskers/syncer/render"
+	"github.com/whiskers-dev/whiskers/syncer/status"
 )
 
 // Options configures a Runner.
@@ -39,6 +40,9 @@ type Options struct {
 	HTTP *output.Server
 	// Metrics, if set, records syncs.
 	Metrics *output.Metrics
+	// Status, if set, receives every build's decisions and the catalogs'
+	// readiness (the status page and `whiskers explain`).
+	Status *status.Board
 	// Debounce is how close together changes must come to make a burst,
 	// which the runner builds once, when it ends; a change after a quiet
 	// spell is built at once. 0 builds on every signal.
@@ -262,6 +266,13 @@ func (r *Runner) Snapshot() catalog.Snapshot {
 // not logged before (once per distinct problem while it persists).
 func (r *Runner) Build() *dynamic.Configuration {
 	res := r.opts.Builder.Build(r.Snapshot())
+	if r.opts.Status != nil {
+		ready := make(map[string]bool, len(r.opts.Sources))
+		for _, s := range r.opts.Sources {
+			_, ready[s.Name()] = s.Snapshot()
+		}
+		r.opts.Status.Update(res, ready)
+	}
 	r.mu.Lock()
 	seen := make(map[string]bool, len(res.Problems))
 	for _, p := range res.Problems {

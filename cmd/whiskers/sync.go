@@ -28,6 +28,7 @@ import (
 	"github.com/whiskers-dev/whiskers/syncer/nomad"
 	"github.com/whiskers-dev/whiskers/syncer/output"
 	"github.com/whiskers-dev/whiskers/syncer/render"
+	"github.com/whiskers-dev/whiskers/syncer/status"
 )
 
 func init() {
@@ -63,7 +64,7 @@ func newSyncFlagSet(stderr io.Writer) (*flag.FlagSet, *syncFlags) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.output, "output", "", "write the configuration to this file (atomically, only when it changes)")
 	fs.StringVar(&f.format, "format", "yaml", "format of --output and --once: yaml, json or toml")
-	fs.StringVar(&f.listen, "listen", "", "serve /config (JSON, for Traefik's HTTP provider), /healthz and /metrics on this address, e.g. 127.0.0.1:8081")
+	fs.StringVar(&f.listen, "listen", "", "serve /config (JSON, for Traefik's HTTP provider), /healthz, /metrics and the status page (/, /status.json: why each instance is routed or not) on this address, e.g. 127.0.0.1:8081")
 	fs.BoolVar(&f.once, "once", false, "print the configuration to stdout once every catalog has been read, and exit")
 	fs.DurationVar(&f.debounce, "debounce", 50*time.Millisecond, "changes this close together are a burst, written once when it ends; a change after a quiet spell is written at once; 0 writes on every change")
 	fs.DurationVar(&f.maxWait, "debounce-max", time.Second, "write at most this long after the first change of a burst")
@@ -155,12 +156,13 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	sources, err := f.sources(log, metrics)
+	board := status.NewBoard(nil)
+	sources, err := f.sources(log, metrics, board)
 	if err != nil {
 		return err
 	}
 	opts := syncer.Options{
-		Sources: sources, Builder: b, Format: format, Metrics: metrics,
+		Sources: sources, Builder: b, Format: format, Metrics: metrics, Status: board,
 		Debounce: f.debounce, MaxWait: f.maxWait, StartupTimeout: f.startupTimeout, Logger: log,
 	}
 	if f.once {
@@ -187,8 +189,13 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return fmt.Errorf("listening on %s: %w", f.listen, err)
 		}
-		log.Info("serving configuration", "addr", ln.Addr().String())
-		srv = &http.Server{Handler: opts.HTTP.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		log.Info("serving configuration", "addr", ln.Addr().String(), "status_page", "http://"+ln.Addr().String()+"/")
+		mux := http.NewServeMux()
+		mux.Handle("/", board.Handler())
+		for _, p := range []string{"/config", "/healthz", "/metrics"} {
+			mux.Handle(p, opts.HTTP.Handler())
+		}
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server stopped", "err", err)
@@ -232,8 +239,22 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // sources builds the enabled catalog sources from the flags; the tools'
 // environment variables are read by the clients' DefaultConfig and the flags
 // override them.
-func (f *syncFlags) sources(log *slog.Logger, m *output.Metrics) ([]catalog.Source, error) {
+func (f *syncFlags) sources(log *slog.Logger, m *output.Metrics, board *status.Board) ([]catalog.Source, error) {
 	var out []catalog.Source
+	// hooks are a source's OnError and OnAnswer: the metrics and its
+	// tracker on the status board, known once the source (and its name) is.
+	type hooks struct {
+		t      *status.Tracker
+		metric func(error)
+	}
+	newHooks := func(origin string) *hooks { return &hooks{metric: m.WatchError(origin)} }
+	onError := func(h *hooks) func(error) {
+		return func(err error) {
+			h.metric(err)
+			h.t.OnError(err)
+		}
+	}
+	onAnswer := func(h *hooks) func(uint64) { return func(i uint64) { h.t.OnAnswer(i) } }
 	if f.consul {
 		cfg := consulapi.DefaultConfig()
 		cfg.Address = f.consulAddr
@@ -249,13 +270,15 @@ func (f *syncFlags) sources(log *slog.Logger, m *output.Metrics) ([]catalog.Sour
 		}
 		for _, ns := range namespaces {
 			c := *cfg // NewClient rewrites Address
+			h := newHooks("consul")
 			s, err := consul.New(consul.Options{
 				Config: &c, Prefix: f.prefix, ExposedByDefault: f.exposedByDefault, Namespace: ns, Partition: f.consulPartition,
-				WaitTime: f.waitTime, Logger: log, OnError: m.WatchError("consul"),
+				WaitTime: f.waitTime, Logger: log, OnError: onError(h), OnAnswer: onAnswer(h),
 			})
 			if err != nil {
 				return nil, err
 			}
+			h.t = board.Tracker(s.Name())
 			out = append(out, s)
 		}
 	}
@@ -269,13 +292,15 @@ func (f *syncFlags) sources(log *slog.Logger, m *output.Metrics) ([]catalog.Sour
 			cfg.Region = f.nomadRegion
 		}
 		nss := splitList(f.nomadNS)
+		h := newHooks("nomad")
 		s, err := nomad.New(nomad.Options{
 			Config: cfg, Namespaces: nss, Prefix: f.prefix, ExposedByDefault: f.exposedByDefault, IgnoreAllocations: !f.nomadAllocs,
-			WaitTime: f.waitTime, Logger: log, OnError: m.WatchError("nomad"),
+			WaitTime: f.waitTime, Logger: log, OnError: onError(h), OnAnswer: onAnswer(h),
 		})
 		if err != nil {
 			return nil, err
 		}
+		h.t = board.Tracker(s.Name())
 		out = append(out, s)
 	}
 	if len(out) == 0 {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/whiskers-dev/whiskers/syncer/fakes/consulfake"
 	"github.com/whiskers-dev/whiskers/syncer/fakes/nomadfake"
+	"github.com/whiskers-dev/whiskers/syncer/status"
 
 	"github.com/whiskers-dev/whiskers/internal/syncbuf"
 )
@@ -174,6 +175,21 @@ func TestSyncWritesFileAndStops(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
 	}
+	// The status page and its JSON say what became of each instance, and
+	// how each catalog's watch is.
+	for path, want := range map[string][]string{
+		"/":            {"<title>whiskers", `data-instance="consul/web-1" data-routed="true"`, `data-catalog="nomad"`},
+		"/status.json": {`"service": "hello"`, `"reason": "routed"`, `"catalog": "consul"`, `"ready": true`},
+	} {
+		resp, err := http.Get(base + path)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
+		for _, w := range want {
+			assert.Contains(t, string(body), w, path)
+		}
+	}
 
 	cancel() // what SIGTERM does through main's context
 	select {
@@ -204,7 +220,8 @@ func TestSyncSources(t *testing.T) {
 			t.Parallel()
 			fs, f := newSyncFlagSet(&bytes.Buffer{})
 			require.NoError(t, fs.Parse(tc.args))
-			srcs, err := f.sources(slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+			board := status.NewBoard(nil)
+			srcs, err := f.sources(slog.New(slog.NewTextHandler(io.Discard, nil)), nil, board)
 			if tc.wantErr != "" {
 				assert.ErrorContains(t, err, tc.wantErr)
 				return
@@ -215,6 +232,11 @@ func TestSyncSources(t *testing.T) {
 				names = append(names, s.Name())
 			}
 			assert.Equal(t, tc.want, names)
+			var tracked []string // one tracker per source, under its name
+			for _, c := range board.Status().Catalogs {
+				tracked = append(tracked, c.Catalog)
+			}
+			assert.Equal(t, tc.want, tracked)
 		})
 	}
 }

@@ -68,6 +68,9 @@ type Options struct {
 	// OnError, if set, is called for every failed catalog call (for metrics);
 	// it must not block.
 	OnError func(error)
+	// OnAnswer, if set, is called with the catalog index of every answer
+	// (for the status page); it must not block.
+	OnAnswer func(index uint64)
 }
 
 // Source watches a Consul catalog. Create it with New; Run it once. Snapshot
@@ -231,7 +234,7 @@ func (s *Source) loop(name string) blocking.Loop {
 	return blocking.Loop{
 		Name: "consul " + name, Wait: s.opts.WaitTime, MinInterval: s.opts.MinInterval,
 		MinBackoff: s.opts.MinBackoff, MaxBackoff: s.opts.MaxBackoff, Grace: s.opts.WatchdogGrace,
-		Logger: s.log, OnError: s.opts.OnError,
+		Logger: s.log, OnError: s.opts.OnError, OnAnswer: s.opts.OnAnswer,
 	}
 }
 

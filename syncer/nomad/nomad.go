@@ -79,6 +79,9 @@ type Options struct {
 	// OnError, if set, is called for every failed catalog call (for metrics);
 	// it must not block.
 	OnError func(error)
+	// OnAnswer, if set, is called with the catalog index of every answer
+	// (for the status page); it must not block.
+	OnAnswer func(index uint64)
 }
 
 // Source watches Nomad's service registrations. Create it with New; Run it
@@ -276,6 +279,9 @@ func (s *Source) Run(ctx context.Context, notify func()) error {
 				continue
 			}
 			bo.Reset()
+			if s.opts.OnAnswer != nil {
+				s.opts.OnAnswer(idx)
+			}
 			if idx < index {
 				s.log.Info("catalog index went backwards, re-read", "was", index, "now", idx)
 			}
@@ -332,7 +338,7 @@ func (s *Source) loop() blocking.Loop {
 	return blocking.Loop{
 		Name: "nomad services", Wait: s.opts.WaitTime, MinInterval: s.opts.MinInterval,
 		MinBackoff: s.opts.MinBackoff, MaxBackoff: s.opts.MaxBackoff, Grace: s.opts.WatchdogGrace,
-		Logger: s.log, OnError: s.opts.OnError,
+		Logger: s.log, OnError: s.opts.OnError, OnAnswer: s.opts.OnAnswer,
 	}
 }
 
@@ -553,6 +559,9 @@ func (s *Source) followEvents(ctx context.Context, index uint64, notify func(), 
 		}
 		index = batch.Index
 		*batches++
+		if s.opts.OnAnswer != nil {
+			s.opts.OnAnswer(index)
+		}
 		keys := map[svcKey]bool{}
 		factsChanged := false
 		for _, ev := range batch.Events {

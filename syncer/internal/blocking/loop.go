@@ -40,6 +40,9 @@ type Loop struct {
 	// OnError, if set, is called with every failed query or handling; it
 	// must not block.
 	OnError func(error)
+	// OnAnswer, if set, is called with the index of every answer of the
+	// catalog (new or not); it must not block.
+	OnAnswer func(index uint64)
 }
 
 // Fetch is one blocking query: it returns what changed after index,
@@ -71,6 +74,9 @@ func Run[T any](ctx context.Context, l Loop, fetch Fetch[T], changed func(contex
 		stuck := errors.Is(callCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 		cancel()
 		if err == nil {
+			if l.OnAnswer != nil {
+				l.OnAnswer(got)
+			}
 			got = max(got, 1) // an index of 0 would never block
 			next, reset := NextIndex(index, got)
 			if reset && index != 0 {
