@@ -51,6 +51,7 @@ import (
 	"github.com/whiskers-dev/whiskers/syncer/fakes/nomadfake"
 	"github.com/whiskers-dev/whiskers/syncer/nomad"
 	"github.com/whiskers-dev/whiskers/syncer/output"
+	"github.com/whiskers-dev/whiskers/syncer/status"
 	"github.com/whiskers-dev/whiskers/wasmhost"
 	"github.com/whiskers-dev/whiskers/wasmhost/handlers"
 )
@@ -118,6 +119,7 @@ type Demo struct {
 	servers map[string][]string // last published: service → server URLs
 	addrs   Addrs
 	once    sync.Once
+	board   *status.Board // the syncer's decisions, for the status page
 }
 
 // Addrs are where the parts of a running demo are.
@@ -128,6 +130,7 @@ type Addrs struct {
 	Wasm          string   // URL of the wasm host: http://… or, with Traefik, unix:///…
 	Front         string   // URL of the front: the plugin, then round-robin over finicky
 	Config        string   // path of dynamic.yaml
+	Status        string   // URL of the syncer's status page: why each instance is routed or not
 	Traefik       string   // URL of Traefik's web entry point; "" without Traefik
 	TraefikAPI    string   // URL of Traefik's API and /ping; "" without Traefik
 }
@@ -168,7 +171,7 @@ func New(opts Options) (*Demo, error) {
 	}
 	return &Demo{
 		opts: opts, handlersDir: dir, names: map[string]string{},
-		written: make(chan struct{}), ready: make(chan struct{}),
+		written: make(chan struct{}), ready: make(chan struct{}), board: status.NewBoard(nil),
 	}, nil
 }
 
@@ -284,6 +287,14 @@ func (d *Demo) Run(ctx context.Context) error {
 	closers = append(closers, consulSrv.Close)
 	regs := make([]nomadapi.ServiceRegistration, len(Workers))
 	for i := range Workers {
+		// Each worker is a node with one running allocation of the app,
+		// so that a drain of the node is seen as Nomad shows it.
+		nomadSrv.SetNode(workerNode(i, false))
+		nomadSrv.SetAllocation(nomadapi.Allocation{
+			ID: fmt.Sprintf("finicky-%d", i), Namespace: "default", NodeID: Workers[i], NodeName: Workers[i],
+			JobID: "finicky-whiskers", TaskGroup: AppService, DesiredStatus: nomadapi.AllocDesiredStatusRun,
+			ClientStatus: nomadapi.AllocClientStatusRunning,
+		})
 		regs[i] = appRegistration(i, workers[i], wasmURL)
 		nomadSrv.Register(regs[i])
 	}
@@ -300,10 +311,15 @@ func (d *Demo) Run(ctx context.Context) error {
 		Tags: []string{"traefik.enable=true", "traefik.http.routers.scoreboard.rule=Host(`" + ScoreboardHost + "`)"},
 	})
 
+	statusURL, err := serveHTTP(ctx, &wg, d.board.Handler())
+	if err != nil {
+		return fmt.Errorf("demo: starting the status page: %w", err)
+	}
+
 	d.mu.Lock()
 	d.addrs = Addrs{
 		Nomad: nomadSrv.URL(), Consul: consulSrv.URL(), Workers: workers, Scoreboard: scoreboard,
-		Wasm: wasmURL, Front: frontURL, Config: filepath.Join(dir, ConfigFile),
+		Wasm: wasmURL, Front: frontURL, Config: filepath.Join(dir, ConfigFile), Status: statusURL + "/",
 	}
 	d.mu.Unlock()
 	d.banner(dir)
@@ -353,11 +369,14 @@ func (d *Demo) Run(ctx context.Context) error {
 
 // newRunner builds the syncer against the fake catalogs.
 func (d *Demo) newRunner(nomadURL, consulURL, file string) (*syncer.Runner, error) {
+	nomadT, consulT := d.board.Tracker("nomad"), d.board.Tracker("consul")
 	nomadSrc, err := nomad.New(nomad.Options{
 		Config:      &nomadapi.Config{Address: nomadURL},
 		WaitTime:    time.Minute,
 		MinInterval: 20 * time.Millisecond,
 		Logger:      d.opts.Logger,
+		OnError:     nomadT.OnError,
+		OnAnswer:    nomadT.OnAnswer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
@@ -368,6 +387,8 @@ func (d *Demo) newRunner(nomadURL, consulURL, file string) (*syncer.Runner, erro
 		WaitTime:    time.Minute,
 		MinInterval: 20 * time.Millisecond,
 		Logger:      d.opts.Logger,
+		OnError:     consulT.OnError,
+		OnAnswer:    consulT.OnAnswer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
@@ -389,6 +410,7 @@ func (d *Demo) newRunner(nomadURL, consulURL, file string) (*syncer.Runner, erro
 		StartupTimeout: 10 * time.Second,
 		Logger:         d.opts.Logger,
 		OnPublish:      d.published,
+		Status:         d.board,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
@@ -396,9 +418,9 @@ func (d *Demo) newRunner(nomadURL, consulURL, file string) (*syncer.Runner, erro
 	return r, nil
 }
 
-// drainCycle alternates until ctx is done: drain the next worker (its
-// registration leaves Nomad, as when its allocation stops), then bring it
-// back.
+// drainCycle alternates until ctx is done: drain the next worker's node
+// (Nomad marks it draining, so its finicky instance leaves the pool while
+// still registered, as in a real drain), then make it eligible again.
 func (d *Demo) drainCycle(ctx context.Context, srv *nomadfake.Server, regs []nomadapi.ServiceRegistration) {
 	t := time.NewTicker(d.opts.DrainEvery)
 	defer t.Stop()
@@ -411,14 +433,26 @@ func (d *Demo) drainCycle(ctx context.Context, srv *nomadfake.Server, regs []nom
 		}
 		if drained < 0 {
 			drained, next = next, (next+1)%len(regs)
-			srv.Deregister(regs[drained].ID)
-			d.printf("drain: %s drained: its %s registration left Nomad\n", Workers[drained], AppService)
+			srv.SetNode(workerNode(drained, true))
+			d.printf("drain: %s drained: Nomad marks its node draining, its %s instance leaves the pool\n", Workers[drained], AppService)
 		} else {
-			srv.Register(regs[drained])
-			d.printf("drain: %s is back in Nomad\n", Workers[drained])
+			srv.SetNode(workerNode(drained, false))
+			d.printf("drain: %s is eligible again\n", Workers[drained])
 			drained = -1
 		}
 	}
+}
+
+// workerNode is worker i's Nomad node, draining or not.
+func workerNode(i int, draining bool) nomadapi.Node {
+	n := nomadapi.Node{ID: Workers[i], Name: Workers[i], Datacenter: "dc1", Status: nomadapi.NodeStatusReady,
+		SchedulingEligibility: nomadapi.NodeSchedulingEligible}
+	if draining {
+		n.Drain = true
+		n.SchedulingEligibility = nomadapi.NodeSchedulingIneligible
+		n.DrainStrategy = &nomadapi.DrainStrategy{}
+	}
+	return n
 }
 
 // published is the runner's OnPublish: it prints how the servers changed.
@@ -469,6 +503,7 @@ func (d *Demo) banner(dir string) {
 	fmt.Fprintf(&b, "  wasm host    %s   fileserver on /, redirect on /old (config %s/%s)\n", a.Wasm, rel, WasmConfigFile)
 	fmt.Fprintf(&b, "  syncer       writes %s/%s (Traefik file provider format)\n", rel, ConfigFile)
 	fmt.Fprintf(&b, "  front        %s   stand-in for Traefik: the whiskers plugin, then round-robin over %s in %s\n", a.Front, AppService, ConfigFile)
+	fmt.Fprintf(&b, "  status page  %s   why each instance is routed or not, live (open it in a browser)\n", a.Status)
 	fmt.Fprintf(&b, "try:\n")
 	fmt.Fprintf(&b, "  cat %s/%s\n", rel, ConfigFile)
 	fmt.Fprintf(&b, "  curl %s/cat.txt       # a static file: the plugin asks fileserver.wasm\n", a.Front)

@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/whiskers-dev/whiskers/internal/syncbuf"
+	"github.com/whiskers-dev/whiskers/syncer/builder"
+	"github.com/whiskers-dev/whiskers/syncer/status"
 )
 
 // waitFor polls cond until it returns true or the deadline passes.
@@ -160,6 +163,25 @@ func TestDemo(t *testing.T) {
 		waitFor(t, "a finicky worker drained from the file", 60*time.Second, func() bool {
 			return len(read(t)[AppService]) == 2
 		})
+		// The status page says why: the drained worker's instance is not
+		// routed because its node drains.
+		waitFor(t, "the status saying which instance drains", 60*time.Second, func() bool {
+			var st status.Status
+			if err := json.Unmarshal([]byte(get(t, addrs.Status+"status.json")), &st); err != nil {
+				t.Fatal(err)
+			}
+			sd, _ := st.Service(AppService)
+			draining := 0
+			for _, d := range sd.Instances {
+				if !d.Routed && d.Reason == builder.ReasonDraining {
+					draining++
+				}
+			}
+			return draining == 1
+		})
+		if page := get(t, addrs.Status); !strings.Contains(page, builder.ReasonDraining) {
+			t.Errorf("the status page does not say %q", builder.ReasonDraining)
+		}
 		waitFor(t, "the drained worker back in the file", 60*time.Second, func() bool {
 			return len(read(t)[AppService]) == 3
 		})
