@@ -3,6 +3,7 @@
 //
 //	whiskers sync        watch the Nomad and Consul catalogs, write Traefik dynamic configuration
 //	whiskers wasm serve  run WAGI WebAssembly handlers, a fresh instance per request
+//	whiskers explain     say why each instance of a catalog service is routed or not
 //	whiskers demo        run the whole system on loopback with fake catalogs
 //	whiskers version     print the version
 //
