@@ -231,11 +231,7 @@ func TestEdgePooled(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for i := range cases {
 				tc := cases[order(i)]
-				method := tc.method
-				if method == "" {
-					method = "GET"
-				}
-				got := do(t, client, method, url+tc.path, tc.req)
+				got := do(t, client, tc.method, url+tc.path, tc.req)
 				t.Run(tc.name, func(t *testing.T) { check(t, got, tc.status, tc.want, tc.body) })
 			}
 		})

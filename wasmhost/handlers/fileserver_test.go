@@ -254,11 +254,7 @@ func TestFileserver(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
-					method := tc.method
-					if method == "" {
-						method = "GET"
-					}
-					got := do(t, client, method, url+tc.path, tc.req)
+					got := do(t, client, tc.method, url+tc.path, tc.req)
 					check(t, got, tc.status, tc.want, tc.body)
 					if strings.Contains(got.body, s.secret) || strings.Contains(got.body, "root:x:0:0") {
 						t.Errorf("response leaks a file outside the mount: %q", truncate(got.body))

@@ -169,6 +169,7 @@ type response struct {
 	body   string
 }
 
+// do sends method ("" is GET) url with header through client.
 func do(t testing.TB, client *http.Client, method, url string, header map[string]string) response {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, url, nil)

@@ -92,11 +92,7 @@ func testRedirect(t *testing.T, b build, url string, client *http.Client) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			method := tc.method
-			if method == "" {
-				method = "GET"
-			}
-			got := do(t, client, method, url+tc.path, nil)
+			got := do(t, client, tc.method, url+tc.path, nil)
 			check(t, got, tc.status, map[string]string{"Location": tc.location, "X-Evil": ""}, tc.body)
 		})
 	}
