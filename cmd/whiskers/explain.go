@@ -175,7 +175,7 @@ func printExplain(w io.Writer, sd builder.ServiceDecisions, catalogs []status.Wa
 		if node == "" {
 			node = "-"
 		}
-		fmt.Fprintf(tw, "  %s\t%s/%s\t%s\t%s\t%s\n", yes, d.Origin, d.ID, d.Address, node, d.Reason)
+		fmt.Fprintf(tw, "  %s\t%s/%s\t%s\t%s\t%s\n", yes, d.Origin, d.ID, d.HostPort(), node, d.Reason)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -38,8 +38,8 @@ func TestExplainAsksSyncer(t *testing.T) {
 	board.Update(builder.Result{Services: []builder.ServiceDecisions{{
 		Service: "finicky", Routers: []string{"http:finicky"},
 		Instances: []builder.Decision{
-			{Origin: catalog.OriginNomad, ID: "a", Node: "worker-1", Address: "127.0.0.1:1", Routed: false, Reason: builder.ReasonDraining},
-			{Origin: catalog.OriginNomad, ID: "b", Node: "worker-2", Address: "127.0.0.1:2", Routed: true, Reason: builder.ReasonRouted},
+			{Origin: catalog.OriginNomad, ID: "a", Node: "worker-1", Address: "127.0.0.1", Port: 1, Routed: false, Reason: builder.ReasonDraining},
+			{Origin: catalog.OriginNomad, ID: "b", Node: "worker-2", Address: "127.0.0.1", Port: 2, Routed: true, Reason: builder.ReasonRouted},
 		},
 	}}}, map[string]bool{"nomad": true})
 	srv := httptest.NewServer(board.Handler())

@@ -29,10 +29,14 @@ type Decision struct {
 	Origin  catalog.Origin `json:"origin"`
 	ID      string         `json:"id"`
 	Node    string         `json:"node,omitempty"`
-	Address string         `json:"address"` // host:port as registered
+	Address string         `json:"address"` // as registered
+	Port    int            `json:"port"`
 	Routed  bool           `json:"routed"`
 	Reason  string         `json:"reason"`
 }
+
+// HostPort is the instance's address and port, "host:port".
+func (d Decision) HostPort() string { return net.JoinHostPort(d.Address, strconv.Itoa(d.Port)) }
 
 // Reasons an instance is, or is not, routed.
 const (
@@ -54,25 +58,27 @@ const (
 // usable), win the winning variant.
 func (st *state) decide(g group, eligible, servers []member, d *decoded, win *variant) {
 	sd := ServiceDecisions{Service: g.shown(), Instances: make([]Decision, 0, len(g.insts))}
-	byInst := make(map[*catalog.Instance]member, len(eligible))
-	for _, m := range eligible {
-		byInst[m.in] = m
-	}
-	routed := make(map[*catalog.Instance]bool, len(servers))
-	hasStable := false
-	for _, m := range servers {
-		routed[m.in] = true
-		hasStable = hasStable || !m.canary
-	}
+	hasStable := slices.ContainsFunc(servers, func(m member) bool { return !m.canary })
+	// eligible and servers list their instances in the order of g.insts:
+	// one cursor each, no lookup.
+	e, r := 0, 0
 	for i := range g.insts {
 		in := &g.insts[i]
-		dec := Decision{Origin: in.Origin, ID: in.ID, Node: in.Node,
-			Address: net.JoinHostPort(in.Address, strconv.Itoa(in.Port))}
-		m, ok := byInst[in]
+		var m member
+		ok := e < len(eligible) && eligible[e].in == in
+		if ok {
+			m = eligible[e]
+			e++
+		}
+		routed := r < len(servers) && servers[r].in == in
+		if routed {
+			r++
+		}
+		dec := Decision{Origin: in.Origin, ID: in.ID, Node: in.Node, Address: in.Address, Port: in.Port}
 		switch {
 		case !ok:
 			dec.Reason = st.b.notEnabled(in)
-		case routed[in] && d != nil:
+		case routed && d != nil:
 			dec.Routed = true
 			switch {
 			case !st.b.routable(in):

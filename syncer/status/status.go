@@ -50,7 +50,7 @@ type Change struct {
 	At       time.Time `json:"at"`
 	Service  string    `json:"service"`
 	Instance string    `json:"instance"` // origin/id
-	Address  string    `json:"address"`
+	Address  string    `json:"address"` // host:port
 	// Was and Now are the reasons before and after; "" when the instance
 	// was not in the catalog (new) or is no longer (gone).
 	Was string `json:"was"`
@@ -228,7 +228,7 @@ func diff(old, now []builder.ServiceDecisions, at time.Time, compare bool) []Cha
 	was := map[key]entry{}
 	for _, sd := range old {
 		for _, d := range sd.Instances {
-			was[key{sd.Service, string(d.Origin) + "/" + d.ID}] = entry{d.Address, d.Reason}
+			was[key{sd.Service, string(d.Origin) + "/" + d.ID}] = entry{d.HostPort(), d.Reason}
 		}
 	}
 	var out []Change
@@ -240,7 +240,7 @@ func diff(old, now []builder.ServiceDecisions, at time.Time, compare bool) []Cha
 			if ok && e.reason == d.Reason {
 				continue
 			}
-			out = append(out, Change{At: at, Service: sd.Service, Instance: k.instance, Address: d.Address, Was: e.reason, Now: d.Reason})
+			out = append(out, Change{At: at, Service: sd.Service, Instance: k.instance, Address: d.HostPort(), Was: e.reason, Now: d.Reason})
 		}
 	}
 	for k, e := range was {

@@ -26,7 +26,7 @@ func result(reasons map[string]string) builder.Result {
 		if !ok {
 			continue
 		}
-		sd.Instances = append(sd.Instances, builder.Decision{Origin: catalog.OriginNomad, ID: id, Address: "10.0.0.1:80",
+		sd.Instances = append(sd.Instances, builder.Decision{Origin: catalog.OriginNomad, ID: id, Address: "10.0.0.1", Port: 80,
 			Routed: strings.HasPrefix(r, "routed"), Reason: r})
 	}
 	return builder.Result{Services: []builder.ServiceDecisions{sd}}
