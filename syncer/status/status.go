@@ -11,7 +11,9 @@ package status
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,6 +57,10 @@ type Change struct {
 	// was not in the catalog (new) or is no longer (gone).
 	Was string `json:"was"`
 	Now string `json:"now"`
+	// Cause is what moved in the instance's catalog since the build
+	// before, e.g. "nomad index 110 → 113"; "" when its index did not
+	// move (a change of another kind, such as the syncer's own gate).
+	Cause string `json:"cause,omitempty"`
 }
 
 // Watch is one catalog's watch, as the syncer sees it.
@@ -121,6 +127,7 @@ type Board struct {
 	mu       sync.Mutex
 	trackers map[string]*Tracker
 	ready    map[string]bool
+	indexes  map[string]uint64 // each catalog's last index at the last Update
 	st       Status
 	version  uint64        // counts changes, for the page's listeners
 	wake     chan struct{} // closed and replaced at every change
@@ -131,7 +138,8 @@ func NewBoard(now func() time.Time) *Board {
 	if now == nil {
 		now = time.Now
 	}
-	return &Board{now: now, trackers: map[string]*Tracker{}, ready: map[string]bool{}, wake: make(chan struct{})}
+	return &Board{now: now, trackers: map[string]*Tracker{}, ready: map[string]bool{}, indexes: map[string]uint64{},
+		wake: make(chan struct{})}
 }
 
 // Tracker returns the tracker of the catalog named name (a source's Name),
@@ -160,6 +168,24 @@ func (b *Board) Update(res builder.Result, ready map[string]bool) {
 		}
 	}
 	changes := diff(b.st.Services, res.Services, now, !b.st.Updated.IsZero())
+	causes := map[string]string{} // catalog → what moved
+	for name, t := range b.trackers {
+		t.mu.Lock()
+		idx := t.w.LastIndex
+		t.mu.Unlock()
+		if was, ok := b.indexes[name]; ok && idx != was {
+			causes[name] = fmt.Sprintf("%s index %d → %d", name, was, idx)
+		}
+		b.indexes[name] = idx
+	}
+	for i := range changes {
+		origin, _, _ := strings.Cut(changes[i].Instance, "/")
+		for name, cause := range causes {
+			if name == origin || strings.HasPrefix(name, origin+"/") {
+				changes[i].Cause = cause
+			}
+		}
+	}
 	b.st.Changes = append(changes, b.st.Changes...)
 	if len(b.st.Changes) > MaxChanges {
 		b.st.Changes = b.st.Changes[:MaxChanges]

@@ -35,19 +35,24 @@ func result(reasons map[string]string) builder.Result {
 func TestBoardChanges(t *testing.T) {
 	c := &clock{t: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)}
 	b := NewBoard(c.now)
+	nomad := b.Tracker("nomad")
+	nomad.OnAnswer(110)
 	b.Update(result(map[string]string{"a": builder.ReasonRouted, "b": builder.ReasonRouted}), map[string]bool{"nomad": true})
 	if got := b.Status().Changes; len(got) != 0 {
 		t.Fatalf("first build: changes %v, want none", got)
 	}
 	c.t = c.t.Add(time.Second)
+	nomad.OnAnswer(113)
 	b.Update(result(map[string]string{"a": builder.ReasonRouted, "b": builder.ReasonDraining, "c": builder.ReasonRouted}), nil)
 	c.t = c.t.Add(time.Second)
 	b.Update(result(map[string]string{"b": builder.ReasonDraining, "c": builder.ReasonRouted}), nil)
 	got := b.Status().Changes
 	want := []Change{
 		{At: c.t, Service: "app", Instance: "nomad/a", Address: "10.0.0.1:80", Was: builder.ReasonRouted, Now: ""},
-		{At: c.t.Add(-time.Second), Service: "app", Instance: "nomad/b", Address: "10.0.0.1:80", Was: builder.ReasonRouted, Now: builder.ReasonDraining},
-		{At: c.t.Add(-time.Second), Service: "app", Instance: "nomad/c", Address: "10.0.0.1:80", Was: "", Now: builder.ReasonRouted},
+		{At: c.t.Add(-time.Second), Service: "app", Instance: "nomad/b", Address: "10.0.0.1:80", Was: builder.ReasonRouted, Now: builder.ReasonDraining,
+			Cause: "nomad index 110 → 113"},
+		{At: c.t.Add(-time.Second), Service: "app", Instance: "nomad/c", Address: "10.0.0.1:80", Was: "", Now: builder.ReasonRouted,
+			Cause: "nomad index 110 → 113"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("changes %+v, want %+v", got, want)
