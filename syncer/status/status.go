@@ -52,7 +52,7 @@ type Change struct {
 	At       time.Time `json:"at"`
 	Service  string    `json:"service"`
 	Instance string    `json:"instance"` // origin/id
-	Address  string    `json:"address"` // host:port
+	Address  string    `json:"address"`  // host:port
 	// Was and Now are the reasons before and after; "" when the instance
 	// was not in the catalog (new) or is no longer (gone).
 	Was string `json:"was"`
