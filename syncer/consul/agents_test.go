@@ -158,3 +158,68 @@ func TestSourceManyServicesOnRealConsul(t *testing.T) {
 	assert.Zero(t, refused.Load(), "the other client was refused (of %d requests)", asked.Load())
 	assert.Zero(t, h.errors.Load(), "the source's calls failed")
 }
+
+// TestSourceACLFilteredOnRealConsul is TestSourceACLFiltered on a real
+// agent with ACLs on: a token that loses the right to read a service gets
+// answers with it left out and X-Consul-Results-Filtered-By-ACLs; the
+// source counts a fault and keeps the service's last instances, and
+// recovers once the token may read it again.
+func TestSourceACLFilteredOnRealConsul(t *testing.T) {
+	t.Parallel()
+	// Servers cache a token's policies (30 s by default): short here, so
+	// that a changed policy applies soon.
+	a, addr := startRealConsul(t, `acl {
+  enabled        = true
+  default_policy = "deny"
+  policy_ttl     = "100ms"
+  token_ttl      = "100ms"
+  tokens {
+    initial_management = "root"
+    agent              = "root"
+  }
+}`)
+	root := a.API("root")
+	ag := &realAgent{t: t, api: root}
+	// poke moves the catalog's index now and then (a registration), so
+	// that the watches answer under the token's current policy.
+	var port int
+	var last time.Time
+	poke := func() {
+		if time.Since(last) > 200*time.Millisecond {
+			port++
+			ag.Register(consulfake.Instance{ID: "web-2", Service: "web", Address: "10.0.0.2", Port: 8000 + port, Tags: []string{"traefik.enable=true"}})
+			last = time.Now()
+		}
+	}
+	ag.Register(consulfake.Instance{ID: "web-1", Service: "web", Address: "10.0.0.1", Port: 8080, Tags: []string{"traefik.enable=true"}})
+	ag.Register(consulfake.Instance{ID: "api-1", Service: "api", Address: "10.0.0.3", Port: 9090, Tags: []string{"traefik.enable=true"}})
+	const everything = `service_prefix "" { policy = "read" }
+node_prefix "" { policy = "read" }`
+	policy, _, err := root.ACL().PolicyCreate(&api.ACLPolicy{Name: "whiskers-sync", Rules: everything}, nil)
+	require.NoError(t, err)
+	token, _, err := root.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
+	require.NoError(t, err)
+
+	h := startAt(t, addr, token.SecretID, time.Minute)
+	waitFor(t, "ready with both services", func() bool { return h.ready() && len(h.byID()) == 2 })
+	errsBefore := h.errors.Load()
+
+	policy.Rules = `service "web" { policy = "read" }
+node_prefix "" { policy = "read" }`
+	_, _, err = root.ACL().PolicyUpdate(policy, nil)
+	require.NoError(t, err)
+	waitFor(t, "the fault counted", func() bool { poke(); return h.errors.Load() > errsBefore })
+	assert.Contains(t, h.byID(), "api-1", "last good instances kept")
+
+	policy.Rules = everything
+	_, _, err = root.ACL().PolicyUpdate(policy, nil)
+	require.NoError(t, err)
+	ag.Register(consulfake.Instance{ID: "api-2", Service: "api", Address: "10.0.0.5", Port: 9090, Tags: []string{"traefik.enable=true"}})
+	waitFor(t, "recovered", func() bool {
+		poke()
+		got := h.byID()
+		_, api2 := got["api-2"]
+		_, web2 := got["web-2"]
+		return api2 && web2
+	})
+}

@@ -454,7 +454,7 @@ func (s *Source) reader(ctx context.Context, notify func()) {
 func (s *Source) readService(ctx context.Context, name string) (bool, error) {
 	callCtx, cancel := context.WithTimeout(ctx, s.opts.WatchdogGrace+s.opts.WaitTime/16)
 	defer cancel()
-	entries, _, err := s.client.Health().Service(name, "", false, s.query(callCtx, 0, 0))
+	entries, meta, err := s.client.Health().Service(name, "", false, s.query(callCtx, 0, 0))
 	if err != nil {
 		return false, fmt.Errorf("consul: reading health of %q: %w", name, err)
 	}
@@ -465,6 +465,15 @@ func (s *Source) readService(ctx context.Context, name string) (bool, error) {
 		return false, nil
 	}
 	old, had := s.instances[name]
+	// The token's ACLs hiding instances it could read before is a fault,
+	// as for the service list: they keep routing until it may read them.
+	if meta.ResultsFilteredByACLs && had && slices.ContainsFunc(old, func(o catalog.Instance) bool {
+		return !slices.ContainsFunc(insts, func(n catalog.Instance) bool { return n.ID == o.ID })
+	}) {
+		return false, fmt.Errorf("consul: the token may not read instances of %q it could read before: keeping them; "+
+			"it needs service:read on it and node:read on their nodes (see deploy/nomad/whiskers-sync.consul-policy.hcl): %w",
+			name, ErrFilteredByACLs)
+	}
 	changed := !had || !slices.EqualFunc(old, insts, catalog.Instance.Equal)
 	s.instances[name] = insts
 	s.read[name] = true

@@ -362,7 +362,12 @@ func TestSourceACLFiltered(t *testing.T) {
 	waitFor(t, "ready", h.ready)
 	errsBefore := h.errors.Load()
 	fake.SetFiltered("api")
+	// A registration moves every index: the checks watch answers too (api's
+	// checks filtered out) and the service is read again, filtered (as
+	// the real agent does; TestSourceACLFilteredOnRealConsul).
+	fake.Register(consulfake.Instance{ID: "web-9", Service: "web", Address: "10.0.0.9", Port: 8080, Tags: []string{"traefik.enable=true"}})
 	waitFor(t, "the fault counted", func() bool { return h.errors.Load() > errsBefore })
+	waitFor(t, "web-9 read", func() bool { _, ok := h.byID()["web-9"]; return ok })
 	assert.Contains(t, h.byID(), "api-1", "last good instances kept")
 	fake.SetFiltered()
 	fake.Register(consulfake.Instance{ID: "api-2", Service: "api", Address: "10.0.0.5", Port: 9090, Tags: []string{"traefik.enable=true"}})

@@ -328,8 +328,13 @@ func (s *Server) healthState(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	out := api.HealthChecks{}
 	nodes := map[string]bool{}
+	filtered := false
 	for _, id := range slices.Sorted(maps.Keys(s.instances)) {
 		e := s.instances[id]
+		if s.hidden[e.inst.Service] { // its checks are filtered too, as Consul 1.14 does
+			filtered = true
+			continue
+		}
 		checks := s.entryLocked(e).Checks
 		if nodes[e.inst.Node] {
 			checks = checks[1:] // the node's serfHealth, once
@@ -342,6 +347,9 @@ func (s *Server) healthState(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
+	if filtered {
+		w.Header().Set("X-Consul-Results-Filtered-By-ACLs", "true")
+	}
 	writeJSON(w, current(), out)
 }
 
