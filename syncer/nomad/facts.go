@@ -380,6 +380,25 @@ func (f *facts) apply(in catalog.Instance) catalog.Instance {
 	return in
 }
 
+// keepDecided carries over from old, the facts of the read before, each
+// allocation's deployment health that old knew and f, for the same job
+// version, does not: Nomad never takes back its judgement of an
+// allocation, but a server restored to an older state (its index gone
+// backwards: seen on the real Nomad after a restart) answers as if it had
+// not made it yet, which would take healthy instances out of the pool
+// until the clients report again.
+func (f *facts) keepDecided(old facts) {
+	for id, a := range f.allocs {
+		if a.healthy != nil {
+			continue
+		}
+		if o, ok := old.allocs[id]; ok && o.healthy != nil && o.job == a.job {
+			a.healthy = o.healthy
+			f.allocs[id] = a
+		}
+	}
+}
+
 // deploymentOf is the ID of a's deployment: named by its event, or the
 // deployment of its job version.
 func (f *facts) deploymentOf(a allocFacts) string {

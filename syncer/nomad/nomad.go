@@ -414,6 +414,7 @@ func (s *Source) fullRead(ctx context.Context, notify func()) (uint64, error) {
 		}
 	}
 	s.mu.Lock()
+	f.keepDecided(s.facts)
 	s.base, s.facts = next, f
 	changed := s.deriveLocked() || !s.ready
 	if !s.ready {

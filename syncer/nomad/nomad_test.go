@@ -691,3 +691,36 @@ func TestSourceGatesReregistration(t *testing.T) {
 	fake.SetAllocChecks("a1", api.AllocCheckStatuses{"c1": {ID: "c1", Mode: "healthiness", Status: "success", Timestamp: time.Now().Unix() + 1}})
 	waitFor(t, "routed", func() bool { return h.byID()["s1"].Health == catalog.HealthPassing })
 }
+
+// TestSourceServerBackOlder: the Nomad server restarts with an older state
+// (its index gone backwards, as the real one did after a restart in
+// e2e/realnomad), in which the allocation's deployment has not yet judged
+// it healthy. Nomad never takes that judgement back: the instance stays
+// routed through the re-read, and a change afterwards is followed.
+func TestSourceServerBackOlder(t *testing.T) {
+	t.Parallel()
+	fake := nomadfake.New()
+	t.Cleanup(fake.Close)
+	fake.SetNode(api.Node{ID: "n1"})
+	r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
+	r.AllocID, r.NodeID = "a1", "n1"
+	fake.Register(r)
+	fake.SetDeployment(api.Deployment{ID: "d3", JobID: "app", JobVersion: 3, Status: "running"})
+	fake.SetAllocation(alloc("a1", "n1", 3, func(a *api.Allocation) {
+		a.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: ptr(true)}
+	}))
+	h := start(t, fake, "")
+	waitFor(t, "ready and routed", func() bool { return h.ready() && h.byID()["s1"].Health == catalog.HealthPassing })
+
+	fake.SetDown(true)
+	waitFor(t, "an error", func() bool { return h.errors.Load() > 0 })
+	// The restored state: the allocation's health not judged yet.
+	fake.SetAllocation(alloc("a1", "n1", 3, func(a *api.Allocation) { a.DeploymentStatus = &api.AllocDeploymentStatus{} }))
+	fake.ResetIndex(5)
+	reads := fake.Requests(nomadfake.EndpointAllocations)
+	fake.SetDown(false)
+	waitFor(t, "re-read", func() bool { return fake.Requests(nomadfake.EndpointAllocations) > reads })
+	fake.Register(reg("s2", "app", "10.0.0.2", 8080, "traefik.enable=true"))
+	waitFor(t, "following again", func() bool { _, ok := h.byID()["s2"]; return ok })
+	assert.Equal(t, catalog.HealthPassing, h.byID()["s1"].Health, "still routed")
+}
