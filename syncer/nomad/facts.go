@@ -380,22 +380,27 @@ func (f *facts) apply(in catalog.Instance) catalog.Instance {
 	return in
 }
 
-// keepDecided carries over from old, the facts of the read before, each
-// allocation's deployment health that old knew and f, for the same job
-// version, does not: Nomad never takes back its judgement of an
-// allocation, but a server restored to an older state (its index gone
-// backwards: seen on the real Nomad after a restart) answers as if it had
-// not made it yet, which would take healthy instances out of the pool
-// until the clients report again.
+// keepDecided carries over from old, the facts of the read before, what
+// Nomad never takes back about an allocation of the same job version: its
+// deployment's judgement of its health, and that it ran (an allocation
+// does not go from running back to pending). A server restored to an older
+// state (its index gone backwards: seen on the real Nomad after a restart)
+// answers as if neither had happened yet, which would take healthy
+// instances out of the pool until the clients report again.
 func (f *facts) keepDecided(old facts) {
 	for id, a := range f.allocs {
-		if a.healthy != nil {
+		o, ok := old.allocs[id]
+		if !ok || o.job != a.job {
 			continue
 		}
-		if o, ok := old.allocs[id]; ok && o.healthy != nil && o.job == a.job {
+		if a.healthy == nil && o.healthy != nil {
 			a.healthy = o.healthy
-			f.allocs[id] = a
 		}
+		if a.client == api.AllocClientStatusPending && o.client == api.AllocClientStatusRunning {
+			a.client = o.client
+			delete(f.starting, id)
+		}
+		f.allocs[id] = a
 	}
 }
 

@@ -694,9 +694,10 @@ func TestSourceGatesReregistration(t *testing.T) {
 
 // TestSourceServerBackOlder: the Nomad server restarts with an older state
 // (its index gone backwards, as the real one did after a restart in
-// e2e/realnomad), in which the allocation's deployment has not yet judged
-// it healthy. Nomad never takes that judgement back: the instance stays
-// routed through the re-read, and a change afterwards is followed.
+// e2e/realnomad), in which the allocation is not running yet and its
+// deployment has not judged it healthy. Nomad never takes either back: the
+// instance stays routed through the re-read, and a change afterwards is
+// followed.
 func TestSourceServerBackOlder(t *testing.T) {
 	t.Parallel()
 	fake := nomadfake.New()
@@ -714,8 +715,11 @@ func TestSourceServerBackOlder(t *testing.T) {
 
 	fake.SetDown(true)
 	waitFor(t, "an error", func() bool { return h.errors.Load() > 0 })
-	// The restored state: the allocation's health not judged yet.
-	fake.SetAllocation(alloc("a1", "n1", 3, func(a *api.Allocation) { a.DeploymentStatus = &api.AllocDeploymentStatus{} }))
+	// The restored state: the allocation not running yet, its health not
+	// judged yet.
+	fake.SetAllocation(alloc("a1", "n1", 3, func(a *api.Allocation) {
+		a.ClientStatus, a.DeploymentStatus = "pending", &api.AllocDeploymentStatus{}
+	}))
 	fake.ResetIndex(5)
 	reads := fake.Requests(nomadfake.EndpointAllocations)
 	fake.SetDown(false)
