@@ -608,12 +608,18 @@ handlers:
 		filepath.Join(handlersDir, "redirect", "redirect.wasm"))
 }
 
-// writeSite copies the embedded static site into dir.
-func writeSite(dir string) error {
+// Site is the demo's static site (index.html, cat.txt, style.css).
+func Site() fs.FS {
 	sub, err := fs.Sub(site, "site")
 	if err != nil {
-		return fmt.Errorf("demo: site: %w", err)
+		panic(err) // "site" is embedded: cannot fail
 	}
+	return sub
+}
+
+// writeSite copies the embedded static site into dir.
+func writeSite(dir string) error {
+	sub := Site()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("demo: site: %w", err)
 	}

@@ -1,12 +1,9 @@
 package realnomad
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -18,18 +15,16 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
-	"github.com/whiskers-dev/whiskers"
+	"github.com/whiskers-dev/whiskers/internal/artifacts"
 	"github.com/whiskers-dev/whiskers/internal/cluster"
 	"github.com/whiskers-dev/whiskers/internal/gobin"
 	"github.com/whiskers-dev/whiskers/internal/httpload"
 	"github.com/whiskers-dev/whiskers/internal/realbin"
 	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
-	"github.com/whiskers-dev/whiskers/wasmhost/handlers"
 )
 
 // Hosts Traefik routes, and the shipped job files.
@@ -364,53 +359,13 @@ func tail(s string, lines int) string {
 }
 
 // artifactHandler serves what the job files fetch from releases in
-// production: /plugin.tar.gz (the repository's local plugin, as Traefik
-// loads it) and /handlers.tar.gz (the wasm handlers and a static site).
+// production (internal/artifacts), with the e2e site.
 func artifactHandler(t testing.TB) http.Handler {
-	site := fstest.MapFS{}
-	err := fs.WalkDir(os.DirFS("../testdata/site"), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(filepath.Join("../testdata/site", p))
-		site["site/"+p] = &fstest.MapFile{Data: b, Mode: 0o644}
-		return err
-	})
+	h, err := artifacts.Handler(os.DirFS("../testdata/site"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	archives := map[string][]byte{
-		"/plugin.tar.gz":   tarGz(t, whiskers.PluginSource),
-		"/handlers.tar.gz": tarGz(t, handlers.Modules, site),
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, ok := archives[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/gzip")
-		_, _ = w.Write(b)
-	})
-}
-
-// tarGz packs the files of fsyses into one tar.gz.
-func tarGz(t testing.TB, fsyses ...fs.FS) []byte {
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, fsys := range fsyses {
-		if err := tw.AddFS(fsys); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return h
 }
 
 // load starts two keep-alive clients on node's Traefik asking for the app;
