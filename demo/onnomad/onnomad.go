@@ -24,12 +24,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
-
-	nomadapi "github.com/hashicorp/nomad/api"
 
 	nomadjobs "github.com/whiskers-dev/whiskers/deploy/nomad"
 	"github.com/whiskers-dev/whiskers/internal/artifacts"
@@ -223,8 +220,7 @@ func serveArtifacts(ctx context.Context, site fs.FS) (string, error) {
 	return "http://" + ln.Addr().String(), nil
 }
 
-// runJob writes the embedded job file and its variables into dir and
-// submits them with `nomad job run` (strings are quoted, lists as they are).
+// runJob writes the embedded job file into dir and submits it with vars.
 func runJob(ctx context.Context, c *cluster.Cluster, dir, file string, vars map[string]string) error {
 	src, err := fs.ReadFile(nomadjobs.Jobs, file)
 	if err != nil {
@@ -234,24 +230,7 @@ func runJob(ctx context.Context, c *cluster.Cluster, dir, file string, vars map[
 	if err := os.WriteFile(path, src, 0o644); err != nil {
 		return fmt.Errorf("demo on nomad: %w", err)
 	}
-	keys := make([]string, 0, len(vars))
-	for k := range vars {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		v := vars[k]
-		if !strings.HasPrefix(v, "[") {
-			v = fmt.Sprintf("%q", v)
-		}
-		fmt.Fprintf(&b, "%s = %s\n", k, v)
-	}
-	varFile := strings.TrimSuffix(path, ".nomad.hcl") + ".vars.hcl"
-	if err := os.WriteFile(varFile, []byte(b.String()), 0o644); err != nil {
-		return fmt.Errorf("demo on nomad: %w", err)
-	}
-	if _, err := c.Nomad(ctx, "job", "run", "-detach", "-var-file", varFile, path); err != nil {
+	if err := c.RunJob(ctx, path, vars); err != nil {
 		return fmt.Errorf("demo on nomad: %w", err)
 	}
 	return nil
@@ -276,30 +255,17 @@ func poll(ctx context.Context, what string, cond func() bool) error {
 // web entry point and its API.
 func findTraefiks(ctx context.Context, c *cluster.Cluster) (web, api map[string]string, err error) {
 	err = poll(ctx, "Traefik running on every node", func() bool {
-		web, api = map[string]string{}, map[string]string{}
-		stubs, _, err := c.API().Jobs().Allocations("traefik", false, (&nomadapi.QueryOptions{}).WithContext(ctx))
+		ports, err := c.Ports(ctx, "traefik")
 		if err != nil {
 			return false
 		}
-		for _, s := range stubs {
-			if s.ClientStatus != nomadapi.AllocClientStatusRunning || s.DesiredStatus != nomadapi.AllocDesiredStatusRun {
-				continue
-			}
-			a, _, err := c.API().Allocations().Info(s.ID, (&nomadapi.QueryOptions{}).WithContext(ctx))
-			if err != nil || a.AllocatedResources == nil {
-				return false
-			}
-			for _, p := range a.AllocatedResources.Shared.Ports {
-				url := fmt.Sprintf("http://127.0.0.1:%d", p.Value)
-				switch p.Label {
-				case "web":
-					web[s.NodeName] = url
-				case "admin":
-					api[s.NodeName] = url
-				}
+		web, api = map[string]string{}, map[string]string{}
+		for node, p := range ports {
+			if p["web"] != "" && p["admin"] != "" {
+				web[node], api[node] = p["web"], p["admin"]
 			}
 		}
-		return len(web) == len(c.Clients) && len(api) == len(c.Clients)
+		return len(web) == len(c.Clients)
 	})
 	return web, api, err
 }

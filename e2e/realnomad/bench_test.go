@@ -56,23 +56,11 @@ func startBench(b *testing.B) *benchEnv {
 	e.runFile(b, "testdata/anchor-traefik.nomad.hcl", map[string]string{"node": "worker-1", "nomad_addr": anchorNomad.URL()})
 	var anchorWeb, anchorAPI string
 	eventually(b, "the anchor Traefik running", func() bool {
-		a := e.allocOn(b, "anchor", "traefik", "worker-1")
-		if a == nil {
+		ports, err := e.c.Ports(b.Context(), "anchor")
+		if err != nil {
 			return false
 		}
-		info, _, err := e.c.API().Allocations().Info(a.ID, nil)
-		if err != nil || info.AllocatedResources == nil {
-			return false
-		}
-		for _, p := range info.AllocatedResources.Shared.Ports {
-			url := fmt.Sprintf("http://127.0.0.1:%d", p.Value)
-			switch p.Label {
-			case "web":
-				anchorWeb = url
-			case "admin":
-				anchorAPI = url
-			}
-		}
+		anchorWeb, anchorAPI = ports["worker-1"]["web"], ports["worker-1"]["admin"]
 		return anchorWeb != "" && anchorAPI != ""
 	})
 	be.sides = []*side{

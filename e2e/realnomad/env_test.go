@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -178,28 +177,11 @@ func (e *env) run(t testing.TB, file string, vars map[string]string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), patience)
 	defer cancel()
-	var b strings.Builder
-	keys := make([]string, 0, len(vars))
-	for k := range vars {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := vars[k]
-		if !strings.HasPrefix(v, "[") {
-			v = fmt.Sprintf("%q", v)
-		}
-		fmt.Fprintf(&b, "%s = %s\n", k, v)
-	}
 	path := file
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(jobsDir, file)
 	}
-	varFile := filepath.Join(e.dir, strings.TrimSuffix(filepath.Base(file), ".nomad.hcl")+".vars.hcl")
-	if err := os.WriteFile(varFile, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.c.Nomad(ctx, "job", "run", "-detach", "-var-file", varFile, path); err != nil {
+	if err := e.c.RunJob(ctx, path, vars); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -208,31 +190,18 @@ func (e *env) run(t testing.TB, file string, vars map[string]string) {
 // its entry points.
 func (e *env) findTraefiks(t testing.TB) {
 	t.Helper()
-	e.traefik, e.api = map[string]string{}, map[string]string{}
 	eventually(t, "Traefik running on every node", func() bool {
-		allocs, _, err := e.c.API().Jobs().Allocations("traefik", false, nil)
+		ports, err := e.c.Ports(t.Context(), "traefik")
 		if err != nil {
 			return false
 		}
-		for _, stub := range allocs {
-			if stub.ClientStatus != nomadapi.AllocClientStatusRunning || stub.DesiredStatus != nomadapi.AllocDesiredStatusRun {
-				continue
-			}
-			a, _, err := e.c.API().Allocations().Info(stub.ID, nil)
-			if err != nil || a.AllocatedResources == nil {
-				return false
-			}
-			for _, p := range a.AllocatedResources.Shared.Ports {
-				url := fmt.Sprintf("http://127.0.0.1:%d", p.Value)
-				switch p.Label {
-				case "web":
-					e.traefik[stub.NodeName] = url
-				case "admin":
-					e.api[stub.NodeName] = url
-				}
+		e.traefik, e.api = map[string]string{}, map[string]string{}
+		for node, p := range ports {
+			if p["web"] != "" && p["admin"] != "" {
+				e.traefik[node], e.api[node] = p["web"], p["admin"]
 			}
 		}
-		return len(e.traefik) == len(e.c.Clients) && len(e.api) == len(e.c.Clients)
+		return len(e.traefik) == len(e.c.Clients)
 	})
 }
 
