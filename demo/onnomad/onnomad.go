@@ -177,7 +177,9 @@ func (d *Demo) Run(ctx context.Context) error {
 	return nil
 }
 
-func (d *Demo) say(format string, args ...any) { fmt.Fprintf(d.opts.Out, "whiskers demo: "+format, args...) }
+func (d *Demo) say(format string, args ...any) {
+	fmt.Fprintf(d.opts.Out, "whiskers demo: "+format, args...)
+}
 
 // banner prints where everything is and what to try.
 func (d *Demo) banner(c *cluster.Cluster) {
