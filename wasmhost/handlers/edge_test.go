@@ -202,6 +202,23 @@ func TestEdgeFallthrough(t *testing.T) {
 		{"off: 405", "POST", "/off/style.css", 405, "405 Method Not Allowed\n"},
 		{"on, spelt out", "GET", "/on/missing", 418, nextBody},
 	}
+	// A prefix that would send the directory's redirect to another host is
+	// not used.
+	for prefix, want := range map[string]string{"/app": "/app/docs/", "//evil.example": "/docs/", `/\evil`: "/docs/", "evil": "/docs/"} {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", url+"/docs", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Forwarded-Prefix", prefix)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusMovedPermanently || loc != want {
+			t.Errorf("X-Forwarded-Prefix %q: %d Location %q, want 301 to %q", prefix, resp.StatusCode, loc, want)
+		}
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

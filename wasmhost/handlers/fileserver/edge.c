@@ -19,6 +19,17 @@
 
 #include "fileserver.h"
 
+/* prefix is p when it can prefix the path of a directory's redirect: a path
+ * starting with one '/', without control characters or backslashes; else NULL. A
+ * client cannot set it through Traefik (which drops X-Forwarded-* from untrusted
+ * clients) unless Traefik trusts it; this keeps even then the redirect on this host. */
+static const char *prefix(const char *p) {
+	if (!p || p[0] != '/' || p[1] == '/') return NULL;
+	for (const char *c = p; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '\\') return NULL;
+	return p;
+}
+
 /* options are vars as the options set them. */
 static __typeof__(vars) options;
 
@@ -39,7 +50,7 @@ __attribute__((export_name("handle_request"))) uint64_t handle_request(void) {
 	vars.method = req_method();
 	req_uri(&vars.raw_path, &vars.query);
 	vars.path_info = req_decode(vars.raw_path);
-	vars.script_name = req_header("X-Forwarded-Prefix");
+	vars.script_name = prefix(req_header("X-Forwarded-Prefix"));
 	vars.accept_encoding = req_header("Accept-Encoding");
 	vars.if_none_match = req_header("If-None-Match");
 	vars.if_modified_since = req_header("If-Modified-Since");
