@@ -196,6 +196,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			mux.Handle(p, opts.HTTP.Handler())
 		}
 		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		srv.RegisterOnShutdown(board.Close) // the status page's event streams
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server stopped", "err", err)

@@ -131,6 +131,8 @@ type Board struct {
 	st       Status
 	version  uint64        // counts changes, for the page's listeners
 	wake     chan struct{} // closed and replaced at every change
+	closed   chan struct{} // closed by Close: event streams end
+	once     sync.Once
 }
 
 // NewBoard returns an empty Board; now is the clock (nil: time.Now).
@@ -139,8 +141,13 @@ func NewBoard(now func() time.Time) *Board {
 		now = time.Now
 	}
 	return &Board{now: now, trackers: map[string]*Tracker{}, ready: map[string]bool{}, indexes: map[string]uint64{},
-		wake: make(chan struct{})}
+		wake: make(chan struct{}), closed: make(chan struct{})}
 }
+
+// Close ends the page's event streams (an http.Server's Shutdown waits for
+// them otherwise: register it with RegisterOnShutdown). The board keeps
+// working; new streams end at once.
+func (b *Board) Close() { b.once.Do(func() { close(b.closed) }) }
 
 // Tracker returns the tracker of the catalog named name (a source's Name),
 // made at the first call.

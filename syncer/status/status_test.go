@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -163,5 +164,10 @@ func TestHandler(t *testing.T) {
 	b.Update(result(map[string]string{"a": builder.ReasonRouted, "b": builder.ReasonDraining}), nil)
 	if second := next(); !strings.Contains(second, builder.ReasonDraining) {
 		t.Errorf("event after the change lacks it:\n%s", second)
+	}
+	// Close ends the stream, so that a server's Shutdown need not wait.
+	b.Close()
+	if _, err := io.ReadAll(events); err != nil {
+		t.Errorf("reading to the end of the stream: %v", err)
 	}
 }
