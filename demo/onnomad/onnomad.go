@@ -106,8 +106,17 @@ func (d *Demo) Addrs() Addrs {
 
 // Run starts the cluster and the jobs, prints where everything is, and
 // keeps them until ctx is done; then it stops the cluster (its tasks and
-// mounts end with it) and removes its files.
+// mounts end with it) and removes its files. Stopped while starting, it
+// returns nil.
 func (d *Demo) Run(ctx context.Context) error {
+	err := d.run(ctx)
+	if err != nil && ctx.Err() != nil {
+		return nil // Ctrl-C while starting
+	}
+	return err
+}
+
+func (d *Demo) run(ctx context.Context) error {
 	dir, err := os.MkdirTemp("", "wkdemo") // short: Unix sockets live under it
 	if err != nil {
 		return fmt.Errorf("demo on nomad: %w", err)
