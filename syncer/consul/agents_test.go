@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"sync/atomic"
@@ -222,4 +223,58 @@ node_prefix "" { policy = "read" }`
 		_, web2 := got["web-2"]
 		return api2 && web2
 	})
+}
+
+// TestAgentsAnswerAlike holds the fake to what the real agent answers, row
+// by row, each row naming the documented (or, for the open-source edition's
+// refusals, observed) behaviour it mirrors.
+func TestAgentsAnswerAlike(t *testing.T) {
+	t.Parallel()
+	rows := []struct {
+		name, source string
+		path         string
+		status       int
+		body         string // a substring
+	}{
+		{"a query without index answers at once", "api-docs/features/blocking: no index, no blocking",
+			"/v1/catalog/services?wait=1m", 200, "{"},
+		{"index 0 answers at once", "api-docs/features/blocking: an index of 0 does not block",
+			"/v1/catalog/services?index=0&wait=1m", 200, "{"},
+		{"its own datacenter", "api-docs/catalog#dc: defaults to the agent's datacenter",
+			"/v1/catalog/services?dc=dc1", 200, "{"},
+		{"an unknown datacenter", "observed on 1.14.8: 500 No path to datacenter",
+			"/v1/catalog/services?dc=nowhere", 500, "No path to datacenter"},
+		{"an unknown datacenter, health", "observed on 1.14.8",
+			"/v1/health/service/web?dc=nowhere", 500, "No path to datacenter"},
+		{"namespaces on the open-source edition", "api-docs/catalog#ns is Enterprise; observed on 1.14.8: 400",
+			"/v1/catalog/services?ns=team-a", 400, "Namespaces are a Consul Enterprise feature"},
+		{"namespace * on the open-source edition", "observed on 1.14.8: 400",
+			"/v1/health/state/any?ns=*", 400, "Namespaces are a Consul Enterprise feature"},
+		{"partitions on the open-source edition", "api-docs/catalog#partition is Enterprise; observed on 1.14.8: 400",
+			"/v1/health/service/web?partition=p1", 400, "Partitions are a Consul Enterprise feature"},
+	}
+	for _, name := range []string{"fake", "real"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var addr string
+			if name == "fake" {
+				f := consulfake.New()
+				t.Cleanup(f.Close)
+				addr = f.URL()
+			} else {
+				_, addr = startRealConsul(t, "")
+			}
+			for _, row := range rows {
+				t.Run(row.name, func(t *testing.T) {
+					resp, err := http.Get(addr + row.path)
+					require.NoError(t, err)
+					defer resp.Body.Close()
+					b, err := io.ReadAll(resp.Body)
+					require.NoError(t, err)
+					assert.Equal(t, row.status, resp.StatusCode, "%s (%s): %s", row.path, row.source, b)
+					assert.Contains(t, string(b), row.body, "%s (%s)", row.path, row.source)
+				})
+			}
+		})
+	}
 }

@@ -81,9 +81,9 @@ func New() *Server {
 		hidden:    map[string]bool{},
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/catalog/services", s.catalogServices)
-	mux.HandleFunc("GET /v1/health/service/{name}", s.healthService)
-	mux.HandleFunc("GET /v1/health/state/{state}", s.healthState)
+	mux.HandleFunc("GET /v1/catalog/services", s.params(s.catalogServices))
+	mux.HandleFunc("GET /v1/health/service/{name}", s.params(s.healthService))
+	mux.HandleFunc("GET /v1/health/state/{state}", s.params(s.healthState))
 	s.hs = httptest.NewUnstartedServer(s.limitConns(mux))
 	s.hs.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		switch st {
@@ -246,6 +246,27 @@ func token(r *http.Request) string {
 		return t
 	}
 	return r.URL.Query().Get("token")
+}
+
+// params refuses what Consul 1.14.8, the open-source edition, refuses
+// before reading anything (recorded from the real agent, see
+// syncer/consul's TestAgentsAnswerAlike): ns and partition, Enterprise
+// features, with 400; a datacenter other than its own with 500 "No path to
+// datacenter".
+func (s *Server) params(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		switch {
+		case q.Has("ns"):
+			http.Error(w, `Invalid query parameter: "ns" - Namespaces are a Consul Enterprise feature`, http.StatusBadRequest)
+		case q.Has("partition"):
+			http.Error(w, `Invalid query parameter: "partition" - Partitions are a Consul Enterprise feature`, http.StatusBadRequest)
+		case q.Get("dc") != "" && q.Get("dc") != s.dc:
+			http.Error(w, "No path to datacenter", http.StatusInternalServerError)
+		default:
+			h(w, r)
+		}
+	}
 }
 
 func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request) {
