@@ -278,3 +278,47 @@ func TestAgentsAnswerAlike(t *testing.T) {
 		})
 	}
 }
+
+// TestSourceNodeHealthOnAgents: an instance on a node whose agent fails
+// (serfHealth critical) is critical, as Consul counts node checks in a
+// service's health (api-docs/health#list-service-instances-for-service:
+// the node's checks come with the service's), and passing again once the
+// node is. On the real agent the node is an external one, registered
+// through the catalog with its own serfHealth check.
+func TestSourceNodeHealthOnAgents(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"fake", "real"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			in := consulfake.Instance{ID: "ext-web", Service: "web", Node: "ext-1", Address: "10.0.0.9", Port: 80,
+				Tags: []string{"traefik.enable=true"}}
+			var addr string
+			var setNode func(status string)
+			if name == "fake" {
+				f := consulfake.New()
+				t.Cleanup(f.Close)
+				f.Register(in)
+				addr, setNode = f.URL(), func(status string) { f.SetNodeHealth("ext-1", status) }
+			} else {
+				a, u := startRealConsul(t, "")
+				c := a.API("")
+				addr = u
+				setNode = func(status string) {
+					_, err := c.Catalog().Register(&api.CatalogRegistration{
+						Node: in.Node, Address: in.Address,
+						Service: &api.AgentService{ID: in.ID, Service: in.Service, Address: in.Address, Port: in.Port, Tags: in.Tags},
+						Checks:  api.HealthChecks{{Node: in.Node, CheckID: "serfHealth", Name: "Serf Health Status", Status: status}},
+					}, nil)
+					require.NoError(t, err)
+				}
+				setNode(api.HealthPassing)
+			}
+			h := startAt(t, addr, "", time.Minute)
+			waitFor(t, "ready and passing", func() bool { return h.ready() && h.byID()["ext-web"].Health == catalog.HealthPassing })
+			setNode(api.HealthCritical)
+			waitFor(t, "critical with its node", func() bool { return h.byID()["ext-web"].Health == catalog.HealthCritical })
+			setNode(api.HealthPassing)
+			waitFor(t, "passing again", func() bool { return h.byID()["ext-web"].Health == catalog.HealthPassing })
+		})
+	}
+}

@@ -63,7 +63,8 @@ type Server struct {
 	svcIndex  map[string]uint64 // service name → index of its last change
 	instances map[string]*entry // by service ID
 	dc        string
-	hidden    map[string]bool // services the token's ACLs filter out
+	hidden    map[string]bool   // services the token's ACLs filter out
+	nodes     map[string]string // node → its serfHealth status, when not passing
 
 	conns    atomic.Int64 // open client connections
 	maxConns atomic.Int64 // the most open at once
@@ -79,6 +80,7 @@ func New() *Server {
 		instances: map[string]*entry{},
 		dc:        "dc1",
 		hidden:    map[string]bool{},
+		nodes:     map[string]string{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/catalog/services", s.params(s.catalogServices))
@@ -206,6 +208,28 @@ func (s *Server) SetCheck(id, status string) bool {
 		s.Broadcast()
 	}
 	return ok
+}
+
+// SetNodeHealth sets the status of node's serfHealth check (passing,
+// warning, critical), as when the agent on that node fails: every
+// instance on it then carries the node's check too, and Consul counts it
+// in their health. It moves the indexes of the checks and of those
+// services.
+func (s *Server) SetNodeHealth(node, status string) {
+	s.mu.Lock()
+	if status == api.HealthPassing {
+		delete(s.nodes, node)
+	} else {
+		s.nodes[node] = status
+	}
+	for _, e := range s.instances {
+		if e.inst.Node == node {
+			s.bumpLocked(e.inst.Service)
+		}
+	}
+	s.chkIndex = s.index
+	s.mu.Unlock()
+	s.Broadcast()
 }
 
 // ResetIndex sets the catalog's index (and every service's) to idx, as after
@@ -380,8 +404,12 @@ func (s *Server) entryLocked(e *entry) *api.ServiceEntry {
 	if tags == nil {
 		tags = []string{}
 	}
+	serf := api.HealthPassing
+	if st, ok := s.nodes[in.Node]; ok {
+		serf = st
+	}
 	checks := api.HealthChecks{{
-		Node: in.Node, CheckID: "serfHealth", Name: "Serf Health Status", Status: api.HealthPassing,
+		Node: in.Node, CheckID: "serfHealth", Name: "Serf Health Status", Status: serf,
 	}}
 	if e.status == api.HealthMaint {
 		checks = append(checks, &api.HealthCheck{
