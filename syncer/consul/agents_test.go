@@ -322,3 +322,59 @@ func TestSourceNodeHealthOnAgents(t *testing.T) {
 		})
 	}
 }
+
+// TestSourceSeveralServicesInOneIndex: a transaction (api-docs/txn) changes
+// several services at one raft index; a blocking query sees them in one
+// answer, and the source reads every one of them.
+func TestSourceSeveralServicesInOneIndex(t *testing.T) {
+	t.Parallel()
+	names := []string{"alpha", "beta", "gamma"}
+	for _, name := range []string{"fake", "real"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var addr string
+			var registerAll func()
+			if name == "fake" {
+				f := consulfake.New()
+				t.Cleanup(f.Close)
+				addr = f.URL()
+				registerAll = func() {
+					var ins []consulfake.Instance
+					for i, n := range names {
+						ins = append(ins, consulfake.Instance{ID: n + "-1", Service: n, Node: "ext-1", Address: "10.0.0.1",
+							Port: 8000 + i, Tags: []string{"traefik.enable=true"}})
+					}
+					f.RegisterAll(ins...)
+				}
+			} else {
+				a, u := startRealConsul(t, "")
+				c := a.API("")
+				addr = u
+				_, err := c.Catalog().Register(&api.CatalogRegistration{Node: "ext-1", Address: "10.0.0.1"}, nil)
+				require.NoError(t, err)
+				registerAll = func() {
+					var ops api.TxnOps
+					for i, n := range names {
+						ops = append(ops, &api.TxnOp{Service: &api.ServiceTxnOp{Verb: api.ServiceSet, Node: "ext-1",
+							Service: api.AgentService{ID: n + "-1", Service: n, Address: "10.0.0.1", Port: 8000 + i, Tags: []string{"traefik.enable=true"}}}})
+					}
+					ok, resp, _, err := c.Txn().Txn(ops, nil)
+					require.NoError(t, err)
+					require.True(t, ok, "txn errors: %v", resp.Errors)
+				}
+			}
+			h := startAt(t, addr, "", time.Minute)
+			waitFor(t, "ready", h.ready)
+			registerAll()
+			waitFor(t, "all three read", func() bool {
+				got := h.byID()
+				for _, n := range names {
+					if _, ok := got[n+"-1"]; !ok {
+						return false
+					}
+				}
+				return true
+			})
+		})
+	}
+}

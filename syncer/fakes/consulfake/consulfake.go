@@ -155,22 +155,29 @@ func (s *Server) Close() {
 func (s *Server) Index() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.index }
 
 // Register adds or replaces an instance, with a passing check.
-func (s *Server) Register(in Instance) {
-	if in.Node == "" {
-		in.Node = "node1"
-	}
+func (s *Server) Register(in Instance) { s.RegisterAll(in) }
+
+// RegisterAll adds or replaces the instances at one raft index, as one
+// transaction (/v1/txn) does: the services change together, and a blocking
+// query sees them in one answer.
+func (s *Server) RegisterAll(ins ...Instance) {
 	s.mu.Lock()
-	status := "passing"
-	if old, ok := s.instances[in.ID]; ok {
-		status = old.status
-		if old.inst.Service != in.Service {
-			s.bumpLocked(old.inst.Service)
+	s.index++
+	for _, in := range ins {
+		if in.Node == "" {
+			in.Node = "node1"
 		}
+		status := "passing"
+		if old, ok := s.instances[in.ID]; ok {
+			status = old.status
+			if old.inst.Service != in.Service {
+				s.svcIndex[old.inst.Service] = s.index
+			}
+		}
+		s.instances[in.ID] = &entry{inst: in, status: status, index: s.index}
+		s.svcIndex[in.Service] = s.index
 	}
-	s.instances[in.ID] = &entry{inst: in, status: status}
-	s.bumpLocked(in.Service)
-	s.instances[in.ID].index = s.index
-	s.listIndex, s.chkIndex = s.index, s.index // its service check comes and goes with it
+	s.listIndex, s.chkIndex = s.index, s.index // their service checks come and go with them
 	s.mu.Unlock()
 	s.Broadcast()
 }
