@@ -12,6 +12,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/whiskers-dev/whiskers/internal/cluster"
+	"github.com/whiskers-dev/whiskers/internal/countproxy"
 	"github.com/whiskers-dev/whiskers/internal/httpload"
 	"github.com/whiskers-dev/whiskers/internal/traefikproc"
 )
@@ -31,7 +32,7 @@ type side struct {
 	api     traefikproc.API
 	service string // the bench service's name in this Traefik
 	load    *httpload.Load
-	nomad   *counter // its Nomad API, counted
+	nomad   *countproxy.Proxy // its Nomad API, counted
 }
 
 // benchEnv is the real cluster with the shipped jobs, the bench job
@@ -182,7 +183,7 @@ func (be *benchEnv) measure(b *testing.B, limit time.Duration, change func(i int
 	for i := range b.N {
 		before := map[string][3]int64{}
 		for _, s := range be.sides {
-			before[s.name] = [3]int64{int64(s.load.Failures()), s.nomad.requests.Load(), s.nomad.bytes.Load()}
+			before[s.name] = [3]int64{int64(s.load.Failures()), s.nomad.Requests(), s.nomad.Bytes()}
 		}
 		url, t0, settle := change(i)
 		gone := be.watchGone(b, url, t0, limit)
@@ -192,8 +193,8 @@ func (be *benchEnv) measure(b *testing.B, limit time.Duration, change func(i int
 		for _, s := range be.sides {
 			tl := tallies[s.name]
 			tl.failed += s.load.Failures() - int(before[s.name][0])
-			tl.requests += s.nomad.requests.Load() - before[s.name][1]
-			tl.bytes += s.nomad.bytes.Load() - before[s.name][2]
+			tl.requests += s.nomad.Requests() - before[s.name][1]
+			tl.bytes += s.nomad.Bytes() - before[s.name][2]
 			tl.gone = append(tl.gone, gone[s.name])
 		}
 	}

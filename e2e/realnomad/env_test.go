@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +17,7 @@ import (
 
 	"github.com/whiskers-dev/whiskers/internal/artifacts"
 	"github.com/whiskers-dev/whiskers/internal/cluster"
+	"github.com/whiskers-dev/whiskers/internal/countproxy"
 	"github.com/whiskers-dev/whiskers/internal/gobin"
 	"github.com/whiskers-dev/whiskers/internal/httpload"
 	"github.com/whiskers-dev/whiskers/internal/realbin"
@@ -55,7 +53,7 @@ type env struct {
 	traefik   map[string]string // node name → Traefik's web entry point
 	api       map[string]string // node name → Traefik's API entry point
 	appVars   map[string]string // the finicky job's variables
-	syncers   *counter          // the syncers' Nomad API, counted
+	syncers   *countproxy.Proxy // the syncers' Nomad API, counted
 	closers   []func()          // run after the cluster stopped
 }
 
@@ -526,56 +524,11 @@ func (e *env) stopAndReplace(t testing.TB, node string) {
 	})
 }
 
-// counter is a reverse proxy in front of the Nomad server that counts the
-// requests and response bytes of its clients, so that a benchmark can say
-// what a change of the cluster cost each reader of the catalog. It passes
-// the event stream through as it comes (FlushInterval -1).
-type counter struct {
-	srv      *httptest.Server
-	requests atomic.Int64
-	bytes    atomic.Int64
-}
-
-func newCounter(t testing.TB, target string) *counter {
-	u, err := url.Parse(target)
+// newCounter starts a countproxy to target for t.
+func newCounter(t testing.TB, target string) *countproxy.Proxy {
+	p, err := countproxy.New(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &counter{}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.FlushInterval = -1
-	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.requests.Add(1)
-		rp.ServeHTTP(&countingWriter{ResponseWriter: w, n: &c.bytes}, r)
-	}))
-	return c
-}
-
-// Close stops the proxy; its clients must be gone, or their connections
-// are cut.
-func (c *counter) Close() {
-	c.srv.CloseClientConnections()
-	c.srv.Close()
-}
-
-// URL is the proxy's address, for NOMAD_ADDR.
-func (c *counter) URL() string { return c.srv.URL }
-
-// countingWriter counts the bytes of a response.
-type countingWriter struct {
-	http.ResponseWriter
-	n *atomic.Int64
-}
-
-func (w *countingWriter) Write(p []byte) (int, error) {
-	n, err := w.ResponseWriter.Write(p)
-	w.n.Add(int64(n))
-	return n, err
-}
-
-// Flush passes the event stream's chunks on at once.
-func (w *countingWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
+	return p
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/whiskers-dev/whiskers/internal/cluster"
+	"github.com/whiskers-dev/whiskers/internal/countproxy"
 	"github.com/whiskers-dev/whiskers/internal/realbin"
 	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
 	"github.com/whiskers-dev/whiskers/syncer/catalog"
@@ -377,4 +379,60 @@ func TestSourceSeveralServicesInOneIndex(t *testing.T) {
 			})
 		})
 	}
+}
+
+// BenchmarkCheckChangeOnRealConsul: 1 000 enabled services on a real agent;
+// each iteration flips one service's check (passing ⇄ critical) and waits
+// until the source's snapshot shows it. Reported per change: the time, and
+// the requests and response bytes the source asked of the agent (through a
+// counting proxy).
+//
+//	make consul && go test -run '^$' -bench CheckChangeOnRealConsul -benchtime 50x ./syncer/consul/
+func BenchmarkCheckChangeOnRealConsul(b *testing.B) {
+	bin := realbintest.Bin(b, realbin.Consul)
+	dir, err := os.MkdirTemp("", "wkc")
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = os.RemoveAll(dir) })
+	ctx, cancel := context.WithTimeout(b.Context(), time.Minute)
+	defer cancel()
+	a, err := cluster.StartConsul(ctx, cluster.ConsulOptions{Bin: bin, Dir: dir})
+	require.NoError(b, err)
+	b.Cleanup(a.Close)
+	ag := &realAgent{t: b, api: a.API("")}
+	const n = 1000
+	for i := range n {
+		ag.Register(consulfake.Instance{ID: fmt.Sprintf("s%d-1", i), Service: fmt.Sprintf("s%d", i),
+			Address: "10.1.0.1", Port: 10000 + i, Tags: []string{"traefik.enable=true"}})
+	}
+	proxy, err := countproxy.New("http://" + a.Addr)
+	require.NoError(b, err)
+	b.Cleanup(proxy.Close)
+	h := startAt(b, proxy.URL(), "", time.Minute)
+	deadline := time.Now().Add(time.Minute)
+	for !h.ready() || len(h.byID()) != n {
+		require.True(b, time.Now().Before(deadline), "not ready")
+		time.Sleep(10 * time.Millisecond)
+	}
+	var times []time.Duration
+	reqs, bytes := proxy.Requests(), proxy.Bytes()
+	b.ResetTimer()
+	for i := range b.N {
+		id := fmt.Sprintf("s%d-1", i*37%n)
+		status, want := api.HealthCritical, catalog.HealthCritical
+		if h.byID()[id].Health == catalog.HealthCritical {
+			status, want = api.HealthPassing, catalog.HealthPassing
+		}
+		t0 := time.Now()
+		ag.SetCheck(id, status)
+		for h.byID()[id].Health != want {
+			time.Sleep(100 * time.Microsecond) // polling the snapshot, not waiting for a result
+		}
+		times = append(times, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(times[len(times)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(proxy.Requests()-reqs)/float64(b.N), "reqs/change")
+	b.ReportMetric(float64(proxy.Bytes()-bytes)/float64(b.N)/1024, "KiB/change")
 }

@@ -84,12 +84,12 @@ func startWait(t *testing.T, fake *consulfake.Server, token string, exposed bool
 }
 
 // startAt runs a source (not exposed by default) against the agent at addr.
-func startAt(t *testing.T, addr, token string, wait time.Duration) *harness {
+func startAt(t testing.TB, addr, token string, wait time.Duration) *harness {
 	t.Helper()
 	return startAddr(t, addr, token, false, wait)
 }
 
-func startAddr(t *testing.T, addr, token string, exposed bool, wait time.Duration) *harness {
+func startAddr(t testing.TB, addr, token string, exposed bool, wait time.Duration) *harness {
 	t.Helper()
 	h := &harness{}
 	cfg := api.DefaultConfig()
