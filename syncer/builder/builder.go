@@ -6,7 +6,7 @@
 // come out. The builder is pure: no I/O, no clock, no logging; the same
 // snapshot always gives the same configuration. Callers log Result.Problems.
 //
-// Tags follow Traefik's Consul Catalog and Nomad providers (see the README's
+// Tags follow Traefik's Consul Catalog and Nomad providers (see docs/sync.md,
 // "Tags" section): opt in with traefik.enable=true, then
 // traefik.http|tcp|udp.routers|services|middlewares.<name>.<option>=<value>.
 package builder
@@ -35,7 +35,7 @@ type Options struct {
 	// DefaultRule is the text/template of the rule of a router without one;
 	// "" means DefaultRule. It sees .Name (catalog service name), .Labels
 	// (tags as key→value), .Tags and .Namespace, and the functions described
-	// in the README (normalize, lower, upper, replace, trimPrefix, trimSuffix).
+	// in docs/sync.md (normalize, lower, upper, replace, trimPrefix, trimSuffix).
 	DefaultRule string
 	// RouteWarning also routes Consul instances whose health is warning.
 	RouteWarning bool

@@ -13,7 +13,7 @@
 //     redirect/edge.wasm and fileserver/edge.wasm, each directory a Traefik plugin
 //     with its .traefik.yml. The options are the env names in camelCase.
 //
-// Each .c file starts with its build command and what it reads; the README's
+// Each .c file starts with its build command and what it reads; docs/wasm-host.md's
 // "Built-in handlers" section documents them for operators. `make wasm` at the
 // repository root rebuilds the modules reproducibly and `make wasm-check` fails when
 // a committed module differs from a fresh build.

@@ -5,7 +5,7 @@
  *     -fdebug-prefix-map=$(CURDIR)=. -fno-ident -Wl,--strip-all -Wl,-z,stack-size=16384 \
  *     -o fileserver/fileserver.wasm fileserver/fileserver.c
  *
- * Configuration (handler env; see README "Built-in handlers"):
+ * Configuration (handler env; see docs/wasm-host.md, "Built-in handlers"):
  *   ROOT              guest directory to serve (default "/"; the host mounts a volume there).
  *   INDEX             file served for "/" and for "dir/" (default index.html).
  *   FALLBACK_PATH     file (relative to ROOT) served with 200 when the path is not found (SPA).
