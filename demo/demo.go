@@ -235,7 +235,11 @@ func (d *Demo) Run(ctx context.Context) error {
 
 	// The wasm host, from a config file the user can edit while it runs.
 	wasmCfg := filepath.Join(dir, WasmConfigFile)
-	if err := os.WriteFile(wasmCfg, []byte(wasmConfig(handlersDir, siteDir)), 0o644); err != nil {
+	wasmYAML, err := wasmConfig(handlersDir, siteDir)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(wasmCfg, wasmYAML, 0o644); err != nil {
 		return fmt.Errorf("demo: writing wasm host config: %w", err)
 	}
 	wasmSrv, err := wasmhost.NewServer(ctx, wasmCfg, wasmhost.Options{Logger: d.opts.Logger})
@@ -590,22 +594,20 @@ func frontConfig(wasmURL string) *plugin.Config {
 	return c
 }
 
-// wasmConfig is the wasm host's config: fileserver over the site on /,
-// redirect on /old.
-func wasmConfig(handlersDir, siteDir string) string {
-	return fmt.Sprintf(`# The demo's wasm host; edit and save, the host reloads it.
-handlers:
-  - name: fileserver
-    module: %q
-    route: /
-    volumes: [%q]
-    env: {ROOT: /site}
-  - name: redirect
-    module: %q
-    route: /old
-    env: {DESTINATION: /, STATUS: "301"}
-`, filepath.Join(handlersDir, "fileserver", "fileserver.wasm"), siteDir+":/site",
-		filepath.Join(handlersDir, "redirect", "redirect.wasm"))
+// wasmConfig is the wasm host's config file: fileserver over the site on
+// /, redirect on /old.
+func wasmConfig(handlersDir, siteDir string) ([]byte, error) {
+	cfg := &wasmhost.Config{Handlers: []wasmhost.HandlerConfig{
+		{Name: "fileserver", Module: filepath.Join(handlersDir, "fileserver", "fileserver.wasm"), Route: "/",
+			Volumes: []string{siteDir + ":/site"}, Env: map[string]string{"ROOT": "/site"}},
+		{Name: "redirect", Module: filepath.Join(handlersDir, "redirect", "redirect.wasm"), Route: "/old",
+			Env: map[string]string{"DESTINATION": "/", "STATUS": "301"}},
+	}}
+	b, err := cfg.YAML()
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	return append([]byte("# The demo's wasm host; edit and save, the host reloads it.\n"), b...), nil
 }
 
 // Site is the demo's static site (index.html, cat.txt, style.css).

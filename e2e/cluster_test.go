@@ -28,6 +28,7 @@ import (
 	"github.com/whiskers-dev/whiskers/internal/traefikproc"
 	"github.com/whiskers-dev/whiskers/syncer/fakes/consulfake"
 	"github.com/whiskers-dev/whiskers/syncer/fakes/nomadfake"
+	"github.com/whiskers-dev/whiskers/wasmhost"
 )
 
 // Hosts the routers answer, and what the catalogs hold.
@@ -267,22 +268,19 @@ func (c *cluster) startWasmHost(bin string) *process {
 	abs := c.abs
 	cfg := filepath.Join(c.dir, "wasmhost.yaml")
 	redirect := abs("wasmhost/handlers/redirect/redirect.wasm")
-	yaml := fmt.Sprintf(`handlers:
-  - name: fileserver
-    module: %q
-    route: /
-    volumes: [%q]
-    env: {ROOT: /site}
-  - name: redirect
-    module: %q
-    route: /old
-    env: {DESTINATION: "https://finicky.example", STATUS: "301", INCLUDE_PATH: "1", KEEP_QUERY: "1"}
-  - name: redirect-308
-    module: %q
-    route: /moved
-    env: {DESTINATION: /new, STATUS: "308", INCLUDE_PATH: "1"}
-`, abs("wasmhost/handlers/fileserver/fileserver.wasm"), abs(siteDir)+":/site", redirect, redirect)
-	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+	conf := &wasmhost.Config{Handlers: []wasmhost.HandlerConfig{
+		{Name: "fileserver", Module: abs("wasmhost/handlers/fileserver/fileserver.wasm"), Route: "/",
+			Volumes: []string{abs(siteDir) + ":/site"}, Env: map[string]string{"ROOT": "/site"}},
+		{Name: "redirect", Module: redirect, Route: "/old",
+			Env: map[string]string{"DESTINATION": "https://finicky.example", "STATUS": "301", "INCLUDE_PATH": "1", "KEEP_QUERY": "1"}},
+		{Name: "redirect-308", Module: redirect, Route: "/moved",
+			Env: map[string]string{"DESTINATION": "/new", "STATUS": "308", "INCLUDE_PATH": "1"}},
+	}}
+	yaml, err := conf.YAML()
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, yaml, 0o644); err != nil {
 		c.tb.Fatal(err)
 	}
 	p := startProcess(c.tb, "whiskers wasm serve", bin, nil,

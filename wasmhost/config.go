@@ -42,6 +42,16 @@ type Config struct {
 	Handlers []HandlerConfig `yaml:"handlers"`
 }
 
+// YAML is the configuration as a config file holds it (what ParseConfig
+// reads back), with zero fields left out.
+func (c *Config) YAML() ([]byte, error) {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("wasmhost: writing config: %w", err)
+	}
+	return b, nil
+}
+
 // HandlerConfig describes one WAGI handler: which module runs, for which
 // requests, with which environment, files and limits. Paths in Module and
 // in the host side of Volumes are resolved against the config file's
@@ -56,32 +66,32 @@ type HandlerConfig struct {
 	// boundaries; the longest matching route wins. It becomes SCRIPT_NAME
 	// ("" for "/"). Empty means the handler is reachable only through the
 	// X-Whiskers-Handler header.
-	Route string `yaml:"route"`
+	Route string `yaml:"route,omitempty"`
 	// Env is added to the guest's environment; WAGI's request variables
 	// take precedence over it.
-	Env map[string]string `yaml:"env"`
+	Env map[string]string `yaml:"env,omitempty"`
 	// Volumes are "host:guest" directory mounts, always read-only.
-	Volumes []string `yaml:"volumes"`
+	Volumes []string `yaml:"volumes,omitempty"`
 	// Argv is WAGI's argv template: space-separated words where
 	// ${SCRIPT_NAME} is replaced by SCRIPT_NAME and ${ARGS} expands to one
 	// argument per query parameter. Default DefaultArgv.
-	Argv string `yaml:"argv"`
+	Argv string `yaml:"argv,omitempty"`
 	// Timeout is the wall-clock limit of one request's instance; the guest
 	// is stopped when it passes and the client gets 504.
-	Timeout Duration `yaml:"timeout"`
+	Timeout Duration `yaml:"timeout,omitempty"`
 	// Memory caps the guest's linear memory, rounded down to 64 KiB pages.
-	Memory ByteSize `yaml:"memory"`
+	Memory ByteSize `yaml:"memory,omitempty"`
 	// MaxRequestBody is the largest request body given to the guest; a
 	// larger one is answered 413.
-	MaxRequestBody ByteSize `yaml:"maxRequestBody"`
+	MaxRequestBody ByteSize `yaml:"maxRequestBody,omitempty"`
 	// MaxResponse is the largest output (headers and body) the guest may
 	// write; a guest writing more is stopped and the client gets 502.
-	MaxResponse ByteSize `yaml:"maxResponse"`
+	MaxResponse ByteSize `yaml:"maxResponse,omitempty"`
 	// MaxConcurrent is the number of instances of this handler that may
 	// run at once; further requests wait up to QueueTimeout, then get 503.
-	MaxConcurrent int `yaml:"maxConcurrent"`
+	MaxConcurrent int `yaml:"maxConcurrent,omitempty"`
 	// QueueTimeout is how long a request waits for a free instance slot.
-	QueueTimeout Duration `yaml:"queueTimeout"`
+	QueueTimeout Duration `yaml:"queueTimeout,omitempty"`
 }
 
 // Duration is a time.Duration read from YAML as a Go duration string

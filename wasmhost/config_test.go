@@ -3,6 +3,8 @@ package wasmhost
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,5 +152,36 @@ func TestParseByteSize(t *testing.T) {
 	for _, bad := range []string{"", "-1", "1.5MiB", "MiB", "99999999999999999999", "9999999999GiB"} {
 		_, err := ParseByteSize(bad)
 		assert.Error(t, err, bad)
+	}
+}
+
+// TestConfigYAML: what YAML writes, ParseConfig reads back the same (zero
+// fields left out, and read back as their defaults).
+func TestConfigYAML(t *testing.T) {
+	cfg := &Config{Handlers: []HandlerConfig{
+		{Name: "site", Module: "/m/fileserver.wasm", Route: "/", Volumes: []string{"/srv:/site"}, Env: map[string]string{"ROOT": "/site"},
+			Timeout: Duration(2 * time.Second), Memory: 16 << 20},
+		{Name: "old", Module: "/m/redirect.wasm", Route: "/old"},
+	}}
+	b, err := cfg.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "argv") || strings.Contains(string(b), "maxConcurrent") {
+		t.Errorf("zero fields written:\n%s", b)
+	}
+	back, err := ParseConfig(b, "/")
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, b)
+	}
+	withDefaults, err := ParseConfig([]byte(`handlers:
+  - {name: site, module: /m/fileserver.wasm, route: /, volumes: ["/srv:/site"], env: {ROOT: /site}, timeout: 2s, memory: 16777216}
+  - {name: old, module: /m/redirect.wasm, route: /old}
+`), "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, withDefaults) {
+		t.Errorf("read back %+v, want %+v:\n%s", back, withDefaults, b)
 	}
 }
