@@ -51,6 +51,7 @@ type syncFlags struct {
 	defaultRule, prefix, logLevel               string
 }
 
+// envOr is the environment variable name, or def when it is unset or empty.
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
@@ -79,7 +80,7 @@ func newSyncFlagSet(stderr io.Writer) (*flag.FlagSet, *syncFlags) {
 	fs.StringVar(&f.consulDC, "consul-datacenter", "", `Consul datacenter; "" is the agent's`)
 	fs.StringVar(&f.nomadAddr, "nomad-addr", envOr("NOMAD_ADDR", "http://127.0.0.1:4646"), "Nomad HTTP address ($NOMAD_ADDR); TLS from $NOMAD_CACERT, $NOMAD_CLIENT_CERT, …")
 	fs.StringVar(&f.nomadToken, "nomad-token", "", `Nomad ACL token; "" uses $NOMAD_TOKEN (never printed)`)
-	fs.StringVar(&f.nomadNS, "nomad-namespace", "*", "Nomad namespaces to watch, comma-separated; * is all")
+	fs.StringVar(&f.nomadNS, "nomad-namespace", envOr("NOMAD_NAMESPACE", "*"), "Nomad namespaces to watch, comma-separated; * is all ($NOMAD_NAMESPACE)")
 	fs.BoolVar(&f.nomadAllocs, "nomad-allocations", true, "read Nomad allocations, nodes and deployments: route an instance only once its allocation is healthy, drop it when it is stopping or its node drains, mark canaries (needs read-job and node:read)")
 	fs.StringVar(&f.nomadRegion, "nomad-region", os.Getenv("NOMAD_REGION"), "Nomad region ($NOMAD_REGION)")
 	fs.BoolVar(&f.exposedByDefault, "exposed-by-default", false, "route services without traefik.enable=true")

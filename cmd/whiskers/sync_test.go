@@ -240,3 +240,14 @@ func TestSyncSources(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncNomadNamespaceFromEnvironment: --nomad-namespace defaults to
+// $NOMAD_NAMESPACE, as Nomad's own tools do, and to every namespace without
+// it; an empty variable counts as unset.
+func TestSyncNomadNamespaceFromEnvironment(t *testing.T) {
+	for env, want := range map[string]string{"prod,staging": "prod,staging", "": "*"} {
+		t.Setenv("NOMAD_NAMESPACE", env)
+		_, f := newSyncFlagSet(&bytes.Buffer{})
+		assert.Equal(t, want, f.nomadNS, "NOMAD_NAMESPACE=%q", env)
+	}
+}

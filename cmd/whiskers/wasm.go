@@ -51,8 +51,8 @@ func parseWasmServeFlags(args []string, stderr io.Writer) (*wasmServeFlags, erro
 	f := &wasmServeFlags{}
 	fs := flag.NewFlagSet("whiskers wasm serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.config, "config", wasmEnvOr("WHISKERS_WASM_CONFIG", "handlers.yaml"), "handlers YAML file (env WHISKERS_WASM_CONFIG)")
-	fs.StringVar(&f.listen, "listen", wasmEnvOr("WHISKERS_WASM_LISTEN", "unix:///run/whiskers/wasm.sock"), "unix:///path/to.sock or host:port (env WHISKERS_WASM_LISTEN)")
+	fs.StringVar(&f.config, "config", envOr("WHISKERS_WASM_CONFIG", "handlers.yaml"), "handlers YAML file (env WHISKERS_WASM_CONFIG)")
+	fs.StringVar(&f.listen, "listen", envOr("WHISKERS_WASM_LISTEN", "unix:///run/whiskers/wasm.sock"), "unix:///path/to.sock or host:port (env WHISKERS_WASM_LISTEN)")
 	fs.StringVar(&f.cacheDir, "cache-dir", os.Getenv("WHISKERS_WASM_CACHE_DIR"), "on-disk compilation cache directory; empty compiles in memory at every start (env WHISKERS_WASM_CACHE_DIR)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&f.poll, "poll", wasmhost.DefaultPollInterval, "how often to check the config file for changes (SIGHUP reloads at once)")
@@ -112,12 +112,4 @@ func runWasmServe(ctx context.Context, args []string, _, stderr io.Writer) error
 	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	return errors.Join(serveErr, srv.Close(closeCtx))
-}
-
-// wasmEnvOr returns the environment variable key, or def when it is unset.
-func wasmEnvOr(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok {
-		return v
-	}
-	return def
 }
