@@ -104,6 +104,13 @@ type Source struct {
 	facts     facts                         // allocations, nodes, deployments
 	instances map[svcKey][]catalog.Instance // base with facts applied
 	ready     bool
+	// seen is the highest catalog index read. When a full read answers
+	// below it (a server restored to an older state, as after a restart),
+	// the catalog is behind what it said before until its index passes
+	// behindUntil: meanwhile lastGood, the instances that were routable
+	// then, keep their health and drain state (see derive).
+	seen, behindUntil uint64
+	lastGood          map[string]catalog.Instance
 }
 
 type svcKey struct{ namespace, name string }
@@ -415,7 +422,18 @@ func (s *Source) fullRead(ctx context.Context, notify func()) (uint64, error) {
 	}
 	s.mu.Lock()
 	f.keepDecided(s.facts)
+	if s.ready && meta.LastIndex < s.seen && s.behindUntil == 0 {
+		s.behindUntil, s.lastGood = s.seen, map[string]catalog.Instance{}
+		for _, insts := range s.instances {
+			for _, in := range insts {
+				if in.Health == catalog.HealthPassing && !in.Draining {
+					s.lastGood[in.Key()] = in
+				}
+			}
+		}
+	}
 	s.base, s.facts = next, f
+	s.advanceLocked(meta.LastIndex)
 	changed := s.deriveLocked() || !s.ready
 	if !s.ready {
 		s.ready = true
@@ -485,7 +503,7 @@ func (s *Source) refresh(ctx context.Context, key svcKey) (bool, error) {
 	}
 	derived := make([]catalog.Instance, len(insts))
 	for i, in := range insts {
-		derived[i] = s.facts.apply(in)
+		derived[i] = s.derive(in)
 	}
 	s.instances[key] = derived
 	return true, nil
@@ -563,8 +581,10 @@ func (s *Source) followEvents(ctx context.Context, index uint64, notify func(), 
 		if s.opts.OnAnswer != nil {
 			s.opts.OnAnswer(index)
 		}
+		s.mu.Lock()
+		factsChanged := s.advanceLocked(index) // caught up: derive afresh
+		s.mu.Unlock()
 		keys := map[svcKey]bool{}
-		factsChanged := false
 		for _, ev := range batch.Events {
 			if ev.Topic != api.TopicService {
 				s.mu.Lock()

@@ -1,6 +1,7 @@
 package nomad_test
 
 import (
+	"fmt"
 	"context"
 	"errors"
 	"io"
@@ -727,4 +728,40 @@ func TestSourceServerBackOlder(t *testing.T) {
 	fake.Register(reg("s2", "app", "10.0.0.2", 8080, "traefik.enable=true"))
 	waitFor(t, "following again", func() bool { _, ok := h.byID()["s2"]; return ok })
 	assert.Equal(t, catalog.HealthPassing, h.byID()["s1"].Health, "still routed")
+}
+
+// TestSourceServerBehind: a server restored to an older state says, of a
+// routable instance, what it no longer says (here its node ineligible, as
+// during an old drain). Until its index passes what it said before, the
+// instance stays as it was; once it has caught up, the catalog's word
+// holds again.
+func TestSourceServerBehind(t *testing.T) {
+	t.Parallel()
+	fake := nomadfake.New()
+	t.Cleanup(fake.Close)
+	fake.SetNode(api.Node{ID: "n1"})
+	r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
+	r.AllocID, r.NodeID = "a1", "n1"
+	fake.Register(r)
+	fake.SetAllocation(alloc("a1", "n1", 1, nil))
+	h := start(t, fake, "")
+	waitFor(t, "ready and routed", func() bool { in := h.byID()["s1"]; return h.ready() && !in.Draining })
+	before := fake.Index()
+
+	fake.SetDown(true)
+	waitFor(t, "an error", func() bool { return h.errors.Load() > 0 })
+	fake.SetNode(api.Node{ID: "n1", SchedulingEligibility: "ineligible"}) // what the older state says
+	fake.ResetIndex(5)
+	reads := fake.Requests(nomadfake.EndpointAllocations)
+	fake.SetDown(false)
+	waitFor(t, "re-read", func() bool { return fake.Requests(nomadfake.EndpointAllocations) > reads })
+	fake.Register(reg("x0", "other", "10.0.0.9", 8080, "traefik.enable=true"))
+	waitFor(t, "following again", func() bool { _, ok := h.byID()["x0"]; return ok })
+	assert.False(t, h.byID()["s1"].Draining, "kept while the catalog is behind")
+
+	for i := 1; fake.Index() <= before; i++ { // changes until the catalog has caught up
+		fake.Register(reg(fmt.Sprintf("x%d", i), "other", "10.0.0.9", 8080+i, "traefik.enable=true"))
+	}
+	fake.Register(reg("x-last", "other", "10.0.0.9", 9999, "traefik.enable=true"))
+	waitFor(t, "the catalog's word once caught up", func() bool { return h.byID()["s1"].Draining })
 }
