@@ -1,9 +1,9 @@
 package nomad_test
 
 import (
-	"fmt"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -96,6 +96,15 @@ func (h *harness) byService(name string) []catalog.Instance {
 		}
 	}
 	return out
+}
+
+// registerOnNode registers instance s1 of service app (enabled), from
+// allocation a1 on node n1, and the node.
+func registerOnNode(fake *nomadfake.Server) {
+	fake.SetNode(api.Node{ID: "n1"})
+	r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
+	r.AllocID, r.NodeID = "a1", "n1"
+	fake.Register(r)
 }
 
 func reg(id, service, addr string, port int, tags ...string) api.ServiceRegistration {
@@ -193,10 +202,7 @@ func TestSourceBackToTheStream(t *testing.T) {
 	t.Parallel()
 	fake := nomadfake.New()
 	t.Cleanup(fake.Close)
-	fake.SetNode(api.Node{ID: "n1"})
-	r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
-	r.AllocID, r.NodeID = "a1", "n1"
-	fake.Register(r)
+	registerOnNode(fake)
 	fake.SetAllocation(alloc("a1", "n1", 1, nil))
 	fake.SetStreamDisabled(true) // as while the agent restarts
 	h := start(t, fake, "", func(o *nomad.Options) { o.WaitTime, o.StreamRetry = time.Hour, 2*time.Second })
@@ -562,10 +568,7 @@ func TestSourceAllocationFacts(t *testing.T) {
 			t.Parallel()
 			fake := nomadfake.New()
 			t.Cleanup(fake.Close)
-			fake.SetNode(api.Node{ID: "n1"})
-			r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
-			r.AllocID, r.NodeID = "a1", "n1"
-			fake.Register(r)
+			registerOnNode(fake)
 			tc.setup(fake)
 			h := start(t, fake, "", func(o *nomad.Options) { o.StreamRetry = time.Hour })
 			waitFor(t, "ready", h.ready)
@@ -703,10 +706,7 @@ func TestSourceServerBackOlder(t *testing.T) {
 	t.Parallel()
 	fake := nomadfake.New()
 	t.Cleanup(fake.Close)
-	fake.SetNode(api.Node{ID: "n1"})
-	r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
-	r.AllocID, r.NodeID = "a1", "n1"
-	fake.Register(r)
+	registerOnNode(fake)
 	fake.SetDeployment(api.Deployment{ID: "d3", JobID: "app", JobVersion: 3, Status: "running"})
 	fake.SetAllocation(alloc("a1", "n1", 3, func(a *api.Allocation) {
 		a.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: ptr(true)}
@@ -739,10 +739,7 @@ func TestSourceServerBehind(t *testing.T) {
 	t.Parallel()
 	fake := nomadfake.New()
 	t.Cleanup(fake.Close)
-	fake.SetNode(api.Node{ID: "n1"})
-	r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
-	r.AllocID, r.NodeID = "a1", "n1"
-	fake.Register(r)
+	registerOnNode(fake)
 	fake.SetAllocation(alloc("a1", "n1", 1, nil))
 	h := start(t, fake, "")
 	waitFor(t, "ready and routed", func() bool { in := h.byID()["s1"]; return h.ready() && !in.Draining })
