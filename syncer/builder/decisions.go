@@ -51,6 +51,7 @@ const (
 	ReasonPanic         = "routed although not healthy: no healthy instance, and whiskers.zero=panic routes them all"
 	ReasonVariantLoser  = "routed; its tags differ from the service's and lost (see the problems)"
 	reasonCanaryPattern = "routed as a canary: %d%% of the requests"
+	reasonMergedPattern = "routed, merged with %s: the same address is one server"
 )
 
 // decide records the decision about every instance of g: eligible are the
@@ -89,6 +90,15 @@ func (st *state) decide(g group, eligible, servers []member, d *decoded, win *va
 				dec.Reason = ReasonVariantLoser
 			default:
 				dec.Reason = ReasonRouted
+			}
+			// The same address from both catalogs (a service registered
+			// in each) is one server in Traefik: the routed instances
+			// before this one are servers[:r-1], in the same order.
+			for _, o := range servers[:r-1] {
+				if o.in.Address == in.Address && o.in.Port == in.Port {
+					dec.Reason = fmt.Sprintf(reasonMergedPattern, string(o.in.Origin)+"/"+o.in.ID)
+					break
+				}
 			}
 		case d == nil:
 			dec.Reason = ReasonBadTags

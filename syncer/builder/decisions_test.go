@@ -34,6 +34,8 @@ func TestDecisions(t *testing.T) {
 		inst("panic", "p-1", []string{"traefik.enable=true", "whiskers.zero=panic"}, func(in *catalog.Instance) { in.Health = catalog.HealthCritical }),
 		inst("broken", "b-1", []string{"traefik.enable=true", "traefik.http.routers.x.rule="}, nil),
 		inst("hidden", "h-1", nil, nil),
+		inst("both", "n-1", on, nil),
+		inst("both", "c-1", on, func(in *catalog.Instance) { in.Origin, in.Port = catalog.OriginConsul, 8003 }), // n-1's address
 	})
 	res := b.Build(snap)
 	want := map[string]struct {
@@ -51,6 +53,8 @@ func TestDecisions(t *testing.T) {
 		"p-1":        {true, ReasonPanic},
 		"b-1":        {true, ReasonRouted},
 		"h-1":        {false, ReasonNotEnabled},
+		"c-1":        {true, ReasonRouted},
+		"n-1":        {true, "routed, merged with consul/c-1: the same address is one server"},
 	}
 	services := map[string][]string{}
 	seen := 0
