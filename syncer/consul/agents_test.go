@@ -56,7 +56,7 @@ func (r *realAgent) SetCheck(id, status string) bool {
 
 // startRealConsul starts a real agent for t (skipped without the binary,
 // failed under CI=true) and returns its address.
-func startRealConsul(t *testing.T, hcl string) (*cluster.ConsulAgent, string) {
+func startRealConsul(t testing.TB, hcl string) (*cluster.ConsulAgent, string) {
 	t.Helper()
 	bin := realbintest.Bin(t, realbin.Consul)
 	dir, err := os.MkdirTemp("", "wkc")
@@ -389,15 +389,7 @@ func TestSourceSeveralServicesInOneIndex(t *testing.T) {
 //
 //	make consul && go test -run '^$' -bench CheckChangeOnRealConsul -benchtime 50x ./syncer/consul/
 func BenchmarkCheckChangeOnRealConsul(b *testing.B) {
-	bin := realbintest.Bin(b, realbin.Consul)
-	dir, err := os.MkdirTemp("", "wkc")
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = os.RemoveAll(dir) })
-	ctx, cancel := context.WithTimeout(b.Context(), time.Minute)
-	defer cancel()
-	a, err := cluster.StartConsul(ctx, cluster.ConsulOptions{Bin: bin, Dir: dir})
-	require.NoError(b, err)
-	b.Cleanup(a.Close)
+	a, _ := startRealConsul(b, "")
 	ag := &realAgent{t: b, api: a.API("")}
 	const n = 1000
 	for i := range n {
