@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -112,14 +111,11 @@ func askSyncer(ctx context.Context, base string) (status.Status, error) {
 // readOnce reads the catalogs once, as `whiskers sync --once` does, and
 // returns what the build decided.
 func (f *syncFlags) readOnce(ctx context.Context, stderr io.Writer) (status.Status, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return status.Status{}, fmt.Errorf("bad --log-level %q", f.logLevel)
+	log, err := f.logger(stderr)
+	if err != nil {
+		return status.Status{}, err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	b, err := builder.New(builder.Options{
-		Prefix: f.prefix, ExposedByDefault: f.exposedByDefault, DefaultRule: f.defaultRule, RouteWarning: f.routeWarning,
-	})
+	b, err := f.builder()
 	if err != nil {
 		return status.Status{}, err
 	}

@@ -100,6 +100,22 @@ func newSyncFlagSet(stderr io.Writer) (*flag.FlagSet, *syncFlags) {
 	return fs, f
 }
 
+// logger is the logger --log-level asks for, writing to w.
+func (f *syncFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q", f.logLevel)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), nil
+}
+
+// builder is the builder the routing flags configure.
+func (f *syncFlags) builder() (*builder.Builder, error) {
+	return builder.New(builder.Options{
+		Prefix: f.prefix, ExposedByDefault: f.exposedByDefault, DefaultRule: f.defaultRule, RouteWarning: f.routeWarning,
+	})
+}
+
 // printDefaults is flag.PrintDefaults, except that every flag shows its
 // default, zero values included.
 func printDefaults(w io.Writer, fs *flag.FlagSet) {
@@ -129,12 +145,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stderr, "whiskers sync: unexpected arguments %q\n", fs.Args())
 		return errUsage
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		fmt.Fprintf(stderr, "whiskers sync: bad --log-level %q\n", f.logLevel)
+	log, err := f.logger(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "whiskers sync: %v\n", err)
 		return errUsage
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	format, err := render.ParseFormat(f.format)
 	if err != nil {
 		fmt.Fprintf(stderr, "whiskers sync: %v\n", err)
@@ -144,9 +159,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, "whiskers sync: nothing to do: give --output, --listen or --once")
 		return errUsage
 	}
-	b, err := builder.New(builder.Options{
-		Prefix: f.prefix, ExposedByDefault: f.exposedByDefault, DefaultRule: f.defaultRule, RouteWarning: f.routeWarning,
-	})
+	b, err := f.builder()
 	if err != nil {
 		return err
 	}
