@@ -247,28 +247,13 @@ func runJob(ctx context.Context, c *cluster.Cluster, dir, file string, vars map[
 	return nil
 }
 
-// poll calls cond every 200 ms (other processes: polling is all there is)
-// until it holds or ctx is done.
-func poll(ctx context.Context, what string, cond func() bool) error {
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("demo on nomad: waiting for %s: %w", what, ctx.Err())
-		case <-t.C:
-		}
-	}
-	return nil
-}
-
 // findTraefiks waits for Traefik on every node and returns, by node, its
 // web entry point and its API.
 func findTraefiks(ctx context.Context, c *cluster.Cluster) (web, api map[string]string, err error) {
-	err = poll(ctx, "Traefik running on every node", func() bool {
+	err = cluster.WaitFor(ctx, "Traefik running on every node", func() error {
 		ports, err := c.Ports(ctx, "traefik")
 		if err != nil {
-			return false
+			return err
 		}
 		web, api = map[string]string{}, map[string]string{}
 		for node, p := range ports {
@@ -276,9 +261,15 @@ func findTraefiks(ctx context.Context, c *cluster.Cluster) (web, api map[string]
 				web[node], api[node] = p["web"], p["admin"]
 			}
 		}
-		return len(web) == len(c.Clients)
+		if len(web) != len(c.Clients) {
+			return fmt.Errorf("on %d of %d nodes", len(web), len(c.Clients))
+		}
+		return nil
 	})
-	return web, api, err
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo on nomad: %w", err)
+	}
+	return web, api, nil
 }
 
 // waitBalanced waits until every node's Traefik answers the app from its
@@ -286,19 +277,22 @@ func findTraefiks(ctx context.Context, c *cluster.Cluster) (web, api map[string]
 func waitBalanced(ctx context.Context, traefik map[string]string) error {
 	client := httpload.NewClient()
 	for node, url := range traefik {
-		err := poll(ctx, "Traefik on "+node+" routing the app's three copies", func() bool {
+		err := cluster.WaitFor(ctx, "Traefik on "+node+" routing the app's three copies", func() error {
 			seen := map[string]bool{}
 			for range 9 {
 				r := httpload.Get(client, url, AppHost, "/hello")
 				if r.Err != nil || r.Status != http.StatusOK {
-					return false
+					return fmt.Errorf("GET /hello: %d %v", r.Status, r.Err)
 				}
 				seen[r.Body] = true
 			}
-			return len(seen) == 3
+			if len(seen) != 3 {
+				return fmt.Errorf("%d copies answered", len(seen))
+			}
+			return nil
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("demo on nomad: %w", err)
 		}
 	}
 	return nil

@@ -375,9 +375,9 @@ func (a *Agent) Restart(ctx context.Context) error {
 		return err
 	}
 	if !a.ns {
-		return waitFor(ctx, a.Name+" leader", a.c.hasLeader)
+		return WaitFor(ctx, a.Name+" leader", a.c.hasLeader)
 	}
-	return waitFor(ctx, a.Name+" ready", func() error { return a.c.nodeReady(a) })
+	return WaitFor(ctx, a.Name+" ready", func() error { return a.c.nodeReady(a) })
 }
 
 // firstChild is the PID of pid's first child, or 0.
@@ -396,11 +396,11 @@ func firstChild(pid int) int {
 
 // waitReady waits for Nomad's leader and every client.
 func (c *Cluster) waitReady(ctx context.Context) error {
-	if err := waitFor(ctx, "nomad leader", c.hasLeader); err != nil {
+	if err := WaitFor(ctx, "nomad leader", c.hasLeader); err != nil {
 		return err
 	}
 	for _, a := range c.Clients {
-		if err := waitFor(ctx, a.Name+" ready", func() error { return c.nodeReady(a) }); err != nil {
+		if err := WaitFor(ctx, a.Name+" ready", func() error { return c.nodeReady(a) }); err != nil {
 			return err
 		}
 	}
@@ -446,7 +446,7 @@ func (c *Cluster) nodeReady(a *Agent) error {
 
 // waitFor polls cond (an external process: polling is all there is) until
 // it returns nil or ctx is done.
-func waitFor(ctx context.Context, what string, cond func() error) error {
+func WaitFor(ctx context.Context, what string, cond func() error) error {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {

@@ -90,7 +90,7 @@ ports {
 	if a.proc, err = childproc.Start(cmd); err != nil {
 		return nil, fmt.Errorf("cluster: consul: %w", err)
 	}
-	if err := waitFor(ctx, "consul leader", a.leader); err != nil {
+	if err := WaitFor(ctx, "consul leader", a.leader); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("%w; output:\n%s", err, a.Logs())
 	}
