@@ -30,6 +30,10 @@
  * there (it traps). */
 static void die(int code);
 
+/* flush_with, defined by the front end, sends the header block and then n bytes
+ * of body, and empties the block. */
+static void flush_with(const char *body, size_t n);
+
 /* out is the response header block under construction. It starts in static storage and
  * moves to the heap only if it outgrows it: a first malloc sets up the allocator, loops
  * and all. */
@@ -104,6 +108,22 @@ static inline __attribute__((unused, always_inline)) void header_n(const char *n
 	putn(": ", 2);
 	putn(value, n);
 	putc_('\n');
+}
+
+/* put_length appends the content-length header. */
+static __attribute__((unused)) void put_length(uint64_t n) {
+	puts_("content-length: ");
+	putu(n);
+	putc_('\n');
+}
+
+/* text_response answers status with a plain-text body of n bytes, sent unless
+ * head (a HEAD request: the headers only). */
+static __attribute__((unused)) void text_response(const char *status, const char *body, size_t n, int head) {
+	header("status", status);
+	header("content-type", "text/plain; charset=utf-8");
+	put_length(n);
+	flush_with(body, head ? 0 : n);
 }
 
 static __attribute__((unused)) int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }

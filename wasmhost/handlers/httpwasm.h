@@ -375,16 +375,7 @@ static __attribute__((unused)) void req_start(void) {
 }
 
 /* answer_plain answers status with a short text body (body a string literal). */
-#define answer_plain(status, body) answer_plain_((status), (body), sizeof(body) - 1)
-
-static __attribute__((unused)) void answer_plain_(const char *status, const char *body, size_t n) {
-	header("status", status);
-	header("content-type", "text/plain; charset=utf-8");
-	puts_("content-length: ");
-	putu(n);
-	putc_('\n');
-	flush_with(body, n);
-}
+#define answer_plain(status, body) text_response((status), (body), sizeof(body) - 1, 0)
 
 /* handle_response is called after the next handler answered; there is nothing to do. */
 __attribute__((export_name("handle_response"))) void handle_response(uint32_t ctx, uint32_t is_error) {

@@ -307,19 +307,7 @@ static int parse_date(const char *s, int64_t *t) {
 
 /* ---- simple responses ---- */
 
-static void put_length(uint64_t n) {
-	puts_("content-length: ");
-	putu(n);
-	putc_('\n');
-}
-
-static void simple(const char *status, const char *body) {
-	header("status", status);
-	header("content-type", "text/plain; charset=utf-8");
-	size_t n = slen(body);
-	put_length(n);
-	flush_with(body, is_head ? 0 : n);
-}
+static void simple(const char *status, const char *body) { text_response(status, body, slen(body), is_head); }
 
 /* ---- paths ---- */
 

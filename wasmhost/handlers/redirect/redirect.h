@@ -17,12 +17,7 @@ struct redirect {
 };
 
 static void redirect_fail(const char *msg, size_t n) {
-	header("status", "500");
-	header("content-type", "text/plain; charset=utf-8");
-	puts_("content-length: ");
-	putu(n);
-	putc_('\n');
-	flush_with(msg, n);
+	text_response("500", msg, n, 0);
 	log_error(msg, n);
 }
 
