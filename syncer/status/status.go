@@ -112,11 +112,13 @@ func (t *Tracker) OnError(err error) {
 	t.board.changed()
 }
 
+// watch is the tracker's watch; ready is the board's word on it.
 func (t *Tracker) watch(ready bool) Watch {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.w.Ready = t.w.Ready || ready
-	return t.w
+	w := t.w
+	t.mu.Unlock()
+	w.Ready = ready
+	return w
 }
 
 // Board holds the latest status. Create it with NewBoard; it is safe for
@@ -154,6 +156,10 @@ func (b *Board) Close() { b.once.Do(func() { close(b.closed) }) }
 func (b *Board) Tracker(name string) *Tracker {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.trackerLocked(name)
+}
+
+func (b *Board) trackerLocked(name string) *Tracker {
 	t := b.trackers[name]
 	if t == nil {
 		t = &Tracker{w: Watch{Catalog: name}, now: b.now, board: b}
@@ -169,10 +175,8 @@ func (b *Board) Update(res builder.Result, ready map[string]bool) {
 	now := b.now()
 	b.mu.Lock()
 	for name, r := range ready {
-		b.ready[name] = b.ready[name] || r
-		if b.trackers[name] == nil {
-			b.trackers[name] = &Tracker{w: Watch{Catalog: name}, now: b.now, board: b}
-		}
+		b.ready[name] = b.ready[name] || r // once read completely, a catalog stays so
+		b.trackerLocked(name)
 	}
 	changes := diff(b.st.Services, res.Services, now, !b.st.Updated.IsZero())
 	causes := map[string]string{} // catalog → what moved
