@@ -34,11 +34,11 @@ func Handler(site fs.FS) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("artifacts: site: %w", err)
 	}
-	plugin, err := TarGz(whiskers.PluginSource)
+	plugin, err := tarGz(whiskers.PluginSource)
 	if err != nil {
 		return nil, err
 	}
-	hs, err := TarGz(handlers.Modules, under)
+	hs, err := tarGz(handlers.Modules, under)
 	if err != nil {
 		return nil, err
 	}
@@ -54,8 +54,8 @@ func Handler(site fs.FS) (http.Handler, error) {
 	}), nil
 }
 
-// TarGz packs the files of fsyses into one tar.gz.
-func TarGz(fsyses ...fs.FS) ([]byte, error) {
+// tarGz packs the files of fsyses into one tar.gz.
+func tarGz(fsyses ...fs.FS) ([]byte, error) {
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
