@@ -254,23 +254,29 @@ func (r *Runner) debounce(ctx context.Context, last time.Time) (time.Time, bool)
 
 // Snapshot merges the sources' current snapshots.
 func (r *Runner) Snapshot() catalog.Snapshot {
+	snap, _ := r.snapshot()
+	return snap
+}
+
+// snapshot merges the sources' current snapshots, and says by name which
+// sources have been read completely.
+func (r *Runner) snapshot() (catalog.Snapshot, map[string]bool) {
 	parts := make([][]catalog.Instance, 0, len(r.opts.Sources))
+	ready := make(map[string]bool, len(r.opts.Sources))
 	for _, s := range r.opts.Sources {
-		insts, _ := s.Snapshot()
+		insts, ok := s.Snapshot()
 		parts = append(parts, insts)
+		ready[s.Name()] = ok
 	}
-	return catalog.Merge(parts...)
+	return catalog.Merge(parts...), ready
 }
 
 // Build builds the configuration of the current snapshot and logs problems
 // not logged before (once per distinct problem while it persists).
 func (r *Runner) Build() *dynamic.Configuration {
-	res := r.opts.Builder.Build(r.Snapshot())
+	snap, ready := r.snapshot()
+	res := r.opts.Builder.Build(snap)
 	if r.opts.Status != nil {
-		ready := make(map[string]bool, len(r.opts.Sources))
-		for _, s := range r.opts.Sources {
-			_, ready[s.Name()] = s.Snapshot()
-		}
 		r.opts.Status.Update(res, ready)
 	}
 	r.mu.Lock()
