@@ -194,6 +194,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	if !r.waitReady(ctx) {
 		return nil
 	}
+	// The first sync reads every source as it is now: a signal still
+	// queued from before is no change after it, and counting it would make
+	// the first real change look like part of a burst.
+	select {
+	case <-r.notify:
+	default:
+	}
 	var (
 		retry      <-chan time.Time
 		lastSignal time.Time

@@ -280,3 +280,37 @@ func TestRunnerWritesAChangeAfterQuietAtOnce(t *testing.T) {
 	a.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
 	waitFor(t, "the change published at once", func() bool { return len(h.publishes()) == 2 })
 }
+
+// earlySignal is a memSource that is ready at once and signals while the
+// runner first asks whether it is ready: a signal queued before the first
+// sync, as when a source answers just before the runner looks.
+type earlySignal struct {
+	*memSource
+	once sync.Once
+}
+
+func (e *earlySignal) Snapshot() ([]catalog.Instance, bool) {
+	e.once.Do(func() {
+		<-e.running // its Run has its notify
+		e.mu.Lock()
+		n := e.notify
+		e.mu.Unlock()
+		n()
+	})
+	return e.memSource.Snapshot()
+}
+
+// TestRunnerIgnoresSignalsBeforeFirstSync: a signal queued before the
+// first sync is covered by it, and does not make the first real change
+// look like part of a burst (which, with an hour's debounce, would wait an
+// hour: seen in CI as a flake of TestRunnerWritesAChangeAfterQuietAtOnce).
+func TestRunnerIgnoresSignalsBeforeFirstSync(t *testing.T) {
+	t.Parallel()
+	m := newMem("a")
+	m.insts, m.ready = []catalog.Instance{inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1")}, true
+	src := &earlySignal{memSource: m}
+	h := startRunner(t, syncer.Options{Sources: []catalog.Source{src}, Debounce: time.Hour, MaxWait: time.Hour})
+	waitFor(t, "first publish", func() bool { return len(h.publishes()) == 1 })
+	m.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
+	waitFor(t, "the change published at once", func() bool { return len(h.publishes()) == 2 })
+}
