@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -75,7 +76,7 @@ func newSyncFlagSet(stderr io.Writer) (*flag.FlagSet, *syncFlags) {
 	fs.BoolVar(&f.nomad, "nomad", true, "watch the Nomad service catalog (--nomad=false to switch it off)")
 	fs.StringVar(&f.consulAddr, "consul-addr", envOr("CONSUL_HTTP_ADDR", "127.0.0.1:8500"), "Consul HTTP address ($CONSUL_HTTP_ADDR); TLS from $CONSUL_CACERT, $CONSUL_CLIENT_CERT, …")
 	fs.StringVar(&f.consulToken, "consul-token", "", `Consul ACL token; "" uses $CONSUL_HTTP_TOKEN (never printed)`)
-	fs.StringVar(&f.consulNS, "consul-namespace", os.Getenv("CONSUL_NAMESPACE"), "Consul Enterprise namespaces to watch, comma-separated, one set of watches each ($CONSUL_NAMESPACE)")
+	fs.StringVar(&f.consulNS, "consul-namespace", os.Getenv("CONSUL_NAMESPACE"), "Consul Enterprise namespaces to watch, comma-separated, one set of watches each; * is every one the token may read ($CONSUL_NAMESPACE)")
 	fs.StringVar(&f.consulPartition, "consul-partition", os.Getenv("CONSUL_PARTITION"), "Consul Enterprise admin partition ($CONSUL_PARTITION)")
 	fs.StringVar(&f.consulDC, "consul-datacenter", "", `Consul datacenter; "" is the agent's`)
 	fs.StringVar(&f.nomadAddr, "nomad-addr", envOr("NOMAD_ADDR", "http://127.0.0.1:4646"), "Nomad HTTP address ($NOMAD_ADDR); TLS from $NOMAD_CACERT, $NOMAD_CLIENT_CERT, …")
@@ -283,13 +284,23 @@ func (f *syncFlags) sources(log *slog.Logger, m *output.Metrics, board *status.B
 		if len(namespaces) == 0 {
 			namespaces = []string{""} // the token's default
 		}
+		if slices.Contains(namespaces, consul.AllNamespaces) && len(namespaces) > 1 {
+			return nil, fmt.Errorf("--consul-namespace: %s is every namespace, not to be listed with others", consul.AllNamespaces)
+		}
 		for _, ns := range namespaces {
 			c := *cfg // NewClient rewrites Address
 			h := newHooks("consul")
-			s, err := consul.New(consul.Options{
+			opts := consul.Options{
 				Config: &c, Prefix: f.prefix, ExposedByDefault: f.exposedByDefault, Namespace: ns, Partition: f.consulPartition,
 				WaitTime: f.waitTime, Logger: log, OnError: onError(h), OnAnswer: onAnswer(h),
-			})
+			}
+			var s catalog.Source
+			var err error
+			if ns == consul.AllNamespaces {
+				s, err = consul.NewAllNamespaces(opts)
+			} else {
+				s, err = consul.New(opts)
+			}
 			if err != nil {
 				return nil, err
 			}

@@ -212,6 +212,8 @@ func TestSyncSources(t *testing.T) {
 	}{
 		{"defaults", nil, []string{"consul", "nomad"}, ""},
 		{"consul namespaces", []string{"--consul-namespace", "team-a, team-b"}, []string{"consul/team-a", "consul/team-b", "nomad"}, ""},
+		{"every consul namespace", []string{"--consul-namespace", "*"}, []string{"consul/*", "nomad"}, ""},
+		{"* with others", []string{"--consul-namespace", "*,team-a"}, nil, "* is every namespace"},
 		{"nomad only", []string{"--consul=false"}, []string{"nomad"}, ""},
 		{"none", []string{"--consul=false", "--nomad=false"}, nil, "both catalogs are switched off"},
 	}

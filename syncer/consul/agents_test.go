@@ -252,6 +252,8 @@ func TestAgentsAnswerAlike(t *testing.T) {
 			"/v1/catalog/services?ns=team-a", 400, "Namespaces are a Consul Enterprise feature"},
 		{"namespace * on the open-source edition", "observed on 1.14.8: 400",
 			"/v1/health/state/any?ns=*", 400, "Namespaces are a Consul Enterprise feature"},
+		{"no namespace list on the open-source edition", "api-docs/namespaces is Enterprise; observed on 1.14.8: 404",
+			"/v1/namespaces", 404, "not a recognized HTTP API endpoint"},
 		{"partitions on the open-source edition", "api-docs/catalog#partition is Enterprise; observed on 1.14.8: 400",
 			"/v1/health/service/web?partition=p1", 400, "Partitions are a Consul Enterprise feature"},
 	}

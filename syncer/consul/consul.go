@@ -135,10 +135,14 @@ func New(opts Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consul: creating client: %w", err)
 	}
+	log := opts.Logger.With("source", "consul")
+	if opts.Namespace != "" {
+		log = log.With("namespace", opts.Namespace)
+	}
 	return &Source{
 		opts:      opts,
 		client:    client,
-		log:       opts.Logger.With("source", "consul"),
+		log:       log,
 		resync:    make(chan struct{}, 1),
 		dirty:     make(chan struct{}, 1),
 		instances: map[string][]catalog.Instance{},

@@ -66,7 +66,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 type harness struct {
 	fake   *consulfake.Server
-	src    *consul.Source
+	src    catalog.Source
 	errors atomic.Int64
 	notes  atomic.Int64
 }
@@ -91,12 +91,22 @@ func startAt(t testing.TB, addr, token string, wait time.Duration) *harness {
 
 func startAddr(t testing.TB, addr, token string, exposed bool, wait time.Duration) *harness {
 	t.Helper()
+	return run(t, addr, token, func(o consul.Options) (catalog.Source, error) {
+		o.ExposedByDefault, o.WaitTime = exposed, wait
+		return consul.New(o)
+	})
+}
+
+// run runs the source that newSource makes from the test options (fast
+// retries, errors counted) against the agent at addr.
+func run(t testing.TB, addr, token string, newSource func(consul.Options) (catalog.Source, error)) *harness {
+	t.Helper()
 	h := &harness{}
 	cfg := api.DefaultConfig()
 	cfg.Address = addr
 	cfg.Token = token
-	src, err := consul.New(consul.Options{
-		Config: cfg, ExposedByDefault: exposed, WaitTime: wait,
+	src, err := newSource(consul.Options{
+		Config: cfg, WaitTime: time.Second,
 		MinInterval: time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		OnError: func(error) { h.errors.Add(1) },
@@ -309,7 +319,7 @@ func TestSourceResync(t *testing.T) {
 	h := start(t, fake, "", false)
 	waitFor(t, "ready", h.ready)
 	before := fake.Requests(consulfake.EndpointCatalogServices)
-	h.src.Resync()
+	h.src.(*consul.Source).Resync()
 	waitFor(t, "re-list", func() bool { return fake.Requests(consulfake.EndpointCatalogServices) > before })
 	waitFor(t, "still complete", func() bool { return len(h.byID()) == 3 })
 }

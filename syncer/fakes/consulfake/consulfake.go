@@ -1,8 +1,9 @@
 // Package consulfake is an in-process Consul agent for tests and demos: an
 // httptest server that speaks the real HTTP API for the endpoints the syncer
-// uses (/v1/catalog/services, /v1/health/service/:name), with blocking
-// queries (index, wait, X-Consul-Index), ACL tokens (403 without the right
-// X-Consul-Token) and fault knobs (down, slow, 500, index reset, hang).
+// uses (/v1/catalog/services, /v1/health/service/:name, /v1/health/state,
+// and with SetEnterprise /v1/namespaces), with blocking queries (index,
+// wait, X-Consul-Index), ACL tokens (403 without the right X-Consul-Token)
+// and fault knobs (down, slow, 500, index reset, hang).
 //
 // Instances enter through Register, Deregister and SetCheck, which may be
 // called at any time from any goroutine; the official client
@@ -32,17 +33,19 @@ const (
 	EndpointCatalogServices = "catalog/services"
 	EndpointHealthService   = "health/service"
 	EndpointHealthState     = "health/state"
+	EndpointNamespaces      = "namespaces"
 )
 
 // Instance is one service instance registered in the fake.
 type Instance struct {
-	ID      string // service ID, unique in the fake
-	Service string // service name
-	Node    string // node name; "node1" when empty
-	Address string
-	Port    int
-	Tags    []string
-	Meta    map[string]string
+	ID        string // service ID, unique in the fake
+	Service   string // service name
+	Namespace string // Consul Enterprise namespace (SetEnterprise); "" is "default"
+	Node      string // node name; "node1" when empty
+	Address   string
+	Port      int
+	Tags      []string
+	Meta      map[string]string
 }
 
 type entry struct {
@@ -66,6 +69,10 @@ type Server struct {
 	hidden    map[string]bool   // services the token's ACLs filter out
 	nodes     map[string]string // node → its serfHealth status, when not passing
 
+	enterprise bool            // answers ns and /v1/namespaces (SetEnterprise)
+	namespaces map[string]bool // the namespaces, when enterprise
+	nsIndex    uint64          // index of the last namespace change
+
 	conns    atomic.Int64 // open client connections
 	maxConns atomic.Int64 // the most open at once
 	limit    atomic.Int64 // limits.http_max_conns_per_client; 0 is none
@@ -83,6 +90,7 @@ func New() *Server {
 		nodes:     map[string]string{},
 	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/namespaces", s.params(s.listNamespaces))
 	mux.HandleFunc("GET /v1/catalog/services", s.params(s.catalogServices))
 	mux.HandleFunc("GET /v1/health/service/{name}", s.params(s.healthService))
 	mux.HandleFunc("GET /v1/health/state/{state}", s.params(s.healthState))
@@ -166,6 +174,10 @@ func (s *Server) RegisterAll(ins ...Instance) {
 	for _, in := range ins {
 		if in.Node == "" {
 			in.Node = "node1"
+		}
+		if s.enterprise && !s.namespaces[namespaceOf(in)] {
+			s.namespaces[namespaceOf(in)] = true
+			s.nsIndex = s.index
 		}
 		status := "passing"
 		if old, ok := s.instances[in.ID]; ok {
@@ -282,13 +294,13 @@ func token(r *http.Request) string {
 // params refuses what Consul 1.14.8, the open-source edition, refuses
 // before reading anything (recorded from the real agent, see
 // syncer/consul's TestAgentsAnswerAlike): ns and partition, Enterprise
-// features, with 400; a datacenter other than its own with 500 "No path to
-// datacenter".
+// features, with 400 (ns is taken after SetEnterprise); a datacenter other
+// than its own with 500 "No path to datacenter".
 func (s *Server) params(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		switch {
-		case q.Has("ns"):
+		case q.Has("ns") && !s.isEnterprise():
 			http.Error(w, `Invalid query parameter: "ns" - Namespaces are a Consul Enterprise feature`, http.StatusBadRequest)
 		case q.Has("partition"):
 			http.Error(w, `Invalid query parameter: "partition" - Partitions are a Consul Enterprise feature`, http.StatusBadRequest)
@@ -312,13 +324,16 @@ func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request) {
 	out := map[string][]string{}
 	filtered := false
 	for _, e := range s.instances {
+		if !inNamespace(r, e.inst) {
+			continue
+		}
 		if s.hidden[e.inst.Service] {
 			filtered = true
 			continue
 		}
 		tags := append(out[e.inst.Service], e.inst.Tags...)
 		slices.Sort(tags)
-		out[e.inst.Service] = slices.Compact(tags)
+		out[e.inst.Service] = append([]string{}, slices.Compact(tags)...) // [] without tags, as Consul answers
 	}
 	index := max(s.listIndex, 1)
 	s.mu.Unlock()
@@ -345,7 +360,7 @@ func (s *Server) healthService(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Consul-Results-Filtered-By-ACLs", "true")
 	}
 	for _, e := range s.instances {
-		if e.inst.Service != name || s.hidden[name] {
+		if e.inst.Service != name || s.hidden[name] || !inNamespace(r, e.inst) {
 			continue
 		}
 		if passingOnly && e.status != api.HealthPassing {
@@ -383,6 +398,9 @@ func (s *Server) healthState(w http.ResponseWriter, r *http.Request) {
 	filtered := false
 	for _, id := range slices.Sorted(maps.Keys(s.instances)) {
 		e := s.instances[id]
+		if !inNamespace(r, e.inst) {
+			continue
+		}
 		if s.hidden[e.inst.Service] { // its checks are filtered too, as Consul 1.14 does
 			filtered = true
 			continue
@@ -429,11 +447,18 @@ func (s *Server) entryLocked(e *entry) *api.ServiceEntry {
 			Status: e.status, ServiceID: in.ID, ServiceName: in.Service, ServiceTags: tags, Type: "http",
 		})
 	}
+	ns := ""
+	if s.enterprise {
+		ns = namespaceOf(in)
+		for _, c := range checks {
+			c.Namespace = ns
+		}
+	}
 	return &api.ServiceEntry{
 		Node: &api.Node{ID: "node-" + in.Node, Node: in.Node, Address: "127.0.0.1", Datacenter: s.dc},
 		Service: &api.AgentService{
 			ID: in.ID, Service: in.Service, Tags: tags, Meta: in.Meta, Port: in.Port, Address: in.Address,
-			Weights: api.AgentWeights{Passing: 1, Warning: 1}, Datacenter: s.dc,
+			Weights: api.AgentWeights{Passing: 1, Warning: 1}, Datacenter: s.dc, Namespace: ns,
 			// As Consul 1.14 answers (testdata/consul-1.14.8).
 			TaggedAddresses: map[string]api.ServiceAddress{
 				"lan_ipv4": {Address: in.Address, Port: in.Port}, "wan_ipv4": {Address: in.Address, Port: in.Port},
@@ -443,6 +468,94 @@ func (s *Server) entryLocked(e *entry) *api.ServiceEntry {
 		},
 		Checks: checks,
 	}
+}
+
+// SetEnterprise makes the fake answer as Consul Enterprise does to
+// namespaces (api-docs/namespaces): the ns parameter selects one ("" is
+// "default", and "*" every one, as the health endpoints document for
+// wildcard reads), /v1/namespaces lists them (a blocking query), and the
+// answers carry each instance's and check's Namespace. A namespace exists
+// once added or once an instance is registered in it; "default" always
+// does.
+func (s *Server) SetEnterprise() {
+	s.mu.Lock()
+	s.enterprise = true
+	s.namespaces = map[string]bool{"default": true}
+	s.index++
+	s.nsIndex = s.index
+	s.mu.Unlock()
+	s.Broadcast()
+}
+
+func (s *Server) isEnterprise() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.enterprise }
+
+// AddNamespace creates a namespace (SetEnterprise first).
+func (s *Server) AddNamespace(name string) {
+	s.mu.Lock()
+	s.index++
+	s.namespaces[name] = true
+	s.nsIndex = s.index
+	s.mu.Unlock()
+	s.Broadcast()
+}
+
+// DeleteNamespace deletes a namespace and, as Consul does, everything
+// registered in it.
+func (s *Server) DeleteNamespace(name string) {
+	s.mu.Lock()
+	s.index++
+	delete(s.namespaces, name)
+	for id, e := range s.instances {
+		if namespaceOf(e.inst) == name {
+			delete(s.instances, id)
+			s.svcIndex[e.inst.Service] = s.index
+		}
+	}
+	s.nsIndex, s.listIndex, s.chkIndex = s.index, s.index, s.index
+	s.mu.Unlock()
+	s.Broadcast()
+}
+
+func namespaceOf(in Instance) string {
+	if in.Namespace == "" {
+		return "default"
+	}
+	return in.Namespace
+}
+
+// inNamespace reports whether the request's ns selects the instance (always
+// on the open-source edition, which has none and refuses ns).
+func inNamespace(r *http.Request, in Instance) bool {
+	ns := r.URL.Query().Get("ns")
+	if ns == "" {
+		ns = "default"
+	}
+	return ns == "*" || ns == namespaceOf(in)
+}
+
+// listNamespaces serves GET /v1/namespaces: 404 on the open-source edition,
+// as Consul 1.14.8 answers; with SetEnterprise, the namespaces sorted by
+// name, blocking on the index of their last change.
+func (s *Server) listNamespaces(w http.ResponseWriter, r *http.Request) {
+	if !s.isEnterprise() {
+		http.Error(w, "Invalid URL path: not a recognized HTTP API endpoint", http.StatusNotFound)
+		return
+	}
+	if !s.Enter(w, r, EndpointNamespaces, token(r)) {
+		return
+	}
+	idx, wait := fault.Blocking(r)
+	current := func() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return max(s.nsIndex, 1) }
+	if !s.Wait(w, r, token(r), idx, wait, current) {
+		return
+	}
+	s.mu.Lock()
+	out := []*api.Namespace{}
+	for _, name := range slices.Sorted(maps.Keys(s.namespaces)) {
+		out = append(out, &api.Namespace{Name: name, CreateIndex: s.nsIndex, ModifyIndex: s.nsIndex})
+	}
+	s.mu.Unlock()
+	writeJSON(w, current(), out)
 }
 
 func writeJSON(w http.ResponseWriter, index uint64, v any) {

@@ -125,3 +125,67 @@ func TestBlockingQueries(t *testing.T) {
 	assert.True(t, s.Deregister("w2"))
 	assert.False(t, s.Deregister("w2"))
 }
+
+// TestEnterpriseNamespaces: after SetEnterprise the fake answers namespaces
+// as Consul Enterprise documents them; each row names the page.
+func TestEnterpriseNamespaces(t *testing.T) {
+	t.Parallel()
+	s := consulfake.New()
+	t.Cleanup(s.Close)
+	s.SetEnterprise()
+	s.Register(consulfake.Instance{ID: "w1", Service: "web", Address: "10.0.0.1", Port: 80})
+	s.Register(consulfake.Instance{ID: "wa", Service: "web", Namespace: "team-a", Address: "10.0.1.1", Port: 80})
+	s.Register(consulfake.Instance{ID: "aa", Service: "api", Namespace: "team-a", Address: "10.0.1.2", Port: 90})
+	rows := []struct {
+		name, source, path, want string
+	}{
+		{"no ns is the default namespace", "api-docs/catalog#ns: defaults to the token's namespace or default",
+			"/v1/catalog/services", `{"web":[]}`},
+		{"ns selects one", "api-docs/catalog#ns", "/v1/catalog/services?ns=team-a", `{"web":[],"api":[]}`},
+		{"the namespace list", "api-docs/namespaces#list-all-namespaces",
+			"/v1/namespaces", `[{"Name":"default","CreateIndex":13,"ModifyIndex":13},{"Name":"team-a","CreateIndex":13,"ModifyIndex":13}]`},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			resp, body := get(t, s.URL()+row.path, "")
+			require.NotNil(t, resp)
+			assert.Equal(t, http.StatusOK, resp.StatusCode, row.source)
+			assert.JSONEq(t, row.want, string(body), row.source)
+		})
+	}
+	t.Run("* reads every namespace's checks", func(t *testing.T) { // api-docs/health#ns: the * wildcard
+		_, body := get(t, s.URL()+"/v1/health/state/any?ns=*", "")
+		var checks []struct{ ServiceID, Namespace string }
+		require.NoError(t, json.Unmarshal(body, &checks))
+		got := map[string]string{}
+		for _, c := range checks {
+			if c.ServiceID != "" {
+				got[c.ServiceID] = c.Namespace
+			}
+		}
+		assert.Equal(t, map[string]string{"w1": "default", "wa": "team-a", "aa": "team-a"}, got)
+	})
+	t.Run("a namespace change wakes the list", func(t *testing.T) { // api-docs/namespaces: blocking queries YES
+		resp, _ := get(t, s.URL()+"/v1/namespaces", "")
+		idx := index(t, resp)
+		done := make(chan uint64, 1)
+		go func() {
+			r, _ := get(t, s.URL()+"/v1/namespaces?index="+strconv.FormatUint(idx, 10)+"&wait=1m", "")
+			if r == nil {
+				done <- 0
+				return
+			}
+			done <- index(t, r)
+		}()
+		s.AddNamespace("team-b")
+		select {
+		case got := <-done:
+			assert.Greater(t, got, idx)
+		case <-time.After(20 * time.Second):
+			t.Fatal("blocking query not woken by a new namespace")
+		}
+		s.DeleteNamespace("team-a")
+		_, body := get(t, s.URL()+"/v1/catalog/services?ns=team-a", "")
+		assert.JSONEq(t, `{}`, string(body), "a deleted namespace's services are gone")
+	})
+}
