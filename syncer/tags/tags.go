@@ -117,7 +117,6 @@ var errGroup = errors.New("is a group of options, not a value (want a sub-option
 // set assigns value to the field that path (segments joined by ".", "" for
 // v itself) names inside v (settable).
 func set(v reflect.Value, path string, value string) error {
-	seg, rest, _ := strings.Cut(path, ".")
 	switch v.Kind() {
 	case reflect.Pointer:
 		if path == "" && v.Type().Elem().Kind() == reflect.Struct {
@@ -127,81 +126,10 @@ func set(v reflect.Value, path string, value string) error {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
 		return set(v.Elem(), path, value)
-
 	case reflect.Struct:
-		if path == "" {
-			// A group of options that is not a pointer always exists.
-			return group(value)
-		}
-		name, idx, hasIdx, err := splitIndex(seg)
-		if err != nil {
-			return err
-		}
-		f, ok := fieldOf(v.Type(), strings.ToLower(name))
-		if !ok {
-			return fmt.Errorf("unknown option %q", seg)
-		}
-		fv := v.Field(f.index)
-		if f.alias {
-			if hasIdx {
-				return fmt.Errorf("option %q takes no index", name)
-			}
-			// "server" addresses the first element of "servers".
-			idx, hasIdx = 0, true
-		}
-		if hasIdx {
-			if fv.Kind() != reflect.Slice {
-				return fmt.Errorf("option %q is not a list", name)
-			}
-			if fv.Len() <= idx {
-				grown := reflect.MakeSlice(fv.Type(), idx+1, idx+1)
-				reflect.Copy(grown, fv)
-				fv.Set(grown)
-			}
-			return wrap(seg, set(fv.Index(idx), rest, value))
-		}
-		return wrap(seg, set(fv, rest, value))
-
+		return setField(v, path, value)
 	case reflect.Map:
-		if path == "" {
-			return errors.New("needs a name (a map of named entries)")
-		}
-		if v.IsNil() {
-			v.Set(reflect.MakeMap(v.Type()))
-		}
-		k := reflect.ValueOf(seg)
-		if kt := v.Type().Key(); kt != k.Type() {
-			k = k.Convert(kt)
-		}
-		et := v.Type().Elem()
-		if et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct {
-			// Objects (routers, services, …) are set in place.
-			old := v.MapIndex(k)
-			if old.IsValid() && !old.IsNil() {
-				if rest == "" {
-					return wrap(seg, enable(reflect.New(et).Elem(), value))
-				}
-				return wrap(seg, set(old.Elem(), rest, value))
-			}
-			if rest != "" {
-				p := reflect.New(et.Elem())
-				if err := set(p.Elem(), rest, value); err != nil {
-					return wrap(seg, err)
-				}
-				v.SetMapIndex(k, p)
-				return nil
-			}
-		}
-		tmp := reflect.New(et).Elem()
-		if old := v.MapIndex(k); old.IsValid() {
-			tmp.Set(old)
-		}
-		if err := set(tmp, rest, value); err != nil {
-			return wrap(seg, err)
-		}
-		v.SetMapIndex(k, tmp)
-		return nil
-
+		return setEntry(v, path, value)
 	case reflect.Interface:
 		// Free-form plugin options: a string, or nested options.
 		if path == "" {
@@ -215,11 +143,94 @@ func set(v reflect.Value, path string, value string) error {
 		}
 		return set(reflect.ValueOf(m), path, value)
 	}
-
 	if path != "" {
+		seg, _, _ := strings.Cut(path, ".")
 		return fmt.Errorf("unknown option %q", seg)
 	}
 	return setLeaf(v, value)
+}
+
+// setField sets the option that path names inside the struct v: a field
+// by its lower-case name, with an index for a list ("servers[0]"), or the
+// first element of a list through its singular alias ("server").
+func setField(v reflect.Value, path string, value string) error {
+	if path == "" {
+		// A group of options that is not a pointer always exists.
+		return group(value)
+	}
+	seg, rest, _ := strings.Cut(path, ".")
+	name, idx, hasIdx, err := splitIndex(seg)
+	if err != nil {
+		return err
+	}
+	f, ok := fieldOf(v.Type(), strings.ToLower(name))
+	if !ok {
+		return fmt.Errorf("unknown option %q", seg)
+	}
+	fv := v.Field(f.index)
+	if f.alias {
+		if hasIdx {
+			return fmt.Errorf("option %q takes no index", name)
+		}
+		// "server" addresses the first element of "servers".
+		idx, hasIdx = 0, true
+	}
+	if !hasIdx {
+		return wrap(seg, set(fv, rest, value))
+	}
+	if fv.Kind() != reflect.Slice {
+		return fmt.Errorf("option %q is not a list", name)
+	}
+	if fv.Len() <= idx {
+		grown := reflect.MakeSlice(fv.Type(), idx+1, idx+1)
+		reflect.Copy(grown, fv)
+		fv.Set(grown)
+	}
+	return wrap(seg, set(fv.Index(idx), rest, value))
+}
+
+// setEntry sets the option that path names inside the map v of named
+// entries: objects (routers, services, …) are set in place, other values
+// through a copy.
+func setEntry(v reflect.Value, path string, value string) error {
+	if path == "" {
+		return errors.New("needs a name (a map of named entries)")
+	}
+	seg, rest, _ := strings.Cut(path, ".")
+	if v.IsNil() {
+		v.Set(reflect.MakeMap(v.Type()))
+	}
+	k := reflect.ValueOf(seg)
+	if kt := v.Type().Key(); kt != k.Type() {
+		k = k.Convert(kt)
+	}
+	et := v.Type().Elem()
+	if et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct {
+		old := v.MapIndex(k)
+		if old.IsValid() && !old.IsNil() {
+			if rest == "" {
+				return wrap(seg, enable(reflect.New(et).Elem(), value))
+			}
+			return wrap(seg, set(old.Elem(), rest, value))
+		}
+		if rest != "" {
+			p := reflect.New(et.Elem())
+			if err := set(p.Elem(), rest, value); err != nil {
+				return wrap(seg, err)
+			}
+			v.SetMapIndex(k, p)
+			return nil
+		}
+	}
+	entry := reflect.New(et).Elem()
+	if old := v.MapIndex(k); old.IsValid() {
+		entry.Set(old)
+	}
+	if err := set(entry, rest, value); err != nil {
+		return wrap(seg, err)
+	}
+	v.SetMapIndex(k, entry)
+	return nil
 }
 
 // enable handles "true"/"false" on a group of options held by pointer v.
