@@ -261,83 +261,104 @@ func (s *Source) Run(ctx context.Context, notify func()) error {
 	defer wg.Wait()
 	defer cancel()
 	wg.Go(func() { s.gate(ctx, notify) })
-	bo := blocking.Backoff{Min: s.opts.MinBackoff, Max: s.opts.MaxBackoff}
-	// After the stream fails it is tried again soon (an agent restart
-	// takes seconds), then less and less often, up to StreamRetry.
-	streamBo := blocking.Backoff{Min: min(time.Second, s.opts.StreamRetry), Max: s.opts.StreamRetry}
-	var (
-		index       uint64
-		needFull    = true
-		streamAfter time.Time // the stream is not tried before this
-	)
+	w := &watch{
+		bo: blocking.Backoff{Min: s.opts.MinBackoff, Max: s.opts.MaxBackoff},
+		// After the stream fails it is tried again soon (an agent restart
+		// takes seconds), then less and less often, up to StreamRetry.
+		streamBo: blocking.Backoff{Min: min(time.Second, s.opts.StreamRetry), Max: s.opts.StreamRetry},
+		needFull: true,
+	}
 	for ctx.Err() == nil {
 		select {
 		case <-s.resync:
 			s.log.Info("full resync")
-			index, needFull, streamAfter = 0, true, time.Time{}
+			w.index, w.needFull, w.streamAfter = 0, true, time.Time{}
 			s.factsOff.Store(false) // the token may have been granted more since
-
 		default:
 		}
-		if needFull {
-			idx, err := s.fullRead(ctx, notify)
-			if err != nil {
-				s.failed(ctx, err, &bo)
-				continue
-			}
-			bo.Reset()
-			if s.opts.OnAnswer != nil {
-				s.opts.OnAnswer(idx)
-			}
-			if idx < index {
-				s.log.Info("catalog index went backwards, re-read", "was", index, "now", idx)
-			}
-			index, needFull = idx, false
-		}
-		if !time.Now().Before(streamAfter) {
-			got, healthy, err := s.follow(ctx, index, notify)
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, errResync) {
-				index, needFull = 0, true
-				continue
-			}
-			if s.opts.OnError != nil && err != nil {
-				s.opts.OnError(err)
-			}
-			if healthy {
-				streamBo.Reset()
-			}
-			retry := streamBo.Next()
-			s.log.Warn("event stream ended, re-reading and falling back to blocking queries",
-				"err", err, "retry_stream_in", retry.Round(time.Millisecond))
-			index = got
-			needFull = true
-			streamAfter = time.Now().Add(retry)
-			continue
-		}
-		// Fallback until it is time to try the stream again: the shared
-		// blocking-query loop on the service list; a new index is a full
-		// re-read.
-		fctx, cancel := context.WithDeadline(ctx, streamAfter)
-		resynced := s.watchResync(fctx, cancel)
-		blocking.Run(fctx, s.loop(), s.fetchList, func(ctx context.Context, listIndex uint64) error {
-			if listIndex == index {
-				return nil // what the last full read saw
-			}
-			idx, err := s.fullRead(ctx, notify)
-			if err == nil {
-				index = idx
-			}
-			return err
-		})
-		cancel()
-		if resynced() {
-			continue
+		switch {
+		case w.needFull:
+			s.readAll(ctx, w, notify)
+		case !time.Now().Before(w.streamAfter):
+			s.stream(ctx, w, notify)
+		default:
+			s.fallback(ctx, w, notify)
 		}
 	}
 	return nil
+}
+
+// watch is where Run stands: the index read up to, whether a full read is
+// due, and when the event stream may be tried again.
+type watch struct {
+	index       uint64
+	needFull    bool
+	streamAfter time.Time // the stream is not tried before this
+	bo          blocking.Backoff
+	streamBo    blocking.Backoff
+}
+
+// readAll reads the whole catalog (after a start, a resync or a stream
+// that ended), backing off after a failure.
+func (s *Source) readAll(ctx context.Context, w *watch, notify func()) {
+	idx, err := s.fullRead(ctx, notify)
+	if err != nil {
+		s.failed(ctx, err, &w.bo)
+		return
+	}
+	w.bo.Reset()
+	if s.opts.OnAnswer != nil {
+		s.opts.OnAnswer(idx)
+	}
+	if idx < w.index {
+		s.log.Info("catalog index went backwards, re-read", "was", w.index, "now", idx)
+	}
+	w.index, w.needFull = idx, false
+}
+
+// stream follows the event stream until it ends; then a full read is due,
+// and the stream is tried again after a backoff (the fallback serves
+// meanwhile).
+func (s *Source) stream(ctx context.Context, w *watch, notify func()) {
+	got, healthy, err := s.follow(ctx, w.index, notify)
+	if ctx.Err() != nil {
+		return
+	}
+	if errors.Is(err, errResync) {
+		w.index, w.needFull = 0, true
+		return
+	}
+	if s.opts.OnError != nil && err != nil {
+		s.opts.OnError(err)
+	}
+	if healthy {
+		w.streamBo.Reset()
+	}
+	retry := w.streamBo.Next()
+	s.log.Warn("event stream ended, re-reading and falling back to blocking queries",
+		"err", err, "retry_stream_in", retry.Round(time.Millisecond))
+	w.index, w.needFull = got, true
+	w.streamAfter = time.Now().Add(retry)
+}
+
+// fallback runs until it is time to try the stream again (or a resync):
+// the shared blocking-query loop on the service list, where a new index
+// is a full re-read.
+func (s *Source) fallback(ctx context.Context, w *watch, notify func()) {
+	fctx, cancel := context.WithDeadline(ctx, w.streamAfter)
+	resynced := s.watchResync(fctx, cancel)
+	defer resynced() // waits for the watcher (a resync queued itself again for Run)
+	defer cancel()
+	blocking.Run(fctx, s.loop(), s.fetchList, func(ctx context.Context, listIndex uint64) error {
+		if listIndex == w.index {
+			return nil // what the last full read saw
+		}
+		idx, err := s.fullRead(ctx, notify)
+		if err == nil {
+			w.index = idx
+		}
+		return err
+	})
 }
 
 // loop is the blocking-query loop of the fallback on the service list.
@@ -523,27 +544,10 @@ func (s *Source) follow(ctx context.Context, index uint64, notify func()) (uint6
 func (s *Source) followEvents(ctx context.Context, index uint64, notify func(), batches *int) (uint64, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	q := &api.QueryOptions{Namespace: s.listNamespace()}
-	topics := map[api.Topic][]string{api.TopicService: {"*"}}
-	if s.factsWanted() {
-		topics[api.TopicAllocation] = []string{"*"}
-		topics[api.TopicNode] = []string{"*"}
-		topics[api.TopicDeployment] = []string{"*"}
-		topics[api.TopicJob] = []string{"*"}
-	}
-	// Opening the stream waits for its response headers: a partition at that
-	// moment must not hang the source, so the open is bounded like a call.
-	openTimer := time.AfterFunc(s.callTimeout(), cancel)
-	events, err := s.client.EventStream().Stream(sctx, topics, index, q)
-	if !openTimer.Stop() {
-		s.log.Warn("watchdog: event stream did not open, re-establishing")
-		return index, fmt.Errorf("nomad: opening event stream: no answer within %v: %w", s.callTimeout(), context.DeadlineExceeded)
-	}
+	events, err := s.openStream(sctx, cancel, index)
 	if err != nil {
-		return index, fmt.Errorf("nomad: opening event stream: %w", err)
+		return index, err
 	}
-	s.log.Debug("event stream open", "index", index)
-	s.activity.touch()
 	var check <-chan time.Time
 	if s.streamWatched {
 		t := time.NewTicker(s.opts.StreamWatchdog / 4)
@@ -551,27 +555,12 @@ func (s *Source) followEvents(ctx context.Context, index uint64, notify func(), 
 		check = t.C
 	}
 	for {
-		var batch *api.Events
-		var ok bool
-		select {
-		case <-ctx.Done():
-			return index, ctx.Err()
-		case <-check:
-			if silent := s.activity.since(); silent > s.opts.StreamWatchdog {
-				s.log.Warn("watchdog: event stream silent, re-establishing", "silent", silent.Round(time.Millisecond))
-				return index, fmt.Errorf("nomad: event stream silent for %v: %w", silent.Round(time.Millisecond), context.DeadlineExceeded)
-			}
-			continue
-		case <-s.resync:
-			s.log.Info("full resync")
-			return index, errResync
-		case batch, ok = <-events:
+		batch, err := s.nextBatch(ctx, events, check)
+		if err != nil {
+			return index, err
 		}
-		if !ok {
-			return index, errors.New("nomad: event stream closed")
-		}
-		if batch.Err != nil {
-			return index, fmt.Errorf("nomad: reading event stream: %w", batch.Err)
+		if batch == nil {
+			continue // the watchdog found the stream alive
 		}
 		if batch.Index < index {
 			return 0, fmt.Errorf("nomad: event index went backwards (%d < %d)", batch.Index, index)
@@ -581,47 +570,111 @@ func (s *Source) followEvents(ctx context.Context, index uint64, notify func(), 
 		if s.opts.OnAnswer != nil {
 			s.opts.OnAnswer(index)
 		}
-		s.mu.Lock()
-		factsChanged := s.advanceLocked(index) // caught up: derive afresh
-		s.mu.Unlock()
-		keys := map[svcKey]bool{}
-		for _, ev := range batch.Events {
-			if ev.Topic != api.TopicService {
-				s.mu.Lock()
-				known, err := s.facts.applyEvent(&ev)
-				s.mu.Unlock()
-				if err != nil {
-					s.log.Warn("undecodable event", "topic", ev.Topic, "err", err)
-				}
-				factsChanged = factsChanged || (known && err == nil)
-				continue
-			}
-			reg, err := ev.Service()
-			if err != nil || reg == nil {
-				s.log.Warn("undecodable service event", "key", ev.Key, "err", err)
-				continue
-			}
-			if s.wantNS(reg.Namespace) {
-				keys[svcKey{reg.Namespace, reg.ServiceName}] = true
-			}
-		}
-		changed := false
-		if factsChanged {
-			s.mu.Lock()
-			changed = s.deriveLocked()
-			s.mu.Unlock()
-		}
-		for key := range keys {
-			c, err := s.refresh(ctx, key)
-			if err != nil {
-				return index, err
-			}
-			changed = changed || c
-		}
-		if changed {
-			notify()
+		if err := s.applyBatch(ctx, batch, notify); err != nil {
+			return index, err
 		}
 	}
+}
+
+// openStream opens the event stream from index on the topics the source
+// reads. Opening waits for the response headers: a partition at that
+// moment must not hang the source, so the open is bounded like a call
+// (cancel ends sctx when it takes too long).
+func (s *Source) openStream(sctx context.Context, cancel context.CancelFunc, index uint64) (<-chan *api.Events, error) {
+	q := &api.QueryOptions{Namespace: s.listNamespace()}
+	topics := map[api.Topic][]string{api.TopicService: {"*"}}
+	if s.factsWanted() {
+		for _, t := range []api.Topic{api.TopicAllocation, api.TopicNode, api.TopicDeployment, api.TopicJob} {
+			topics[t] = []string{"*"}
+		}
+	}
+	openTimer := time.AfterFunc(s.callTimeout(), cancel)
+	events, err := s.client.EventStream().Stream(sctx, topics, index, q)
+	if !openTimer.Stop() {
+		s.log.Warn("watchdog: event stream did not open, re-establishing")
+		return nil, fmt.Errorf("nomad: opening event stream: no answer within %v: %w", s.callTimeout(), context.DeadlineExceeded)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nomad: opening event stream: %w", err)
+	}
+	s.log.Debug("event stream open", "index", index)
+	s.activity.touch()
+	return events, nil
+}
+
+// nextBatch waits for the stream's next batch of events. It returns nil
+// and no error when the watchdog's check found the stream alive, and an
+// error when the stream ends, fails, stays silent past StreamWatchdog, a
+// resync is asked for (errResync) or ctx is done.
+func (s *Source) nextBatch(ctx context.Context, events <-chan *api.Events, check <-chan time.Time) (*api.Events, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-check:
+		if silent := s.activity.since(); silent > s.opts.StreamWatchdog {
+			s.log.Warn("watchdog: event stream silent, re-establishing", "silent", silent.Round(time.Millisecond))
+			return nil, fmt.Errorf("nomad: event stream silent for %v: %w", silent.Round(time.Millisecond), context.DeadlineExceeded)
+		}
+		return nil, nil
+	case <-s.resync:
+		s.log.Info("full resync")
+		return nil, errResync
+	case batch, ok := <-events:
+		if !ok {
+			return nil, errors.New("nomad: event stream closed")
+		}
+		if batch.Err != nil {
+			return nil, fmt.Errorf("nomad: reading event stream: %w", batch.Err)
+		}
+		return batch, nil
+	}
+}
+
+// applyBatch applies one batch of events at its index: allocation, node,
+// deployment and job events to the facts, service events by reading those
+// services again; notify is called once if the snapshot changed.
+func (s *Source) applyBatch(ctx context.Context, batch *api.Events, notify func()) error {
+	s.mu.Lock()
+	factsChanged := s.advanceLocked(batch.Index) // caught up: derive afresh
+	s.mu.Unlock()
+	keys := map[svcKey]bool{}
+	for _, ev := range batch.Events {
+		if ev.Topic != api.TopicService {
+			s.mu.Lock()
+			known, err := s.facts.applyEvent(&ev)
+			s.mu.Unlock()
+			if err != nil {
+				s.log.Warn("undecodable event", "topic", ev.Topic, "err", err)
+			}
+			factsChanged = factsChanged || (known && err == nil)
+			continue
+		}
+		reg, err := ev.Service()
+		if err != nil || reg == nil {
+			s.log.Warn("undecodable service event", "key", ev.Key, "err", err)
+			continue
+		}
+		if s.wantNS(reg.Namespace) {
+			keys[svcKey{reg.Namespace, reg.ServiceName}] = true
+		}
+	}
+	changed := false
+	if factsChanged {
+		s.mu.Lock()
+		changed = s.deriveLocked()
+		s.mu.Unlock()
+	}
+	for key := range keys {
+		c, err := s.refresh(ctx, key)
+		if err != nil {
+			return err
+		}
+		changed = changed || c
+	}
+	if changed {
+		notify()
+	}
+	return nil
 }
 
 // enabled reports whether a service with these tags is read: opted in as
