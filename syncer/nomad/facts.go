@@ -246,8 +246,8 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// applyEvent records what an Allocation, Node or Deployment event says; it
-// reports whether the event was one of those.
+// applyEvent records what an Allocation, Node, Job or Deployment event
+// says; it reports whether the event was one of those.
 func (f *facts) applyEvent(ev *api.Event) (bool, error) {
 	switch ev.Topic {
 	case api.TopicAllocation:
@@ -255,51 +255,7 @@ func (f *facts) applyEvent(ev *api.Event) (bool, error) {
 		if err != nil || a == nil {
 			return true, fmt.Errorf("nomad: decoding allocation event %q: %w", ev.Key, err)
 		}
-		// Allocation events carry no job: the version is the one the
-		// allocation had, or its deployment's.
-		prev, known := f.allocs[a.ID]
-		version := prev.jobVersion
-		switch {
-		case a.Job != nil && a.Job.Version != nil:
-			version = *a.Job.Version
-		case a.DeploymentID != "":
-			if d, ok := f.deploys[a.DeploymentID]; ok {
-				version = d.version
-			}
-		}
-		af := allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, deployKey{a.Namespace, a.JobID, version}, a.DeploymentID, a.CreateIndex, a.TaskGroup, a.DeploymentStatus, a.TaskStates)
-		af.fresh = !known || prev.fresh
-		if known {
-			// A plan's events (PlanResult) carry a sparse allocation: what
-			// they leave out has not changed.
-			if a.DeploymentStatus == nil && (a.DeploymentID == "" || a.DeploymentID == prev.deployment) {
-				af.healthy, af.canary = prev.healthy, prev.canary
-			}
-			if a.DeploymentID == "" {
-				af.deployment = prev.deployment
-			}
-			if a.TaskStates == nil {
-				af.restarts, af.restarting = prev.restarts, prev.restarting
-			}
-			if a.CreateIndex == 0 {
-				af.createIndex = prev.createIndex
-			}
-			if a.ClientStatus == "" {
-				af.client = prev.client
-			}
-			if a.TaskGroup == "" {
-				af.taskGroup = prev.taskGroup
-			}
-		}
-		f.allocs[a.ID] = af
-		switch {
-		case !known && a.ClientStatus == api.AllocClientStatusPending:
-			f.starting[a.ID] = time.Now() // placed just now
-		case known && (af.restarting || af.restarts > prev.restarts):
-			f.starting[a.ID] = time.Now() // restarted: ready again once its checks pass
-		case a.ClientStatus != api.AllocClientStatusPending && a.ClientStatus != api.AllocClientStatusRunning:
-			delete(f.starting, a.ID) // over before it started
-		}
+		f.applyAllocation(a)
 	case api.TopicNode:
 		n, err := ev.Node()
 		if err != nil || n == nil {
@@ -331,6 +287,61 @@ func (f *facts) applyEvent(ev *api.Event) (bool, error) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// applyAllocation records an allocation event's allocation, and when it
+// started (placed or restarted: ready again once its checks pass).
+func (f *facts) applyAllocation(a *api.Allocation) {
+	// Allocation events carry no job: the version is the one the
+	// allocation had, or its deployment's.
+	prev, known := f.allocs[a.ID]
+	version := prev.jobVersion
+	switch {
+	case a.Job != nil && a.Job.Version != nil:
+		version = *a.Job.Version
+	case a.DeploymentID != "":
+		if d, ok := f.deploys[a.DeploymentID]; ok {
+			version = d.version
+		}
+	}
+	af := allocFactsOf(a.DesiredStatus, a.ClientStatus, a.NodeID, deployKey{a.Namespace, a.JobID, version}, a.DeploymentID, a.CreateIndex, a.TaskGroup, a.DeploymentStatus, a.TaskStates)
+	af.fresh = !known || prev.fresh
+	if known {
+		af.keepUnsaid(a, prev)
+	}
+	f.allocs[a.ID] = af
+	switch {
+	case !known && a.ClientStatus == api.AllocClientStatusPending:
+		f.starting[a.ID] = time.Now() // placed just now
+	case known && (af.restarting || af.restarts > prev.restarts):
+		f.starting[a.ID] = time.Now() // restarted: ready again once its checks pass
+	case a.ClientStatus != api.AllocClientStatusPending && a.ClientStatus != api.AllocClientStatusRunning:
+		delete(f.starting, a.ID) // over before it started
+	}
+}
+
+// keepUnsaid keeps from prev what the event's allocation a leaves out: a
+// plan's events (PlanResult) carry a sparse allocation, and what they leave
+// out has not changed.
+func (af *allocFacts) keepUnsaid(a *api.Allocation, prev allocFacts) {
+	if a.DeploymentStatus == nil && (a.DeploymentID == "" || a.DeploymentID == prev.deployment) {
+		af.healthy, af.canary = prev.healthy, prev.canary
+	}
+	if a.DeploymentID == "" {
+		af.deployment = prev.deployment
+	}
+	if a.TaskStates == nil {
+		af.restarts, af.restarting = prev.restarts, prev.restarting
+	}
+	if a.CreateIndex == 0 {
+		af.createIndex = prev.createIndex
+	}
+	if a.ClientStatus == "" {
+		af.client = prev.client
+	}
+	if a.TaskGroup == "" {
+		af.taskGroup = prev.taskGroup
+	}
 }
 
 // apply returns in with what the facts say about its allocation:
