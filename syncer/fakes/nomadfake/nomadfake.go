@@ -527,81 +527,33 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "event broker disabled", http.StatusInternalServerError)
 		return
 	}
-	want := map[api.Topic]bool{}
-	for _, t := range r.URL.Query()["topic"] {
-		topic, _, _ := strings.Cut(t, ":")
-		want[api.Topic(topic)] = true
-	}
-	if len(want) == 0 {
-		want[api.TopicAll] = true // no topic: every topic, as Nomad does
-	}
-	for topic, endpoint := range map[api.Topic]string{
-		api.TopicNode: EndpointNodes, api.TopicAllocation: EndpointAllocations, api.TopicDeployment: EndpointDeployments,
-		api.TopicJob: EndpointJob,
-	} {
-		if (want[topic] || want[api.TopicAll]) && s.isDenied(endpoint) {
-			http.Error(w, "Permission denied", http.StatusForbidden)
-			return
-		}
+	want := streamTopics(r)
+	if s.streamDenied(want) {
+		http.Error(w, "Permission denied", http.StatusForbidden)
+		return
 	}
 	next, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	fl, _ := w.(http.Flusher)
-	enc := json.NewEncoder(w)
-	flush := func() {
-		if fl != nil {
-			fl.Flush()
-		}
-	}
-	flush()
+	out := &eventWriter{w: w, enc: json.NewEncoder(w)}
+	out.flush()
 	ticker := time.NewTicker(hb)
 	defer ticker.Stop()
 	for {
 		changed := s.Changed()
-		if s.Broken(token(r)) {
-			fault.Drop(w)
+		if !s.streamUsable(w, r, gen) {
 			return
 		}
-		if s.Hung() { // partitioned: no events, no heartbeats, until the client gives up
-			select {
-			case <-r.Context().Done():
-			case <-s.Quit():
-			}
+		var ok bool
+		if next, ok = out.send(s.eventsAfter(next), next, want); !ok {
 			return
-		}
-		s.mu.Lock()
-		if s.gen != gen {
-			s.mu.Unlock()
-			fault.Drop(w)
-			return
-		}
-		var batch []api.Events
-		for _, ev := range s.events {
-			if ev.Index > next {
-				batch = append(batch, ev)
-			}
-		}
-		s.mu.Unlock()
-		for _, ev := range batch {
-			next = ev.Index
-			if !want[api.TopicAll] && !want[ev.Events[0].Topic] {
-				continue
-			}
-			if err := enc.Encode(ev); err != nil {
-				return
-			}
-		}
-		if len(batch) > 0 {
-			flush()
 		}
 		select {
 		case <-changed:
 		case <-ticker.C:
-			if _, err := w.Write([]byte("{}\n")); err != nil {
+			if !out.heartbeat() {
 				return
 			}
-			flush()
 		case <-r.Context().Done():
 			return
 		case <-s.Quit():
@@ -609,6 +561,112 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// streamTopics is the set of topics a stream request asks for; none is
+// every topic, as Nomad does.
+func streamTopics(r *http.Request) map[api.Topic]bool {
+	want := map[api.Topic]bool{}
+	for _, t := range r.URL.Query()["topic"] {
+		topic, _, _ := strings.Cut(t, ":")
+		want[api.Topic(topic)] = true
+	}
+	if len(want) == 0 {
+		want[api.TopicAll] = true
+	}
+	return want
+}
+
+// streamDenied reports whether the token may not read a topic asked for
+// (the stream then answers 403, as Nomad does).
+func (s *Server) streamDenied(want map[api.Topic]bool) bool {
+	for topic, endpoint := range map[api.Topic]string{
+		api.TopicNode: EndpointNodes, api.TopicAllocation: EndpointAllocations, api.TopicDeployment: EndpointDeployments,
+		api.TopicJob: EndpointJob,
+	} {
+		if (want[topic] || want[api.TopicAll]) && s.isDenied(endpoint) {
+			return true
+		}
+	}
+	return false
+}
+
+// streamUsable applies the fault knobs to an open stream: broken or
+// restarted (another generation) drops it; hung holds it silent until the
+// client gives up. It reports whether the stream may go on.
+func (s *Server) streamUsable(w http.ResponseWriter, r *http.Request, gen int) bool {
+	if s.Broken(token(r)) {
+		fault.Drop(w)
+		return false
+	}
+	if s.Hung() { // partitioned: no events, no heartbeats, until the client gives up
+		select {
+		case <-r.Context().Done():
+		case <-s.Quit():
+		}
+		return false
+	}
+	s.mu.Lock()
+	restarted := s.gen != gen
+	s.mu.Unlock()
+	if restarted {
+		fault.Drop(w)
+		return false
+	}
+	return true
+}
+
+// eventsAfter returns the buffered batches above index, oldest first.
+func (s *Server) eventsAfter(index uint64) []api.Events {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var batch []api.Events
+	for _, ev := range s.events {
+		if ev.Index > index {
+			batch = append(batch, ev)
+		}
+	}
+	return batch
+}
+
+// eventWriter writes an event stream: one JSON object per line, flushed.
+type eventWriter struct {
+	w   http.ResponseWriter
+	enc *json.Encoder
+}
+
+func (e *eventWriter) flush() {
+	if fl, ok := e.w.(http.Flusher); ok {
+		fl.Flush()
+	}
+}
+
+// send writes the batches of the wanted topics and returns the index of the
+// last batch (next if none); false when the client is gone.
+func (e *eventWriter) send(batches []api.Events, next uint64, want map[api.Topic]bool) (uint64, bool) {
+	for _, ev := range batches {
+		next = ev.Index
+		if !want[api.TopicAll] && !want[ev.Events[0].Topic] {
+			continue
+		}
+		if err := e.enc.Encode(ev); err != nil {
+			return next, false
+		}
+	}
+	if len(batches) > 0 {
+		e.flush()
+	}
+	return next, true
+}
+
+// heartbeat writes Nomad's empty heartbeat object; false when the client
+// is gone.
+func (e *eventWriter) heartbeat() bool {
+	if _, err := e.w.Write([]byte("{}\n")); err != nil {
+		return false
+	}
+	e.flush()
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, index uint64, v any) {
