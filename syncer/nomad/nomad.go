@@ -500,15 +500,50 @@ func (s *Source) refresh(ctx context.Context, key svcKey) (bool, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.storeLocked(key, insts), nil
+}
+
+// applyServiceEvent applies a ServiceRegistration or ServiceDeregistration
+// event to a service the snapshot holds, from the registration the event
+// carries (Nomad's service events carry it whole), without asking Nomad;
+// it reports whether it could, and whether the snapshot changed. A service
+// not held (not enabled before, or new) is not: it must be read, as its
+// other registrations decide whether it is enabled.
+func (s *Source) applyServiceEvent(key svcKey, typ string, reg *api.ServiceRegistration) (applied, changed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, had := s.base[key]
+	if !had || (typ != "ServiceRegistration" && typ != "ServiceDeregistration") {
+		return false, false
+	}
+	insts := slices.DeleteFunc(slices.Clone(old), func(in catalog.Instance) bool { return in.ID == reg.ID })
+	if typ == "ServiceRegistration" {
+		insts = append(insts, toInstance(reg))
+		slices.SortFunc(insts, catalog.Compare)
+	}
+	var tags []string
+	for _, in := range insts {
+		tags = append(tags, in.Tags...)
+	}
+	if !s.enabled(tags) {
+		insts = nil
+	}
+	return true, s.storeLocked(key, insts)
+}
+
+// storeLocked stores a service's instances as read (none: the service is
+// gone or no longer enabled), derived with the facts; it reports whether
+// the snapshot changed.
+func (s *Source) storeLocked(key svcKey, insts []catalog.Instance) bool {
 	old, had := s.base[key]
 	if len(insts) == 0 {
 		delete(s.base, key)
 		delete(s.instances, key)
-		return had, nil
+		return had
 	}
 	s.base[key] = insts
 	if had && slices.EqualFunc(old, insts, catalog.Instance.Equal) {
-		return false, nil
+		return false
 	}
 	// A registration that appears for an allocation already running is
 	// its task's service registered again after a restart, which the
@@ -527,7 +562,7 @@ func (s *Source) refresh(ctx context.Context, key svcKey) (bool, error) {
 		derived[i] = s.derive(in)
 	}
 	s.instances[key] = derived
-	return true, nil
+	return true
 }
 
 // follow consumes the event stream from index, re-reading the services that
@@ -637,7 +672,8 @@ func (s *Source) applyBatch(ctx context.Context, batch *api.Events, notify func(
 	s.mu.Lock()
 	factsChanged := s.advanceLocked(batch.Index) // caught up: derive afresh
 	s.mu.Unlock()
-	keys := map[svcKey]bool{}
+	keys := map[svcKey]bool{} // services to read
+	eventChanged := false
 	for _, ev := range batch.Events {
 		if ev.Topic != api.TopicService {
 			s.mu.Lock()
@@ -654,14 +690,20 @@ func (s *Source) applyBatch(ctx context.Context, batch *api.Events, notify func(
 			s.log.Warn("undecodable service event", "key", ev.Key, "err", err)
 			continue
 		}
-		if s.wantNS(reg.Namespace) {
-			keys[svcKey{reg.Namespace, reg.ServiceName}] = true
+		key := svcKey{reg.Namespace, reg.ServiceName}
+		if !s.wantNS(reg.Namespace) || keys[key] {
+			continue // to be read anyway
+		}
+		applied, c := s.applyServiceEvent(key, ev.Type, reg)
+		eventChanged = eventChanged || c
+		if !applied {
+			keys[key] = true
 		}
 	}
-	changed := false
+	changed := eventChanged
 	if factsChanged {
 		s.mu.Lock()
-		changed = s.deriveLocked()
+		changed = s.deriveLocked() || changed
 		s.mu.Unlock()
 	}
 	for key := range keys {
