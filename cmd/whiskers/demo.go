@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,68 +21,98 @@ func init() {
 	}
 }
 
+// demoIntro is the help of `whiskers demo` before its flags.
+const demoIntro = `usage: whiskers demo [flags]
+
+Runs fake Nomad and Consul catalogs, three workers, the syncer and the wasm host,
+all on 127.0.0.1, and shows the Traefik configuration change as workers come and go.
+With a Traefik binary (` + "`make traefik`" + `), the real Traefik routes by that configuration.
+
+flags:
+`
+
+// demoFlags are the flags of `whiskers demo`.
+type demoFlags struct {
+	dir, handlers, traefik, nomad, consul string
+	drainEvery, duration                  time.Duration
+	verbose                               bool
+	// traefikNamed and nomadNamed say that the command line named the
+	// binary, which then must be usable.
+	traefikNamed, nomadNamed bool
+}
+
+// parseDemoFlags parses the flags of `whiskers demo`; their help goes to
+// stderr.
+func parseDemoFlags(args []string, stderr io.Writer) (*demoFlags, error) {
+	f := &demoFlags{}
+	t := newFlagTable("whiskers demo", stderr, demoIntro)
+	t.stringFlag(&f.dir, flagSpec{name: "dir", def: "./" + demo.DefaultDir, usage: "directory for dynamic.yaml, wasmhost.yaml and the static site"})
+	t.durationFlag(&f.drainEvery, flagSpec{name: "drain-every", def: demo.DefaultDrainEvery.String(), usage: "period of the drain cycle: drain one worker, then bring it back (0 disables it)"})
+	t.durationFlag(&f.duration, flagSpec{name: "duration", def: "0", usage: "stop after this long (0 runs until Ctrl-C)"})
+	t.stringFlag(&f.handlers, flagSpec{name: "handlers", usage: `directory with redirect/redirect.wasm and fileserver/fileserver.wasm; "" uses the modules built into this binary`})
+	t.stringFlag(&f.traefik, flagSpec{name: "traefik", def: realbin.Traefik.CachePath(), usage: "`PATH` of a Traefik binary to run in front of the workers (make traefik builds the default; if the default is missing, a Go front stands in; \"\" disables Traefik)"})
+	t.stringFlag(&f.nomad, flagSpec{name: "nomad", def: realbin.Nomad.CachePath(), usage: "`PATH` of a Nomad v1.6.1 binary: with it, Consul (--consul) and Traefik, the demo runs a real three-node cluster with the shipped job files instead of fake catalogs (needs root on Linux; make nomad consul builds the defaults; \"\" disables it)"})
+	t.stringFlag(&f.consul, flagSpec{name: "consul", def: realbin.Consul.CachePath(), usage: "`PATH` of a Consul v1.14.8 binary, for the real cluster"})
+	t.boolFlag(&f.verbose, flagSpec{name: "v", def: "false", usage: "log the components' info messages too"})
+	// Unlike the other subcommands', a flag that is not defined is an
+	// error (exit status 1), not a usage error.
+	if err := t.fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if t.fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "whiskers demo: unexpected arguments %q\n", t.fs.Args())
+		return nil, errUsage
+	}
+	if f.drainEvery < 0 || f.duration < 0 {
+		fmt.Fprintln(stderr, "whiskers demo: -drain-every and -duration must not be negative")
+		return nil, errUsage
+	}
+	f.traefikNamed, f.nomadNamed = t.flagWasSet("traefik"), t.flagWasSet("nomad")
+	return f, nil
+}
+
 // runDemo is `whiskers demo`.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("whiskers demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", "./"+demo.DefaultDir, "directory for dynamic.yaml, wasmhost.yaml and the static site")
-	drainEvery := fs.Duration("drain-every", demo.DefaultDrainEvery, "period of the drain cycle: drain one worker, then bring it back (0 disables it)")
-	duration := fs.Duration("duration", 0, "stop after this long (0 runs until Ctrl-C)")
-	handlers := fs.String("handlers", "", "directory with redirect/redirect.wasm and fileserver/fileserver.wasm (default: the modules built into this binary)")
-	traefik := fs.String("traefik", realbin.Traefik.CachePath(), "`PATH` of a Traefik binary to run in front of the workers (make traefik builds the default; if the default is missing, a Go front stands in; \"\" disables Traefik)")
-	nomadBin := fs.String("nomad", realbin.Nomad.CachePath(), "`PATH` of a Nomad v1.6.1 binary: with it, Consul (--consul) and Traefik, the demo runs a real three-node cluster with the shipped job files instead of fake catalogs (needs root on Linux; make nomad consul builds the defaults; \"\" disables it)")
-	consulBin := fs.String("consul", realbin.Consul.CachePath(), "`PATH` of a Consul v1.14.8 binary, for the real cluster")
-	verbose := fs.Bool("v", false, "log the components' info messages too")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: whiskers demo [flags]")
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, "Runs fake Nomad and Consul catalogs, three workers, the syncer and the wasm host,")
-		fmt.Fprintln(stderr, "all on 127.0.0.1, and shows the Traefik configuration change as workers come and go.")
-		fmt.Fprintln(stderr, "With a Traefik binary (`make traefik`), the real Traefik routes by that configuration.")
-		fmt.Fprintln(stderr)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	f, err := parseDemoFlags(args, stderr)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "whiskers demo: unexpected arguments %q\n", fs.Args())
-		return errUsage
-	}
-	if *drainEvery < 0 || *duration < 0 {
-		fmt.Fprintln(stderr, "whiskers demo: -drain-every and -duration must not be negative")
-		return errUsage
-	}
-	every := *drainEvery
-	if every == 0 {
-		every = -1 // demo.Options: negative disables the cycle
-	}
-	traefikBin := *traefik
-	if !flagSet(fs, "traefik") && !isFile(traefikBin) {
+	traefikBin := f.traefik
+	if !f.traefikNamed && !isFile(traefikBin) {
 		// Only the default is optional: a binary the user names must be there.
 		fmt.Fprintf(stdout, "whiskers demo: no Traefik at %s, so a Go front stands in for it; `make traefik` (one-time build, ~10 min on two cores; reused afterwards) puts the real Traefik in front\n", traefikBin)
 		traefikBin = ""
 	}
-	level := slog.LevelWarn
-	if *verbose {
-		level = slog.LevelInfo
-	}
-	if *duration > 0 {
+	if f.duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
+		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
-	onNomad, err := useRealNomad(fs, stdout, *nomadBin, *consulBin, traefikBin)
+	onNomad, err := useRealNomad(stdout, f.nomad, f.consul, traefikBin, f.nomadNamed)
 	if err != nil {
 		return err
 	}
 	if onNomad {
-		return runDemoOnNomad(ctx, stdout, *nomadBin, *consulBin, traefikBin)
+		return runDemoOnNomad(ctx, stdout, f.nomad, f.consul, traefikBin)
+	}
+	return runDemoOnFakes(ctx, f, traefikBin, stdout, stderr)
+}
+
+// runDemoOnFakes runs the demo on fake catalogs (package demo) until ctx is
+// done.
+func runDemoOnFakes(ctx context.Context, f *demoFlags, traefikBin string, stdout, stderr io.Writer) error {
+	every := f.drainEvery
+	if every == 0 {
+		every = -1 // demo.Options: negative disables the cycle
+	}
+	level := slog.LevelWarn
+	if f.verbose {
+		level = slog.LevelInfo
 	}
 	d, err := demo.New(demo.Options{
-		Dir:         *dir,
+		Dir:         f.dir,
 		DrainEvery:  every,
-		HandlersDir: *handlers,
+		HandlersDir: f.handlers,
 		Traefik:     traefikBin,
 		Out:         stdout,
 		Logger:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
@@ -99,12 +128,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // useRealNomad says whether the demo runs on a real cluster: when the
 // Nomad and Consul binaries are there (and Traefik), and this machine can
-// run Nomad's exec driver. Named explicitly, they must be usable.
-func useRealNomad(fs *flag.FlagSet, stdout io.Writer, nomad, consul, traefik string) (bool, error) {
+// run Nomad's exec driver. Named explicitly (named), they must be usable.
+func useRealNomad(stdout io.Writer, nomad, consul, traefik string, named bool) (bool, error) {
 	if nomad == "" {
 		return false, nil
 	}
-	named := flagSet(fs, "nomad")
 	var why string
 	switch {
 	case !isFile(nomad):
@@ -150,13 +178,6 @@ func runDemoOnNomad(ctx context.Context, stdout io.Writer, nomad, consul, traefi
 	err = d.Run(ctx)
 	fmt.Fprintf(stdout, "whiskers demo: stopped after %s\n", time.Since(start).Round(time.Second))
 	return err
-}
-
-// flagSet reports whether the command line set the flag name.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
 
 // isFile reports whether path is a regular file (or a link to one).

@@ -28,25 +28,26 @@ func init() {
 // explainTimeout bounds asking a running syncer.
 const explainTimeout = 10 * time.Second
 
+// explainIntro is the help of `whiskers explain` before its flags.
+const explainIntro = `usage: whiskers explain [flags] SERVICE
+
+Says, for each instance of the catalog service SERVICE ("name", or "namespace/name"),
+whether it is routed and why not: asks a running syncer (--from), or reads the
+catalogs once with the same flags and environment as ` + "`whiskers sync`" + `.
+Exit status 1 when the service is not in the catalogs.
+
+flags (before SERVICE):
+`
+
+// runExplain is `whiskers explain`.
 func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, f := newSyncFlagSet(stderr)
-	from := fs.String("from", "", "ask a running `whiskers sync --listen ADDR` (http://ADDR) instead of reading the catalogs once")
+	t := newFlagTable("whiskers explain", stderr, explainIntro)
 	// Reading the catalogs once says "catalog ready" at info; only what
 	// goes wrong is worth a line here.
-	ll := fs.Lookup("log-level")
-	ll.DefValue = "warn"
-	_ = ll.Value.Set("warn")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: whiskers explain [flags] SERVICE")
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, "Says, for each instance of the catalog service SERVICE (\"name\", or \"namespace/name\"),")
-		fmt.Fprintln(stderr, "whether it is routed and why not: asks a running syncer (--from), or reads the")
-		fmt.Fprintln(stderr, "catalogs once with the same flags and environment as `whiskers sync`.")
-		fmt.Fprintln(stderr, "Exit status 1 when the service is not in the catalogs.")
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, "flags (before SERVICE):")
-		printDefaults(stderr, fs)
-	}
+	f := declareSyncFlags(t, "warn")
+	var from string
+	t.stringFlag(&from, flagSpec{name: "from", usage: "ask a running whiskers sync --listen `ADDR` (http://ADDR) instead of reading the catalogs once"})
+	fs := t.fs
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -62,8 +63,8 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		st  status.Status
 		err error
 	)
-	if *from != "" {
-		st, err = askSyncer(ctx, *from)
+	if from != "" {
+		st, err = askSyncer(ctx, from)
 	} else {
 		st, err = f.readOnce(ctx, stderr)
 	}

@@ -47,33 +47,28 @@ type wasmServeFlags struct {
 	socketMode string
 }
 
+// wasmServeIntro is the help of `whiskers wasm serve` before its flags.
+const wasmServeIntro = `usage: whiskers wasm serve [flags]
+
+Serves the WAGI handlers of --config; GET /healthz and /metrics (without X-Whiskers-Handler).
+SIGHUP or a change of the config file reloads it; SIGTERM stops gracefully.
+
+flags:
+`
+
+// parseWasmServeFlags parses the flags of `whiskers wasm serve`; their help
+// goes to stderr.
 func parseWasmServeFlags(args []string, stderr io.Writer) (*wasmServeFlags, error) {
 	f := &wasmServeFlags{}
-	fs := flag.NewFlagSet("whiskers wasm serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&f.config, "config", envOr("WHISKERS_WASM_CONFIG", "handlers.yaml"), "handlers YAML file (env WHISKERS_WASM_CONFIG)")
-	fs.StringVar(&f.listen, "listen", envOr("WHISKERS_WASM_LISTEN", "unix:///run/whiskers/wasm.sock"), "unix:///path/to.sock or host:port (env WHISKERS_WASM_LISTEN)")
-	fs.StringVar(&f.cacheDir, "cache-dir", os.Getenv("WHISKERS_WASM_CACHE_DIR"), "on-disk compilation cache directory; empty compiles in memory at every start (env WHISKERS_WASM_CACHE_DIR)")
-	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.DurationVar(&f.poll, "poll", wasmhost.DefaultPollInterval, "how often to check the config file for changes (SIGHUP reloads at once)")
-	fs.StringVar(&f.socketMode, "socket-mode", "0666", "file mode of the Unix socket (octal)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: whiskers wasm serve [flags]")
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, "Serves the WAGI handlers of --config; GET /healthz and /metrics (without X-Whiskers-Handler).")
-		fmt.Fprintln(stderr, "SIGHUP or a change of the config file reloads it; SIGTERM stops gracefully.")
-		fmt.Fprintln(stderr)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "whiskers wasm serve: unexpected arguments %q\n", fs.Args())
-		return nil, errUsage
+	t := newFlagTable("whiskers wasm serve", stderr, wasmServeIntro)
+	t.stringFlag(&f.config, flagSpec{name: "config", env: "WHISKERS_WASM_CONFIG", def: "handlers.yaml", usage: "handlers YAML file"})
+	t.stringFlag(&f.listen, flagSpec{name: "listen", env: "WHISKERS_WASM_LISTEN", def: "unix:///run/whiskers/wasm.sock", usage: "unix:///path/to.sock or host:port"})
+	t.stringFlag(&f.cacheDir, flagSpec{name: "cache-dir", env: "WHISKERS_WASM_CACHE_DIR", usage: "on-disk compilation cache directory; empty compiles in memory at every start"})
+	t.stringFlag(&f.logLevel, flagSpec{name: "log-level", def: "info", usage: "debug, info, warn or error"})
+	t.durationFlag(&f.poll, flagSpec{name: "poll", def: wasmhost.DefaultPollInterval.String(), usage: "how often to check the config file for changes (SIGHUP reloads at once)"})
+	t.stringFlag(&f.socketMode, flagSpec{name: "socket-mode", def: "0666", usage: "file mode of the Unix socket (octal)"})
+	if err := parseFlags(t.fs, args); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
