@@ -186,109 +186,239 @@ func (d *Demo) Ready() <-chan struct{} { return d.ready }
 // cycle until ctx is done, then stops everything and returns. It returns an
 // error only when a part cannot start.
 func (d *Demo) Run(ctx context.Context) error {
-	// Shutdown order: cancel ctx, which stops every goroutine Run started
-	// (servers close through context.AfterFunc), wait for them, then
-	// release the rest, last opened first.
 	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	var closers []func()
-	defer func() {
-		cancel()
-		wg.Wait()
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}()
-	log := d.opts.Logger.With("component", "demo")
+	p := &parts{ctx: ctx, log: d.opts.Logger.With("component", "demo")}
+	defer p.stop(cancel)
 
-	dir, err := filepath.Abs(d.opts.Dir)
+	dirs, err := d.writeFiles()
 	if err != nil {
-		return fmt.Errorf("demo: dir: %w", err)
-	}
-	siteDir := filepath.Join(dir, "site")
-	if err := writeSite(siteDir); err != nil {
 		return err
 	}
-	handlersDir := d.handlersDir
-	if handlersDir == "" {
-		handlersDir = filepath.Join(dir, "handlers")
-		if err := writeModules(handlersDir); err != nil {
+	cats, err := d.startServers(p, dirs)
+	if err != nil {
+		return err
+	}
+	d.banner(dirs.root)
+
+	if err := d.startSyncer(p, cats.nomad.URL(), cats.consul.URL(), filepath.Join(dirs.root, ConfigFile)); err != nil {
+		return err
+	}
+	select {
+	case <-d.written:
+	case <-ctx.Done():
+		return nil
+	}
+	// Traefik starts from the configuration just written, so that it never
+	// routes by a dynamic.yaml left behind by an earlier run.
+	if d.opts.Traefik != "" {
+		if err := d.startTraefikFront(p, dirs.root); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while Traefik was starting
+			}
 			return err
 		}
 	}
+	close(d.ready)
 
-	// Workers: plain HTTP servers that say who they are.
-	workers := make([]string, len(Workers)) // their URLs
+	if d.opts.DrainEvery < 0 {
+		<-ctx.Done()
+		return nil
+	}
+	d.printf("every %s one %s worker is drained or brought back; the config changes follow:\n", d.opts.DrainEvery, AppService)
+	d.drainCycle(ctx, cats.nomad, cats.regs)
+	return nil
+}
+
+// startServers starts everything but the syncer and Traefik, and records
+// where each part is in d.addrs.
+func (d *Demo) startServers(p *parts, dirs demoDirs) (*fakeCatalogs, error) {
+	workers, scoreboard, err := d.startWorkers(p)
+	if err != nil {
+		return nil, err
+	}
+	wasmURL, err := d.startWasmHost(p, dirs)
+	if err != nil {
+		return nil, err
+	}
+	frontURL, err := d.startFront(p, wasmURL)
+	if err != nil {
+		return nil, err
+	}
+	cats, err := startCatalogs(p, workers, scoreboard, wasmURL)
+	if err != nil {
+		return nil, err
+	}
+	statusURL, err := p.serveHTTP(d.board.Handler())
+	if err != nil {
+		return nil, fmt.Errorf("demo: starting the status page: %w", err)
+	}
+	d.mu.Lock()
+	d.addrs = Addrs{
+		Nomad: cats.nomad.URL(), Consul: cats.consul.URL(), Workers: workers, Scoreboard: scoreboard,
+		Wasm: wasmURL, Front: frontURL, Config: filepath.Join(dirs.root, ConfigFile), Status: statusURL + "/",
+	}
+	d.mu.Unlock()
+	return cats, nil
+}
+
+// parts are what one Run started. Shutdown order: cancel ctx, which stops
+// every goroutine Run started (servers close through context.AfterFunc),
+// wait for them, then release the rest, last opened first.
+type parts struct {
+	ctx     context.Context // done when Run stops
+	log     *slog.Logger
+	wg      sync.WaitGroup
+	closers []func()
+}
+
+// onStop adds release to what stop releases.
+func (p *parts) onStop(release func()) { p.closers = append(p.closers, release) }
+
+// serveHTTP serves h on a loopback port until p.ctx is done and returns its
+// URL.
+func (p *parts) serveHTTP(h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	context.AfterFunc(p.ctx, func() { _ = srv.Close() })
+	p.wg.Go(func() { _ = srv.Serve(ln) })
+	return "http://" + ln.Addr().String(), nil
+}
+
+// stop cancels p.ctx with cancel and stops everything.
+func (p *parts) stop(cancel context.CancelFunc) {
+	cancel()
+	p.wg.Wait()
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
+}
+
+// demoDirs are where the demo's files are.
+type demoDirs struct {
+	root     string // Options.Dir, absolute
+	site     string // the static site
+	handlers string // the handler modules
+}
+
+// writeFiles writes the static site and, unless Options.HandlersDir names
+// them, the handler modules into Options.Dir.
+func (d *Demo) writeFiles() (demoDirs, error) {
+	dir, err := filepath.Abs(d.opts.Dir)
+	if err != nil {
+		return demoDirs{}, fmt.Errorf("demo: dir: %w", err)
+	}
+	dirs := demoDirs{root: dir, site: filepath.Join(dir, "site"), handlers: d.handlersDir}
+	if err := writeSite(dirs.site); err != nil {
+		return demoDirs{}, err
+	}
+	if dirs.handlers == "" {
+		dirs.handlers = filepath.Join(dir, "handlers")
+		if err := writeModules(dirs.handlers); err != nil {
+			return demoDirs{}, err
+		}
+	}
+	return dirs, nil
+}
+
+// startWorkers starts the workers, plain HTTP servers that say who they
+// are, and the scoreboard, and returns their URLs.
+func (d *Demo) startWorkers(p *parts) (workers []string, scoreboard string, err error) {
+	workers = make([]string, len(Workers))
+	var url string
 	for i, name := range Workers {
-		url, err := serveHTTP(ctx, &wg, textHandler(AppService+" on "+name))
+		url, err = p.serveHTTP(textHandler(AppService + " on " + name))
 		if err != nil {
-			return fmt.Errorf("demo: starting %s: %w", name, err)
+			return nil, "", fmt.Errorf("demo: starting %s: %w", name, err)
 		}
 		workers[i] = url
 		d.names[url] = name
 	}
-	scoreboard, err := serveHTTP(ctx, &wg, textHandler(ScoreboardService+" on worker-1"))
+	scoreboard, err = p.serveHTTP(textHandler(ScoreboardService + " on worker-1"))
 	if err != nil {
-		return fmt.Errorf("demo: starting scoreboard: %w", err)
+		return nil, "", fmt.Errorf("demo: starting scoreboard: %w", err)
 	}
 	d.names[scoreboard] = ScoreboardService
+	return workers, scoreboard, nil
+}
 
-	// The wasm host, from a config file the user can edit while it runs.
-	wasmCfg := filepath.Join(dir, WasmConfigFile)
-	wasmYAML, err := wasmConfig(handlersDir, siteDir)
+// startWasmHost starts the wasm host from a config file the user can edit
+// while it runs, and returns its URL for the plugin's socket option: over
+// TCP loopback for the Go front alone; with Traefik on a Unix socket, as
+// deployed.
+func (d *Demo) startWasmHost(p *parts, dirs demoDirs) (string, error) {
+	wasmCfg := filepath.Join(dirs.root, WasmConfigFile)
+	wasmYAML, err := wasmConfig(dirs.handlers, dirs.site)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := os.WriteFile(wasmCfg, wasmYAML, 0o644); err != nil {
-		return fmt.Errorf("demo: writing wasm host config: %w", err)
+		return "", fmt.Errorf("demo: writing wasm host config: %w", err)
 	}
-	wasmSrv, err := wasmhost.NewServer(ctx, wasmCfg, wasmhost.Options{Logger: d.opts.Logger})
+	wasmSrv, err := wasmhost.NewServer(p.ctx, wasmCfg, wasmhost.Options{Logger: d.opts.Logger})
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return "", fmt.Errorf("demo: %w", err)
 	}
-	closers = append(closers, func() { _ = wasmSrv.Close(context.WithoutCancel(ctx)) })
-	// Over TCP loopback for the Go front alone; with Traefik on a Unix
-	// socket, as deployed. wasmURL is the plugin's socket option.
+	p.onStop(func() { _ = wasmSrv.Close(context.WithoutCancel(p.ctx)) })
 	listen := "127.0.0.1:0"
 	if d.opts.Traefik != "" {
-		sock, cleanup, err := socketPath(dir)
+		sock, cleanup, err := socketPath(dirs.root)
 		if err != nil {
-			return err
+			return "", err
 		}
-		closers = append(closers, cleanup)
+		p.onStop(cleanup)
 		listen = "unix://" + sock
 	}
 	wasmLn, err := wasmhost.Listen(listen, 0)
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return "", fmt.Errorf("demo: %w", err)
 	}
 	wasmURL := listen
 	if addr, ok := wasmLn.Addr().(*net.TCPAddr); ok {
 		wasmURL = "http://" + addr.String()
 	}
-	wg.Go(func() {
-		if err := wasmSrv.Serve(ctx, wasmLn, 0, nil); err != nil {
-			log.Error("wasm host stopped", "err", err)
+	p.wg.Go(func() {
+		if err := wasmSrv.Serve(p.ctx, wasmLn, 0, nil); err != nil {
+			p.log.Error("wasm host stopped", "err", err)
 		}
 	})
-	// The front, the demo's stand-in for Traefik: the whiskers middleware
-	// (the plugin package compiled, where Traefik interprets it) configured
-	// as the finicky tags configure it, then round-robin over the finicky
-	// servers of the configuration the syncer wrote.
-	mw, err := plugin.New(ctx, &d.lb, frontConfig(wasmURL), "finicky-static")
-	if err != nil {
-		return fmt.Errorf("demo: front: %w", err)
-	}
-	frontURL, err := serveHTTP(ctx, &wg, mw)
-	if err != nil {
-		return fmt.Errorf("demo: starting front: %w", err)
-	}
+	return wasmURL, nil
+}
 
-	// The catalogs.
+// startFront starts the front, the demo's stand-in for Traefik, and
+// returns its URL: the whiskers middleware (the plugin package compiled,
+// where Traefik interprets it) configured as the finicky tags configure
+// it, then round-robin over the finicky servers of the configuration the
+// syncer wrote.
+func (d *Demo) startFront(p *parts, wasmURL string) (string, error) {
+	mw, err := plugin.New(p.ctx, &d.lb, frontConfig(wasmURL), "finicky-static")
+	if err != nil {
+		return "", fmt.Errorf("demo: front: %w", err)
+	}
+	frontURL, err := p.serveHTTP(mw)
+	if err != nil {
+		return "", fmt.Errorf("demo: starting front: %w", err)
+	}
+	return frontURL, nil
+}
+
+// fakeCatalogs are the demo's catalogs.
+type fakeCatalogs struct {
+	nomad  *nomadfake.Server
+	consul *consulfake.Server
+	regs   []nomadapi.ServiceRegistration // the finicky instances, in the order of Workers
+}
+
+// startCatalogs starts the fake catalogs with the demo's services: in
+// Nomad, the finicky instances on the workers and Redis; in Consul, the
+// scoreboard.
+func startCatalogs(p *parts, workers []string, scoreboard, wasmURL string) (*fakeCatalogs, error) {
 	nomadSrv := nomadfake.New()
-	closers = append(closers, nomadSrv.Close)
+	p.onStop(nomadSrv.Close)
 	consulSrv := consulfake.New()
-	closers = append(closers, consulSrv.Close)
+	p.onStop(consulSrv.Close)
 	regs := make([]nomadapi.ServiceRegistration, len(Workers))
 	for i := range Workers {
 		// Each worker is a node with one running allocation of the app,
@@ -308,66 +438,42 @@ func (d *Demo) Run(ctx context.Context) error {
 	})
 	host, port, err := hostPort(scoreboard)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	consulSrv.Register(consulfake.Instance{
 		ID: "scoreboard-1", Service: ScoreboardService, Node: "worker-1", Address: host, Port: port,
 		Tags: []string{"traefik.enable=true", "traefik.http.routers.scoreboard.rule=Host(`" + ScoreboardHost + "`)"},
 	})
+	return &fakeCatalogs{nomad: nomadSrv, consul: consulSrv, regs: regs}, nil
+}
 
-	statusURL, err := serveHTTP(ctx, &wg, d.board.Handler())
-	if err != nil {
-		return fmt.Errorf("demo: starting the status page: %w", err)
-	}
-
-	d.mu.Lock()
-	d.addrs = Addrs{
-		Nomad: nomadSrv.URL(), Consul: consulSrv.URL(), Workers: workers, Scoreboard: scoreboard,
-		Wasm: wasmURL, Front: frontURL, Config: filepath.Join(dir, ConfigFile), Status: statusURL + "/",
-	}
-	d.mu.Unlock()
-	d.banner(dir)
-
-	// The syncer: the real sources, builder, runner and file output.
-	runner, err := d.newRunner(nomadSrv.URL(), consulSrv.URL(), filepath.Join(dir, ConfigFile))
+// startSyncer starts the syncer: the real sources, builder, runner and
+// file output, against the fake catalogs.
+func (d *Demo) startSyncer(p *parts, nomadURL, consulURL, file string) error {
+	runner, err := d.newRunner(nomadURL, consulURL, file)
 	if err != nil {
 		return err
 	}
-	wg.Go(func() {
-		if err := runner.Run(ctx); err != nil {
-			log.Error("syncer stopped", "err", err)
+	p.wg.Go(func() {
+		if err := runner.Run(p.ctx); err != nil {
+			p.log.Error("syncer stopped", "err", err)
 		}
 	})
-	select {
-	case <-d.written:
-	case <-ctx.Done():
-		return nil
-	}
+	return nil
+}
 
-	// Traefik starts from the configuration just written, so that it never
-	// routes by a dynamic.yaml left behind by an earlier run.
-	if d.opts.Traefik != "" {
-		proxy, err := d.startTraefik(ctx, dir)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil // stopped while Traefik was starting
-			}
-			return err
-		}
-		closers = append(closers, func() { _ = proxy.Close() })
-		d.mu.Lock()
-		d.addrs.Traefik, d.addrs.TraefikAPI = proxy.URL, proxy.APIURL
-		d.mu.Unlock()
-		d.traefikBanner()
+// startTraefikFront starts Traefik (startTraefik), records where it is and
+// says so.
+func (d *Demo) startTraefikFront(p *parts, dir string) error {
+	proxy, err := d.startTraefik(p.ctx, dir)
+	if err != nil {
+		return err
 	}
-	close(d.ready)
-
-	if d.opts.DrainEvery < 0 {
-		<-ctx.Done()
-		return nil
-	}
-	d.printf("every %s one %s worker is drained or brought back; the config changes follow:\n", d.opts.DrainEvery, AppService)
-	d.drainCycle(ctx, nomadSrv, regs)
+	p.onStop(func() { _ = proxy.Close() })
+	d.mu.Lock()
+	d.addrs.Traefik, d.addrs.TraefikAPI = proxy.URL, proxy.APIURL
+	d.mu.Unlock()
+	d.traefikBanner()
 	return nil
 }
 
@@ -658,18 +764,7 @@ func textHandler(text string) http.Handler {
 	})
 }
 
-// serveHTTP serves h on a loopback port until ctx is done and returns its URL.
-func serveHTTP(ctx context.Context, wg *sync.WaitGroup, h http.Handler) (url string, err error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	context.AfterFunc(ctx, func() { _ = srv.Close() })
-	wg.Go(func() { _ = srv.Serve(ln) })
-	return "http://" + ln.Addr().String(), nil
-}
-
+// hostPort splits the URL http://host:port.
 func hostPort(url string) (string, int, error) {
 	h, p, err := net.SplitHostPort(strings.TrimPrefix(url, "http://"))
 	if err != nil {
