@@ -1,19 +1,19 @@
 // Package syncer runs the syncer: it owns the catalog sources, waits for
 // them to signal, debounces, builds Traefik dynamic configuration with the
 // pure builder (syncer/builder), renders it (syncer/render) and hands the
-// bytes to the outputs (syncer/output) only when they changed.
+// bytes to the outputs (syncer/output), which write only what changed.
 //
 // Data flows one way: sources → notify channel (size 1; watchers only
 // signal) → Runner → catalog.Merge → builder.Build → render.Marshal →
-// output.File / output.Server.
+// output.Output (a File, the HTTP provider's Server, a Recorder).
 package syncer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,12 +32,16 @@ type Options struct {
 	Sources []catalog.Source
 	// Builder turns snapshots into configuration; required.
 	Builder *builder.Builder
-	// Format is the format written to File (default YAML).
+	// Outputs receive the configuration, each in its own format, after
+	// every build; each writes only when its bytes changed.
+	Outputs []output.Output
+	// Format is the format Once returns (default YAML).
 	Format render.Format
-	// File, if set, receives the configuration in Format.
-	File *output.File
-	// HTTP, if set, receives the configuration as JSON.
-	HTTP *output.Server
+	// File, HTTP and OnPublish are TEMPORARY, until the callers pass
+	// Outputs: they are added to Outputs by New.
+	File      *output.File
+	HTTP      *output.Server
+	OnPublish func([]byte)
 	// Metrics, if set, records syncs.
 	Metrics *output.Metrics
 	// Status, if set, receives every build's decisions and the catalogs'
@@ -51,15 +55,12 @@ type Options struct {
 	// the first signal of a burst (default 1 s).
 	MaxWait time.Duration
 	// StartupTimeout is how long the runner waits for every source to be
-	// ready before writing anyway (logged); 0 waits forever. When File
-	// already exists (a restart), the runner waits for every source
-	// however long it takes: the file from before keeps routing.
+	// ready before writing anyway (logged); 0 waits forever. When an
+	// output file already exists (a restart), the runner waits for every
+	// source however long it takes: the file from before keeps routing.
 	StartupTimeout time.Duration
 	// Logger receives the runner's logs (default slog.Default()).
 	Logger *slog.Logger
-	// OnPublish, if set, is called with the rendered bytes (in Format) after
-	// every change was handed to the outputs. For tests and benchmarks.
-	OnPublish func([]byte)
 }
 
 // Runner runs sources and publishes their configuration. Create it with New;
@@ -71,8 +72,6 @@ type Runner struct {
 
 	mu       sync.Mutex
 	problems map[string]bool // problems logged for the current configuration
-	lastFile []byte
-	lastJSON []byte
 }
 
 // New validates opts and returns a Runner; it starts nothing.
@@ -97,6 +96,16 @@ func New(opts Options) (*Runner, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	opts.Outputs = slices.Clone(opts.Outputs)
+	if opts.File != nil {
+		opts.Outputs = append(opts.Outputs, opts.File)
+	}
+	if opts.HTTP != nil {
+		opts.Outputs = append(opts.Outputs, opts.HTTP)
+	}
+	if opts.OnPublish != nil {
+		opts.Outputs = append(opts.Outputs, output.NewRecorder(opts.Format, opts.OnPublish))
 	}
 	return &Runner{
 		opts:     opts,
@@ -157,12 +166,12 @@ func (r *Runner) waitReady(ctx context.Context) bool {
 	var timeout <-chan time.Time
 	// A file from before a restart keeps routing while a catalog is down:
 	// it is not replaced by one without that catalog's routes.
-	if r.opts.StartupTimeout > 0 && (r.opts.File == nil || !r.opts.File.Exists()) {
+	if earlier := r.earlierFile(); r.opts.StartupTimeout > 0 && earlier == "" {
 		t := time.NewTimer(r.opts.StartupTimeout)
 		defer t.Stop()
 		timeout = t.C
 	} else if r.opts.StartupTimeout > 0 {
-		r.log.Info("an earlier configuration is there: it stays until every catalog has been read", "path", r.opts.File.Path())
+		r.log.Info("an earlier configuration is there: it stays until every catalog has been read", "path", earlier)
 	}
 	for {
 		if len(r.notReady()) == 0 {
@@ -179,6 +188,17 @@ func (r *Runner) waitReady(ctx context.Context) bool {
 			return true
 		}
 	}
+}
+
+// earlierFile is the path of an output file written by an earlier run, or
+// "" when there is none.
+func (r *Runner) earlierFile() string {
+	for _, out := range r.opts.Outputs {
+		if f, ok := out.(*output.File); ok && f.Exists() {
+			return f.Path()
+		}
+	}
+	return ""
 }
 
 // Run runs the sources and publishes configuration until ctx is done, then
@@ -206,7 +226,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		lastSignal time.Time
 	)
 	for {
-		if err := r.Sync(); err != nil {
+		if err := r.publish(); err != nil {
 			r.log.Error("sync failed, retrying", "err", err)
 			retry = time.After(time.Second)
 		} else {
@@ -259,12 +279,6 @@ func (r *Runner) debounce(ctx context.Context, last time.Time) (time.Time, bool)
 	}
 }
 
-// Snapshot merges the sources' current snapshots.
-func (r *Runner) Snapshot() catalog.Snapshot {
-	snap, _ := r.snapshot()
-	return snap
-}
-
 // snapshot merges the sources' current snapshots, and says by name which
 // sources have been read completely.
 func (r *Runner) snapshot() (catalog.Snapshot, map[string]bool) {
@@ -278,9 +292,9 @@ func (r *Runner) snapshot() (catalog.Snapshot, map[string]bool) {
 	return catalog.Merge(parts...), ready
 }
 
-// Build builds the configuration of the current snapshot and logs problems
+// build builds the configuration of the current snapshot and logs problems
 // not logged before (once per distinct problem while it persists).
-func (r *Runner) Build() *dynamic.Configuration {
+func (r *Runner) build() *dynamic.Configuration {
 	snap, ready := r.snapshot()
 	res := r.opts.Builder.Build(snap)
 	if r.opts.Status != nil {
@@ -300,53 +314,37 @@ func (r *Runner) Build() *dynamic.Configuration {
 	return res.Config
 }
 
-// Sync builds, renders and publishes the configuration once, writing only
-// outputs whose bytes changed.
-func (r *Runner) Sync() error {
-	cfg := r.Build()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	wrote := false
-	var fileBytes []byte
-	if r.opts.File != nil || r.opts.OnPublish != nil {
-		b, err := render.Marshal(cfg, r.opts.Format)
-		if err != nil {
-			return fmt.Errorf("syncer: rendering: %w", err)
-		}
-		fileBytes = b
-		if !bytes.Equal(b, r.lastFile) {
-			if r.opts.File != nil {
-				w, err := r.opts.File.Write(b)
-				if err != nil {
-					return fmt.Errorf("syncer: writing configuration: %w", err)
-				}
-				if w {
-					r.log.Info("configuration written", "path", r.opts.File.Path(), "bytes", len(b))
-				}
+// publish builds the configuration, renders it once per format and hands it
+// to every output; each writes only if its bytes changed. A failed output
+// does not keep the others from theirs.
+func (r *Runner) publish() error {
+	cfg := r.build()
+	rendered := map[render.Format][]byte{}
+	changed := false
+	var errs []error
+	for _, out := range r.opts.Outputs {
+		format := out.Format()
+		b, ok := rendered[format]
+		if !ok {
+			var err error
+			if b, err = render.Marshal(cfg, format); err != nil {
+				return fmt.Errorf("syncer: rendering %s: %w", format, err)
 			}
-			wrote = true
-			r.lastFile = b
-		} else {
-			fileBytes = nil
+			rendered[format] = b
 		}
-	}
-	if r.opts.HTTP != nil {
-		b, err := render.Marshal(cfg, render.JSON)
+		wrote, err := out.Publish(b)
 		if err != nil {
-			return fmt.Errorf("syncer: rendering json: %w", err)
+			errs = append(errs, fmt.Errorf("syncer: publishing configuration: %w", err))
+			continue
 		}
-		if !bytes.Equal(b, r.lastJSON) {
-			r.opts.HTTP.Set(b)
-			wrote = true
-			r.lastJSON = b
+		changed = changed || wrote
+		if f, ok := out.(interface{ Path() string }); ok && wrote {
+			r.log.Info("configuration written", "path", f.Path(), "bytes", len(b))
 		}
 	}
-	services, servers := Count(cfg)
-	r.opts.Metrics.Synced(time.Now(), services, servers, wrote)
-	if fileBytes != nil && r.opts.OnPublish != nil {
-		r.opts.OnPublish(fileBytes)
-	}
-	return nil
+	services, servers := count(cfg)
+	r.opts.Metrics.Synced(time.Now(), services, servers, changed)
+	return errors.Join(errs...)
 }
 
 // Once runs the sources until they are all ready (or StartupTimeout passes),
@@ -363,16 +361,16 @@ func (r *Runner) Once(ctx context.Context) ([]byte, error) {
 	if nr := r.notReady(); len(nr) > 0 {
 		return nil, fmt.Errorf("syncer: catalogs not ready: %s", strings.Join(nr, ", "))
 	}
-	b, err := render.Marshal(r.Build(), r.opts.Format)
+	b, err := render.Marshal(r.build(), r.opts.Format)
 	if err != nil {
 		return nil, fmt.Errorf("syncer: rendering: %w", err)
 	}
 	return b, nil
 }
 
-// Count returns the number of services (HTTP, TCP, UDP) of cfg and of
+// count returns the number of services (HTTP, TCP, UDP) of cfg and of
 // servers across their load balancers.
-func Count(cfg *dynamic.Configuration) (services, servers int) {
+func count(cfg *dynamic.Configuration) (services, servers int) {
 	if cfg == nil {
 		return 0, 0
 	}

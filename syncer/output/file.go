@@ -1,10 +1,11 @@
 // Package output is where the syncer's rendered configuration leaves the
-// process: an atomically replaced file for Traefik's file provider, and an
-// HTTP server for Traefik's HTTP provider (/config with ETag, /healthz,
-// Prometheus /metrics).
+// process: an atomically replaced file for Traefik's file provider, an HTTP
+// server for Traefik's HTTP provider (/config with ETag, /healthz,
+// Prometheus /metrics), and a Recorder for tests and the demo.
 //
-// Bytes enter through File.Write and Server.Set; both do nothing when the
-// bytes are the ones already published.
+// All three are an Output: bytes enter through Publish, in the output's
+// Format, and an output does nothing when they are the ones it already
+// published.
 package output
 
 import (
@@ -15,30 +16,50 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/whiskers-dev/whiskers/syncer/render"
 )
 
 // File is a configuration file replaced atomically. It is safe for
 // concurrent use.
 type File struct {
-	path string
-	perm fs.FileMode
+	path   string
+	perm   fs.FileMode
+	format render.Format
 
 	mu      sync.Mutex
 	last    []byte
 	checked bool
 }
 
-// NewFile returns a File for path (created with mode 0o644); it does not
-// touch the file system.
-func NewFile(path string) (*File, error) {
+// NewFile returns a File for path (created with mode 0o644) that holds
+// configuration in format (YAML when empty); it does not touch the file
+// system.
+func NewFile(path string, formats ...render.Format) (*File, error) { // TEMP: variadic until callers pass a format
+	var format render.Format
+	if len(formats) > 0 {
+		format = formats[0]
+	}
 	if path == "" {
 		return nil, errors.New("output: empty file path")
 	}
-	return &File{path: path, perm: 0o644}, nil
+	if format == "" {
+		format = render.YAML
+	}
+	if _, err := render.ParseFormat(string(format)); err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	return &File{path: path, perm: 0o644, format: format}, nil
 }
 
 // Path returns the file's path.
 func (f *File) Path() string { return f.path }
+
+// Format returns the format of the file's configuration.
+func (f *File) Format() render.Format { return f.format }
+
+// Publish is Write.
+func (f *File) Publish(b []byte) (bool, error) { return f.Write(b) }
 
 // Exists reports whether the file is there (written by an earlier run).
 func (f *File) Exists() bool {

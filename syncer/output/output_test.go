@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/whiskers-dev/whiskers/syncer/output"
+	"github.com/whiskers-dev/whiskers/syncer/render"
 )
 
 func TestFileWritesOnlyChanges(t *testing.T) {
@@ -155,4 +156,41 @@ func TestNilMetrics(t *testing.T) {
 	var m *output.Metrics
 	m.Synced(time.Now(), 1, 1, true)
 	m.WatchError("nomad")(io.EOF)
+}
+
+// TestOutputsPublishOnlyChanges: every Output says whether the bytes
+// changed, in its own format, and publishes only then.
+func TestOutputsPublishOnlyChanges(t *testing.T) {
+	t.Parallel()
+	var recorded []string
+	file, err := output.NewFile(filepath.Join(t.TempDir(), "dynamic.json"), render.JSON)
+	require.NoError(t, err)
+	outputs := []struct {
+		name   string
+		out    output.Output
+		format render.Format
+	}{
+		{"file", file, render.JSON},
+		{"http provider", output.NewServer(nil), render.JSON},
+		{"recorder", output.NewRecorder("", func(b []byte) { recorded = append(recorded, string(b)) }), render.YAML},
+	}
+	for _, tc := range outputs {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.format, tc.out.Format())
+			for i, step := range []struct {
+				data        string
+				wantChanged bool
+			}{{"{}", true}, {"{}", false}, {`{"a":1}`, true}} {
+				changed, err := tc.out.Publish([]byte(step.data))
+				require.NoError(t, err)
+				assert.Equal(t, step.wantChanged, changed, "step %d", i)
+			}
+		})
+	}
+	assert.Equal(t, []string{"{}", `{"a":1}`}, recorded, "the recorder's function sees each change once")
+	got, err := os.ReadFile(file.Path())
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"a":1}`, string(got))
+	_, err = output.NewFile("x.conf", "xml")
+	assert.ErrorContains(t, err, "xml")
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/whiskers-dev/whiskers/syncer/render"
 )
 
 // Server serves the configuration to Traefik's HTTP provider. Create it with
@@ -52,6 +54,12 @@ func (s *Server) Set(body []byte) bool {
 	s.updated = time.Now()
 	return true
 }
+
+// Format is JSON, what Traefik's HTTP provider reads.
+func (s *Server) Format() render.Format { return render.JSON }
+
+// Publish is Set.
+func (s *Server) Publish(body []byte) (bool, error) { return s.Set(body), nil }
 
 // Handler returns the HTTP handler with the routes above.
 func (s *Server) Handler() http.Handler {
