@@ -289,7 +289,13 @@ func (r *Runner) snapshot() (catalog.Snapshot, map[string]bool) {
 		parts = append(parts, insts)
 		ready[s.Name()] = ok
 	}
-	return catalog.Merge(parts...), ready
+	snap := catalog.Merge(parts...)
+	for _, s := range r.opts.Sources {
+		if a, ok := s.(catalog.Annotator); ok {
+			snap.Instances = a.Annotate(snap.Instances)
+		}
+	}
+	return snap, ready
 }
 
 // build builds the configuration of the current snapshot and logs problems

@@ -12,6 +12,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -140,4 +141,42 @@ type Source interface {
 	Name() string
 	Run(ctx context.Context, notify func()) error
 	Snapshot() (instances []Instance, ready bool)
+}
+
+// Annotator is a Source that knows more about instances that other sources
+// read: the Nomad source knows which allocations are being stopped or sit
+// on draining nodes, also those whose services Nomad registered in Consul.
+// The runner hands it the merged instances before every build.
+//
+// Annotate returns instances with what the source knows added (it does
+// not change those of its own origin, nor the slice it was given), and
+// remembers which of them it may have more to say about: when that
+// changes, its Run calls notify.
+type Annotator interface {
+	Annotate(instances []Instance) []Instance
+}
+
+// nomadTaskPrefix begins the service IDs Nomad gives its registrations, in
+// its own catalog and in Consul: _nomad-task-<allocation ID>-….
+const nomadTaskPrefix = "_nomad-task-"
+
+// NomadAllocID returns the ID of the Nomad allocation that registered the
+// service with this ID, or "" when Nomad did not register it.
+func NomadAllocID(serviceID string) string {
+	rest, ok := strings.CutPrefix(serviceID, nomadTaskPrefix)
+	if !ok || len(rest) < 36 {
+		return ""
+	}
+	id := rest[:36]
+	for i, c := range id {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return ""
+			}
+		case !('0' <= c && c <= '9' || 'a' <= c && c <= 'f'):
+			return ""
+		}
+	}
+	return id
 }

@@ -525,6 +525,9 @@ func toInstances(entries []*api.ServiceEntry) []catalog.Instance {
 			Tags:      slices.Clone(e.Service.Tags),
 			Meta:      maps.Clone(e.Service.Meta),
 			Health:    Aggregate(e.Checks),
+			// Nomad's registrations: the Nomad source adds what it
+			// knows of the allocation (catalog.Annotator).
+			AllocID: catalog.NomadAllocID(e.Service.ID),
 		}
 		if e.Node != nil {
 			in.Node = e.Node.Node

@@ -391,6 +391,21 @@ func (f *facts) apply(in catalog.Instance) catalog.Instance {
 	return in
 }
 
+// stopping reports whether the allocation is being stopped: its desired
+// status is stop or evict, or its node is draining or ineligible. An
+// unknown allocation is not.
+func (f *facts) stopping(allocID string) bool {
+	a, ok := f.allocs[allocID]
+	if !ok {
+		return false
+	}
+	if a.desired == api.AllocDesiredStatusStop || a.desired == api.AllocDesiredStatusEvict {
+		return true
+	}
+	n, ok := f.nodes[a.nodeID]
+	return ok && (n.draining || n.ineligible)
+}
+
 // keepDecided carries over from old, the facts of the read before, what
 // Nomad never takes back about an allocation of the same job version: its
 // deployment's judgement of its health, and that it ran (an allocation

@@ -111,6 +111,9 @@ type Source struct {
 	// then, keep their health and drain state (see derive).
 	seen, behindUntil uint64
 	lastGood          map[string]catalog.Instance
+	// watched holds the allocations behind other catalogs' instances, as
+	// Annotate last saw them, and whether each was being stopped.
+	watched map[string]bool
 }
 
 type svcKey struct{ namespace, name string }
@@ -210,6 +213,47 @@ func (s *Source) Snapshot() ([]catalog.Instance, bool) {
 	}
 	slices.SortFunc(out, catalog.Compare)
 	return out, s.ready
+}
+
+var _ catalog.Annotator = (*Source)(nil)
+
+// Annotate marks Draining the instances of other catalogs (Consul) that a
+// Nomad allocation registered and that Nomad is stopping: desired status
+// stop or evict, or a draining or ineligible node. They leave the pool when
+// Nomad decides, as the Nomad source's own instances do, not when the
+// client deregisters them and kills the task. It remembers those
+// allocations: when one starts or stops being stopped, Run calls notify.
+func (s *Source) Annotate(insts []catalog.Instance) []catalog.Instance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out, copied := insts, false
+	watched := map[string]bool{}
+	for i, in := range insts {
+		if in.Origin == catalog.OriginNomad || in.AllocID == "" {
+			continue
+		}
+		stopping := s.factsWanted() && s.facts.stopping(in.AllocID)
+		watched[in.AllocID] = stopping
+		if stopping && !in.Draining {
+			if !copied {
+				out, copied = slices.Clone(insts), true
+			}
+			out[i].Draining = true
+		}
+	}
+	s.watched = watched
+	return out
+}
+
+// watchedChangedLocked reports whether an allocation Annotate saw has
+// started or stopped being stopped since.
+func (s *Source) watchedChangedLocked() bool {
+	for id, was := range s.watched {
+		if s.factsWanted() && s.facts.stopping(id) != was {
+			return true
+		}
+	}
+	return false
 }
 
 // Resync makes Run re-read the whole catalog and reconnect its stream; the
@@ -455,7 +499,7 @@ func (s *Source) fullRead(ctx context.Context, notify func()) (uint64, error) {
 	}
 	s.base, s.facts = next, f
 	s.advanceLocked(meta.LastIndex)
-	changed := s.deriveLocked() || !s.ready
+	changed := s.deriveLocked() || !s.ready || s.watchedChangedLocked()
 	if !s.ready {
 		s.ready = true
 		s.log.Info("catalog ready", "services", len(next))
@@ -703,7 +747,7 @@ func (s *Source) applyBatch(ctx context.Context, batch *api.Events, notify func(
 	changed := eventChanged
 	if factsChanged {
 		s.mu.Lock()
-		changed = s.deriveLocked() || changed
+		changed = s.deriveLocked() || s.watchedChangedLocked() || changed
 		s.mu.Unlock()
 	}
 	for key := range keys {
