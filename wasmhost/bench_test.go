@@ -37,7 +37,7 @@ const (
 	fileserverModule = "handlers/fileserver/fileserver.wasm"
 )
 
-// benchHost builds a Server for yaml (TESTDATA is testdata/, HANDLERS is
+// benchServer builds a Server for yaml (TESTDATA is testdata/, HANDLERS is
 // handlers/).
 func benchServer(b *testing.B, yaml string) *Server {
 	b.Helper()

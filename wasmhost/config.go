@@ -307,6 +307,8 @@ func (h *HandlerConfig) normalize(baseDir string) error {
 	return nil
 }
 
+// defaultPositive sets *d to def when it is zero and refuses a negative
+// one, naming the field name.
 func defaultPositive(d *Duration, def time.Duration, name string) error {
 	switch {
 	case *d < 0:
@@ -337,6 +339,8 @@ func normalizeRoute(r string) (string, error) {
 	return strings.TrimSuffix(r, "/"), nil
 }
 
+// resolve makes p absolute against baseDir unless it is absolute already
+// or baseDir is "", and cleans it.
 func resolve(baseDir, p string) string {
 	if filepath.IsAbs(p) || baseDir == "" {
 		return filepath.Clean(p)

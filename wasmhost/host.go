@@ -2,6 +2,7 @@ package wasmhost
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -19,8 +20,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/whiskers-dev/whiskers/wasmhost/internal/wazerohooks"
 )
 
 // HandlerHeader is the request header that names the handler to run,
@@ -39,8 +41,12 @@ type Options struct {
 	// restart does not recompile modules. It is created if missing.
 	CacheDir string
 	// Registerer receives the host's Prometheus metrics. Hosts built one
-	// after another with the same Registerer share the same collectors.
-	// Nil means no registration.
+	// after another with the same Registerer share the same collectors,
+	// so a reload keeps counting in the same series. Nil means a fresh
+	// registry of the Host's (or Server's) own, never the process-wide
+	// prometheus.DefaultRegisterer: a Host alone then exports its metrics
+	// nowhere, and a Server serves that registry, with Go and process
+	// collectors added, at /metrics.
 	Registerer prometheus.Registerer
 }
 
@@ -128,9 +134,13 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Host, error) {
 		log = slog.Default()
 	}
 	log = log.With("component", "wasmhost")
+	reg := opts.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
 	h := &Host{
 		log:     log,
-		metrics: newMetrics(opts.Registerer),
+		metrics: newMetrics(reg),
 		byName:  map[string]*handler{},
 	}
 	warmWazeroVersion(ctx)
@@ -176,6 +186,8 @@ func warmWazeroVersion(ctx context.Context) {
 	})
 }
 
+// compile builds hc's runtime (memory cap, WASI, compilation cache),
+// compiles its module and checks its volumes, for New.
 func (h *Host) compile(ctx context.Context, hc HandlerConfig) (*handler, error) {
 	bin, err := os.ReadFile(hc.Module)
 	if err != nil {
@@ -209,7 +221,7 @@ func (h *Host) compile(ctx context.Context, hc HandlerConfig) (*handler, error) 
 			}
 			return nil, fmt.Errorf("volumes[%d] %q: %w", i, hostDir, err)
 		}
-		fsc = mountVolume(fsc, hostDir, guestDir)
+		fsc = wazerohooks.MountVolume(fsc, hostDir, guestDir)
 	}
 	env := make([][2]string, 0, len(hc.Env))
 	for k, v := range hc.Env {
@@ -340,6 +352,8 @@ func (h *Host) Close(ctx context.Context) error {
 	return errors.Join(waitErr, h.closeNow(context.WithoutCancel(ctx)))
 }
 
+// closeNow closes every handler's runtime, stopping guests still running,
+// and the compilation cache.
 func (h *Host) closeNow(ctx context.Context) error {
 	var errs []error
 	for _, hd := range h.byName {
@@ -370,96 +384,177 @@ func (hd *handler) serve(w http.ResponseWriter, r *http.Request, m *metrics, scr
 	}
 }
 
-// run does the work of serve and returns the status code it answered
-// (499 when the client went away first).
+// run does the work of serve in its steps (read the body, take a slot,
+// run the guest, answer how it ended) and returns the status code it
+// answered (499 when the client went away first).
 func (hd *handler) run(w http.ResponseWriter, r *http.Request, m *metrics, scriptName, rawRest string) int {
-	name := hd.cfg.Name
 	if holdsNUL(r) {
-		m.rejected.WithLabelValues(name, "nul").Inc()
+		m.rejected.WithLabelValues(hd.cfg.Name, "nul").Inc()
 		return fail(w, http.StatusBadRequest, "request path or query holds a NUL byte")
 	}
 	// The body is read before taking an instance slot, so slow uploads do
 	// not hold instances.
-	limit := int64(hd.cfg.MaxRequestBody)
-	if r.ContentLength > limit {
-		m.rejected.WithLabelValues(name, "request_body").Inc()
-		return fail(w, http.StatusRequestEntityTooLarge, "request body too large")
+	body, status := hd.readBody(w, r, m)
+	if status != 0 {
+		return status
 	}
-	var body []byte
-	if r.Body != nil && r.Body != http.NoBody {
-		b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-		if err != nil {
-			hd.log.Info("reading request body", "err", err)
-			return fail(w, http.StatusBadRequest, "reading request body failed")
-		}
-		if int64(len(b)) > limit {
-			m.rejected.WithLabelValues(name, "request_body").Inc()
-			return fail(w, http.StatusRequestEntityTooLarge, "request body too large")
-		}
-		body = b
+	if status := hd.takeSlot(w, r, m); status != 0 {
+		return status
 	}
-
-	if !hd.acquire(r.Context()) {
-		if r.Context().Err() != nil {
-			return 499
-		}
-		m.rejected.WithLabelValues(name, "queue_timeout").Inc()
-		hd.log.Warn("no free instance slot", "max_concurrent", hd.cfg.MaxConcurrent, "queue_timeout", hd.cfg.QueueTimeout)
-		w.Header().Set("Retry-After", "1")
-		return fail(w, http.StatusServiceUnavailable, "wasm handler busy")
-	}
-	m.inFlight.WithLabelValues(name).Inc()
 	stdout := getBuffer()
 	defer putBuffer(stdout)
 	var stderr boundedBuffer
 	exitErr, instErr := hd.instantiate(r, body, scriptName, rawRest, &stdout.limitBuffer, &stderr)
-	<-hd.slots
-	m.inFlight.WithLabelValues(name).Dec()
+	hd.releaseSlot(m)
 
+	end := classifyEnd(r.Context(), exitErr, instErr, stdout.overflow)
+	if end != endExited {
+		return hd.answerFailure(w, m, end, cmp.Or(instErr, exitErr), &stderr)
+	}
+	return hd.answerCGI(w, r, stdout.buf, &stderr)
+}
+
+// readBody reads r's whole body, at most MaxRequestBody bytes. A non-zero
+// status means it answered r instead: 413 for a body over the limit, 400
+// when reading failed.
+func (hd *handler) readBody(w http.ResponseWriter, r *http.Request, m *metrics) (body []byte, status int) {
+	limit := int64(hd.cfg.MaxRequestBody)
+	if r.ContentLength > limit {
+		m.rejected.WithLabelValues(hd.cfg.Name, "request_body").Inc()
+		return nil, fail(w, http.StatusRequestEntityTooLarge, "request body too large")
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, 0
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		hd.log.Info("reading request body", "err", err)
+		return nil, fail(w, http.StatusBadRequest, "reading request body failed")
+	}
+	if int64(len(body)) > limit {
+		m.rejected.WithLabelValues(hd.cfg.Name, "request_body").Inc()
+		return nil, fail(w, http.StatusRequestEntityTooLarge, "request body too large")
+	}
+	return body, 0
+}
+
+// takeSlot takes an instance slot for r, waiting up to QueueTimeout, and
+// counts the instance in flight until releaseSlot. A non-zero status
+// means it answered r instead: 503 when no slot came free, 499 (nothing
+// written) when the client went away first.
+func (hd *handler) takeSlot(w http.ResponseWriter, r *http.Request, m *metrics) (status int) {
+	if !hd.acquire(r.Context()) {
+		if r.Context().Err() != nil {
+			return 499
+		}
+		m.rejected.WithLabelValues(hd.cfg.Name, "queue_timeout").Inc()
+		hd.log.Warn("no free instance slot", "max_concurrent", hd.cfg.MaxConcurrent, "queue_timeout", hd.cfg.QueueTimeout)
+		w.Header().Set("Retry-After", "1")
+		return fail(w, http.StatusServiceUnavailable, "wasm handler busy")
+	}
+	m.inFlight.WithLabelValues(hd.cfg.Name).Inc()
+	return 0
+}
+
+// releaseSlot gives back the slot of takeSlot.
+func (hd *handler) releaseSlot(m *metrics) {
+	<-hd.slots
+	m.inFlight.WithLabelValues(hd.cfg.Name).Dec()
+}
+
+// guestEnd is how a guest's run ended, as far as the response goes.
+type guestEnd int
+
+const (
+	endExited     guestEnd = iota // returned from _start or exited 0: its stdout is the response
+	endNotStarted                 // the instance could not be created
+	endTooLarge                   // stopped: its output passed MaxResponse
+	endTimedOut                   // stopped: it ran past Timeout
+	endClientGone                 // stopped: the client went away
+	endFailed                     // trapped or exited non-zero (a guest at its memory cap aborts: a trap)
+)
+
+// classifyEnd tells how a guest ended from instantiate's errors, whether
+// its stdout overflowed, and the request's context. The limits come
+// first: a guest stopped by one also sees its context cancelled.
+func classifyEnd(ctx context.Context, exitErr, instErr error, overflow bool) guestEnd {
 	switch {
 	case instErr != nil:
+		return endNotStarted
+	case errors.Is(exitErr, errResponseTooLarge) || overflow:
+		return endTooLarge
+	case errors.Is(exitErr, errTimeout):
+		return endTimedOut
+	case exitErr != nil && ctx.Err() != nil:
+		return endClientGone
+	case exitErr != nil:
+		return endFailed
+	}
+	return endExited
+}
+
+// answerFailure counts, logs (with the guest's stderr) and answers a
+// guest that did not end with a response, and returns the status: 500
+// when it could not start or failed, 502 when its output was too large,
+// 504 when it timed out, 499 (nothing written) when the client went away.
+func (hd *handler) answerFailure(w http.ResponseWriter, m *metrics, end guestEnd, err error, stderr *boundedBuffer) int {
+	name := hd.cfg.Name
+	switch end {
+	case endNotStarted:
 		m.instantiateErr.WithLabelValues(name).Inc()
-		hd.log.Error("instantiating guest", "err", instErr)
+		hd.log.Error("instantiating guest", "err", err)
 		return fail(w, http.StatusInternalServerError, "wasm handler failed")
-	case errors.Is(exitErr, errResponseTooLarge) || stdout.overflow:
+	case endTooLarge:
 		m.rejected.WithLabelValues(name, "response_size").Inc()
 		hd.log.Error("guest output too large, stopped", "max_response", int64(hd.cfg.MaxResponse), "stderr", stderr.String())
 		return fail(w, http.StatusBadGateway, "wasm handler response too large")
-	case errors.Is(exitErr, errTimeout):
+	case endTimedOut:
 		m.timeouts.WithLabelValues(name).Inc()
 		hd.log.Error("guest timed out, stopped", "timeout", hd.cfg.Timeout, "stderr", stderr.String())
 		return fail(w, http.StatusGatewayTimeout, "wasm handler timed out")
-	case exitErr != nil && r.Context().Err() != nil:
-		hd.log.Debug("client went away, guest stopped", "err", exitErr)
+	case endClientGone:
+		hd.log.Debug("client went away, guest stopped", "err", err)
 		return 499
-	case exitErr != nil:
-		hd.log.Error("guest failed", "err", exitErr, "stderr", stderr.String())
-		return fail(w, http.StatusInternalServerError, "wasm handler failed")
 	}
-	resp, err := parseCGIResponse(stdout.buf)
+	hd.log.Error("guest failed", "err", err, "stderr", stderr.String())
+	return fail(w, http.StatusInternalServerError, "wasm handler failed")
+}
+
+// answerCGI parses the guest's stdout as a CGI response and writes it,
+// or answers 500 if it is not one, and returns the status.
+func (hd *handler) answerCGI(w http.ResponseWriter, r *http.Request, stdout []byte, stderr *boundedBuffer) int {
+	resp, err := parseCGIResponse(stdout)
 	if err != nil {
-		hd.log.Error("invalid guest response", "err", err, "stdout_head", truncate(stdout.buf, 200), "stderr", stderr.String())
+		hd.log.Error("invalid guest response", "err", err, "stdout_head", truncate(stdout, 200), "stderr", stderr.String())
 		return fail(w, http.StatusInternalServerError, "wasm handler sent an invalid response")
 	}
 	if stderr.Len() > 0 {
 		hd.log.Debug("guest stderr", "stderr", stderr.String())
 	}
+	return writeResponse(w, r.Method, resp)
+}
+
+// writeResponse writes resp's headers, status and body, framed by the
+// host: 204 and 304 without a body or its length, every other status
+// with the Content-Length of its body (for a HEAD answered without body,
+// the guest's own Content-Length, what a GET would send). It returns the
+// status.
+func writeResponse(w http.ResponseWriter, method string, resp *cgiResponse) int {
 	hdr := w.Header()
 	for k, v := range resp.header {
 		hdr[k] = v
 	}
 	if resp.status == http.StatusNoContent || resp.status == http.StatusNotModified {
-		// These carry no body, and no length of one.
 		w.WriteHeader(resp.status)
 		return resp.status
 	}
-	cl := strconv.Itoa(len(resp.body))
-	if r.Method == http.MethodHead && len(resp.body) == 0 && resp.contentLength != "" {
+	length := strconv.Itoa(len(resp.body))
+	if method == http.MethodHead && len(resp.body) == 0 && resp.contentLength != "" {
 		if n, err := strconv.ParseUint(resp.contentLength, 10, 63); err == nil {
-			cl = strconv.FormatUint(n, 10) // what a GET would send
+			length = strconv.FormatUint(n, 10)
 		}
 	}
-	hdr.Set("Content-Length", cl)
+	hdr.Set("Content-Length", length)
 	w.WriteHeader(resp.status)
 	_, _ = w.Write(resp.body)
 	return resp.status
@@ -495,9 +590,9 @@ func (hd *handler) instantiate(r *http.Request, body []byte, scriptName, rawRest
 	// instead of a second, deadline context).
 	timer := time.AfterFunc(time.Duration(hd.cfg.Timeout), func() { cancel(errTimeout) })
 	defer timer.Stop()
-	mem := &instanceMemory{}
-	defer mem.release() // after mod.Close below: the guest has stopped
-	ctx = experimental.WithMemoryAllocator(ctx, mem)
+	mem := &wazerohooks.Memory{}
+	defer mem.Release() // after mod.Close below: the guest has stopped
+	ctx = wazerohooks.WithMemory(ctx, mem)
 	stdout.limit = int(hd.cfg.MaxResponse)
 	stdout.cancel = cancel
 
@@ -529,23 +624,29 @@ func (hd *handler) instantiate(r *http.Request, body []byte, scriptName, rawRest
 	}
 	defer mod.Close(context.WithoutCancel(ctx))
 	_, err = mod.ExportedFunction("_start").Call(ctx)
-	var ee *sys.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() == 0 {
-		return nil, nil
-	}
-	if err != nil {
-		if cause := context.Cause(ctx); cause != nil {
-			return cause, nil
-		}
-		if errors.As(err, &ee) {
-			return fmt.Errorf("guest exited with code %d", ee.ExitCode()), nil
-		}
-		return err, nil
-	}
-	return nil, nil
+	return exitError(ctx, err), nil
 }
 
-// fail writes a short plain-text error and returns its status.
+// exitError is how a guest's _start call, returning err, ended: nil when
+// it returned or exited 0, the cause of ctx when the guest was stopped,
+// an error naming the exit code when it exited non-zero, else the trap.
+func exitError(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *sys.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 0 {
+		return nil
+	}
+	if cause := context.Cause(ctx); cause != nil {
+		return cause
+	}
+	if ee != nil {
+		return fmt.Errorf("guest exited with code %d", ee.ExitCode())
+	}
+	return err
+}
+
 // holdsNUL reports whether the decoded path or a decoded query argument of r
 // holds a NUL byte. WASI passes the environment and argv as C strings, so
 // such a request cannot reach a guest; it is the client's fault (400), not
@@ -554,6 +655,7 @@ func holdsNUL(r *http.Request) bool {
 	return strings.IndexByte(r.URL.Path, 0) >= 0 || strings.Contains(r.URL.RawQuery, "%00")
 }
 
+// fail writes a short plain-text error and returns its status.
 func fail(w http.ResponseWriter, code int, msg string) int {
 	http.Error(w, msg, code)
 	return code
@@ -587,8 +689,10 @@ type pooledBuffer struct{ limitBuffer }
 
 var bufferPool = sync.Pool{New: func() any { return &pooledBuffer{limitBuffer{buf: make([]byte, 0, 4096)}} }}
 
+// getBuffer returns an empty buffer from bufferPool.
 func getBuffer() *pooledBuffer { return bufferPool.Get().(*pooledBuffer) }
 
+// putBuffer returns b, emptied, to bufferPool unless it grew past 1 MiB.
 func putBuffer(b *pooledBuffer) {
 	if cap(b.buf) > 1<<20 {
 		return // let big buffers go

@@ -18,6 +18,8 @@ type metrics struct {
 	inFlight       *prometheus.GaugeVec     // handler
 }
 
+// newMetrics returns the host's collectors, registered with reg or, when
+// reg already holds them, reg's.
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -46,14 +48,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Wasm instances running now.",
 		}, []string{"handler"}),
 	}
-	if reg != nil {
-		m.requests = register(reg, m.requests)
-		m.duration = register(reg, m.duration)
-		m.instantiateErr = register(reg, m.instantiateErr)
-		m.timeouts = register(reg, m.timeouts)
-		m.rejected = register(reg, m.rejected)
-		m.inFlight = register(reg, m.inFlight)
-	}
+	m.requests = register(reg, m.requests)
+	m.duration = register(reg, m.duration)
+	m.instantiateErr = register(reg, m.instantiateErr)
+	m.timeouts = register(reg, m.timeouts)
+	m.rejected = register(reg, m.rejected)
+	m.inFlight = register(reg, m.inFlight)
 	return m
 }
 

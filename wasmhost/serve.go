@@ -57,8 +57,9 @@ type Server struct {
 
 // NewServer loads the config at path and builds its Host. If
 // opts.Registerer is nil a fresh registry (with Go and process collectors)
-// is created and served at /metrics; if it is set and also a
-// prometheus.Gatherer, that is served.
+// is created, shared by every Host it builds and served at /metrics (see
+// Options.Registerer); if it is set and also a prometheus.Gatherer, that
+// is served, else prometheus.DefaultGatherer.
 func NewServer(ctx context.Context, path string, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -91,6 +92,7 @@ func NewServer(ctx context.Context, path string, opts Options) (*Server, error) 
 	return s, nil
 }
 
+// build loads the config file and builds a Host from it.
 func (s *Server) build(ctx context.Context) (*Host, error) {
 	cfg, err := LoadConfig(s.path)
 	if err != nil {

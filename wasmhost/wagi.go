@@ -209,9 +209,24 @@ var errNoResponseHeaders = errors.New("guest output has no content-type, locatio
 // set aside (the host frames the body itself).
 // Output that ends before a blank line is all headers.
 func parseCGIResponse(out []byte) (*cgiResponse, error) {
+	headEnd, bodyStart, lines := splitCGIOutput(out)
+	resp := &cgiResponse{header: make(http.Header, lines)}
+	if bodyStart < len(out) {
+		resp.body = out[bodyStart:]
+	}
 	// The header block becomes one string, and names and values are its
 	// substrings: one allocation instead of two per header.
-	headEnd, bodyStart, lines := len(out), len(out), 0
+	if err := resp.parseHeaders(string(out[:headEnd]), lines); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// splitCGIOutput finds the end of the header block of a guest's stdout,
+// where its body starts (after the blank line; len(out) for none), and
+// counts the header lines.
+func splitCGIOutput(out []byte) (headEnd, bodyStart, lines int) {
+	headEnd, bodyStart = len(out), len(out)
 	for i := 0; i < len(out); {
 		j := bytes.IndexByte(out[i:], '\n')
 		if j < 0 {
@@ -220,47 +235,35 @@ func parseCGIResponse(out []byte) (*cgiResponse, error) {
 		}
 		line := out[i : i+j]
 		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
-			headEnd, bodyStart = i, i+j+1
-			break
+			return i, i + j + 1, lines
 		}
 		lines++
 		i += j + 1
 	}
-	resp := &cgiResponse{header: make(http.Header, lines)}
-	if bodyStart < len(out) {
-		resp.body = out[bodyStart:]
-	}
+	return headEnd, bodyStart, lines
+}
+
+// parseHeaders reads block, the header block of a guest's output holding
+// lines lines, into resp's status, header and contentLength, as
+// parseCGIResponse describes.
+func (resp *cgiResponse) parseHeaders(block string, lines int) error {
 	values := make([]string, 0, lines) // backs the header's value slices
 	hasStatus, sufficient := false, false
-	rest := string(out[:headEnd])
-	for rest != "" {
-		line, tail, _ := strings.Cut(rest, "\n")
-		rest = tail
-		line = strings.TrimSuffix(line, "\r")
-		name, value, ok := strings.Cut(line, ":")
-		if !ok {
-			return nil, fmt.Errorf("malformed header line %q", truncate([]byte(line), 80))
-		}
-		name = strings.TrimSpace(name)
-		key, ok := commonResponseHeaders[name]
-		if !ok {
-			key = http.CanonicalHeaderKey(name)
-		}
-		if !validHeaderName(key) {
-			return nil, fmt.Errorf("malformed header name %q", truncate([]byte(name), 80))
-		}
-		val := strings.TrimSpace(value)
-		if !validHeaderValue(val) {
-			return nil, fmt.Errorf("control character in header %s", key)
+	for block != "" {
+		line, rest, _ := strings.Cut(block, "\n")
+		block = rest
+		key, val, err := parseHeaderLine(strings.TrimSuffix(line, "\r"))
+		if err != nil {
+			return err
 		}
 		switch key {
 		case "Status":
 			if hasStatus {
-				return nil, errors.New("repeated status header")
+				return errors.New("repeated status header")
 			}
 			code, err := parseStatus(val)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			resp.status, hasStatus, sufficient = code, true, true
 			continue
@@ -283,7 +286,7 @@ func parseCGIResponse(out []byte) (*cgiResponse, error) {
 		}
 	}
 	if !sufficient {
-		return nil, errNoResponseHeaders
+		return errNoResponseHeaders
 	}
 	if !hasStatus {
 		resp.status = http.StatusOK
@@ -291,7 +294,30 @@ func parseCGIResponse(out []byte) (*cgiResponse, error) {
 			resp.status = http.StatusFound
 		}
 	}
-	return resp, nil
+	return nil
+}
+
+// parseHeaderLine splits a header line "name: value" into the canonical
+// name and the trimmed value, refusing malformed names and control
+// characters in values.
+func parseHeaderLine(line string) (key, val string, err error) {
+	name, value, ok := strings.Cut(line, ":")
+	if !ok {
+		return "", "", fmt.Errorf("malformed header line %q", truncate([]byte(line), 80))
+	}
+	name = strings.TrimSpace(name)
+	key, ok = commonResponseHeaders[name]
+	if !ok {
+		key = http.CanonicalHeaderKey(name)
+	}
+	if !validHeaderName(key) {
+		return "", "", fmt.Errorf("malformed header name %q", truncate([]byte(name), 80))
+	}
+	val = strings.TrimSpace(value)
+	if !validHeaderValue(val) {
+		return "", "", fmt.Errorf("control character in header %s", key)
+	}
+	return key, val, nil
 }
 
 // commonResponseHeaders maps header names as guests usually write them
@@ -322,6 +348,7 @@ func parseStatus(v string) (int, error) {
 	return code, nil
 }
 
+// validHeaderName reports whether s is a non-empty HTTP token.
 func validHeaderName(s string) bool {
 	if s == "" {
 		return false
@@ -345,6 +372,7 @@ func validHeaderValue(s string) bool {
 	return true
 }
 
+// truncate returns b as a string, cut to n bytes and marked when longer.
 func truncate(b []byte, n int) string {
 	if len(b) > n {
 		return string(b[:n]) + "…"

@@ -1,4 +1,4 @@
-package wasmhost
+package wazerohooks
 
 import (
 	"io"
@@ -136,6 +136,7 @@ func fileMode(m uint32) fs.FileMode {
 	return mode
 }
 
+// cachedStat stats f unless an earlier Stat already did.
 func (f *volumeFile) cachedStat() experimentalsys.Errno {
 	if f.statted {
 		return 0

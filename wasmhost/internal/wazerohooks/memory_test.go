@@ -1,4 +1,4 @@
-package wasmhost
+package wazerohooks
 
 import (
 	"bytes"
@@ -10,8 +10,8 @@ import (
 
 func TestInstanceMemory(t *testing.T) {
 	t.Parallel()
-	const page = wasmPageSize
-	m := &instanceMemory{}
+	const page = 64 << 10 // a WebAssembly page
+	m := &Memory{}
 	require.Same(t, m, m.Allocate(2*page, 8*page))
 
 	buf := m.Reallocate(2 * page)
@@ -31,18 +31,18 @@ func TestInstanceMemory(t *testing.T) {
 	require.Len(t, big, 8*page)
 	assert.Nil(t, m.pooled)
 	assert.Equal(t, byte(1), big[0])
-	m.release()
+	m.Release()
 
 	// A recycled buffer is zero whatever its last guest wrote.
 	for range 20 {
-		a := &instanceMemory{}
+		a := &Memory{}
 		a.Allocate(0, pooledMemoryCap)
 		b := a.Reallocate(pooledMemoryCap)
 		assert.True(t, bytes.Equal(b, make([]byte, pooledMemoryCap)), "memory from the pool is zero")
 		for i := range b {
 			b[i] = 0xa5
 		}
-		a.release()
+		a.Release()
 		a.Free()
 	}
 }

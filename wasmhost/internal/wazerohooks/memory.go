@@ -1,6 +1,7 @@
-package wasmhost
+package wazerohooks
 
 import (
+	"context"
 	"sync"
 
 	"github.com/tetratelabs/wazero/experimental"
@@ -8,9 +9,9 @@ import (
 
 // Every request instantiates a module, and so allocates and zeroes its
 // linear memory (128 KiB for a typical wasi-libc guest) and leaves it to
-// the garbage collector. instanceMemory recycles small memories through a
+// the garbage collector. Memory recycles small memories through a
 // pool instead: a buffer goes back only after its guest has stopped and
-// its module is closed (release), zeroed, so no request ever sees
+// its module is closed (Release), zeroed, so no request ever sees
 // another's bytes. wazero's own Free is not trusted for that, because
 // closing a Runtime frees memories of guests that may still be running.
 
@@ -23,29 +24,38 @@ var memoryPool = sync.Pool{New: func() any {
 	return &b
 }}
 
-// instanceMemory is the experimental.MemoryAllocator of one instance and
-// the experimental.LinearMemory it hands out.
-type instanceMemory struct {
+// Memory is the linear memory of one instance: the
+// experimental.MemoryAllocator that WithMemory installs and the
+// experimental.LinearMemory it hands out. Its zero value is ready; use it
+// for one instantiation, then Release it. It is not safe for concurrent
+// use (wazero calls it only while instantiating and running the instance).
+type Memory struct {
 	buf    []byte
 	pooled *[]byte // the pool's buffer backing buf, nil when buf is not pooled
 	max    uint64
 }
 
 var (
-	_ experimental.MemoryAllocator = (*instanceMemory)(nil)
-	_ experimental.LinearMemory    = (*instanceMemory)(nil)
+	_ experimental.MemoryAllocator = (*Memory)(nil)
+	_ experimental.LinearMemory    = (*Memory)(nil)
 )
+
+// WithMemory returns ctx under which wazero takes the linear memory of the
+// module instantiated with it from m.
+func WithMemory(ctx context.Context, m *Memory) context.Context {
+	return experimental.WithMemoryAllocator(ctx, m)
+}
 
 // Allocate implements experimental.MemoryAllocator. It is called once,
 // for the module's only memory.
-func (m *instanceMemory) Allocate(_, maxBytes uint64) experimental.LinearMemory {
+func (m *Memory) Allocate(_, maxBytes uint64) experimental.LinearMemory {
 	m.max = maxBytes
 	return m
 }
 
 // Reallocate implements experimental.LinearMemory: it returns the memory
 // grown to size bytes, contents kept, new bytes zero.
-func (m *instanceMemory) Reallocate(size uint64) []byte {
+func (m *Memory) Reallocate(size uint64) []byte {
 	if size > m.max {
 		return nil
 	}
@@ -67,11 +77,12 @@ func (m *instanceMemory) Reallocate(size uint64) []byte {
 	return m.buf
 }
 
-// Free implements experimental.LinearMemory. Recycling waits for release.
-func (m *instanceMemory) Free() {}
+// Free implements experimental.LinearMemory. Recycling waits for Release.
+func (m *Memory) Free() {}
 
-// release returns a pooled buffer, zeroed, once the guest has stopped.
-func (m *instanceMemory) release() {
+// Release returns a pooled buffer, zeroed, to the pool. Call it once the
+// instance's module is closed: the guest must have stopped.
+func (m *Memory) Release() {
 	if m.pooled == nil {
 		return
 	}

@@ -1,4 +1,4 @@
-package wasmhost
+package wazerohooks
 
 import (
 	"io/fs"
@@ -21,8 +21,8 @@ import (
 // open/pread/fstat/close system calls instead of an os.File (see
 // volume_linux.go).
 
-// mountVolume adds a read-only mount of hostDir at guestPath to fsc.
-func mountVolume(fsc wazero.FSConfig, hostDir, guestPath string) wazero.FSConfig {
+// MountVolume adds a read-only mount of hostDir at guestPath to fsc.
+func MountVolume(fsc wazero.FSConfig, hostDir, guestPath string) wazero.FSConfig {
 	return fsc.(sysfs.FSConfig).WithSysFSMount(newVolumeFS(hostDir), guestPath)
 }
 
@@ -33,6 +33,7 @@ type volumeFS struct {
 	prefix             string // dir with one trailing slash, as DirFS joins paths
 }
 
+// newVolumeFS returns the volume of the host directory dir.
 func newVolumeFS(dir string) *volumeFS {
 	prefix := dir
 	if !strings.HasSuffix(prefix, "/") {
@@ -70,10 +71,13 @@ type volumeRoot struct {
 	statted bool
 }
 
+// newVolumeRoot returns the root of the volume fs of the host directory
+// dir, not yet opened.
 func newVolumeRoot(fs experimentalsys.FS, dir string) *volumeRoot {
 	return &volumeRoot{File: experimentalsys.UnimplementedFile{}, fs: fs, dir: dir}
 }
 
+// file returns the root directory, opening it on first use.
 func (d *volumeRoot) file() (experimentalsys.File, experimentalsys.Errno) {
 	if !d.opened {
 		f, errno := d.fs.OpenFile(".", experimentalsys.O_RDONLY, 0)
