@@ -51,6 +51,7 @@ import (
 	"github.com/whiskers-dev/whiskers/syncer/fakes/nomadfake"
 	"github.com/whiskers-dev/whiskers/syncer/nomad"
 	"github.com/whiskers-dev/whiskers/syncer/output"
+	"github.com/whiskers-dev/whiskers/syncer/render"
 	"github.com/whiskers-dev/whiskers/syncer/status"
 	"github.com/whiskers-dev/whiskers/wasmhost"
 	"github.com/whiskers-dev/whiskers/wasmhost/handlers"
@@ -507,19 +508,18 @@ func (d *Demo) newRunner(nomadURL, consulURL, file string) (*syncer.Runner, erro
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	out, err := output.NewFile(file)
+	out, err := output.NewFile(file, render.YAML)
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
 	r, err := syncer.New(syncer.Options{
 		Sources:        []catalog.Source{nomadSrc, consulSrc},
 		Builder:        b,
-		File:           out,
+		Outputs:        []output.Output{out, output.NewRecorder(render.YAML, d.published)},
 		Debounce:       50 * time.Millisecond,
 		MaxWait:        500 * time.Millisecond,
 		StartupTimeout: 10 * time.Second,
 		Logger:         d.opts.Logger,
-		OnPublish:      d.published,
 		Status:         d.board,
 	})
 	if err != nil {
@@ -565,7 +565,8 @@ func workerNode(i int, draining bool) nomadapi.Node {
 	return n
 }
 
-// published is the runner's OnPublish: it prints how the servers changed.
+// published is told every configuration the runner publishes (through a
+// Recorder): it prints how the servers changed.
 func (d *Demo) published(b []byte) {
 	now, err := Servers(b)
 	d.mu.Lock()

@@ -200,14 +200,17 @@ func (f *syncFlags) syncUntilDone(ctx context.Context, opts syncer.Options, reg 
 	log := opts.Logger
 	var err error
 	if f.output != "" {
-		if opts.File, err = output.NewFile(f.output); err != nil {
+		file, err := output.NewFile(f.output, opts.Format)
+		if err != nil {
 			return err
 		}
+		opts.Outputs = append(opts.Outputs, file)
 	}
 	var srv *http.Server
 	if f.listen != "" {
-		opts.HTTP = output.NewServer(reg)
-		if srv, err = serveSync(f.listen, opts.HTTP, opts.Status, log); err != nil {
+		provider := output.NewServer(reg)
+		opts.Outputs = append(opts.Outputs, provider)
+		if srv, err = serveSync(f.listen, provider, opts.Status, log); err != nil {
 			return err
 		}
 	}
