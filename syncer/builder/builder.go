@@ -9,6 +9,26 @@
 // Tags follow Traefik's Consul Catalog and Nomad providers (see docs/sync.md,
 // "Tags" section): opt in with traefik.enable=true, then
 // traefik.http|tcp|udp.routers|services|middlewares.<name>.<option>=<value>.
+//
+// Build runs these stages, each a set of functions that return values:
+//
+//  1. group (group.go): the instances of the snapshot, by catalog service
+//     and namespace. Each group is then built on its own (service.go,
+//     buildService), in parallel for large snapshots (build.go, forEach).
+//  2. select (select.go): the enabled instances, which are canaries, and
+//     the variants of their tags, ranked; the instances that get traffic.
+//  3. decode (decode.go; whiskers.go for whiskers.* tags): tags into a
+//     configuration; the first variant whose tags decode cleanly wins.
+//  4. assemble (assemble.go, then assemble_tcp.go, assemble_udp.go,
+//     assemble_http.go): Traefik's defaults per protocol, the default rule,
+//     routers bound to services, RetryMiddleware.
+//  5. servers (servers.go): one generic loop makes every protocol's servers
+//     from the instances.
+//  6. canary split (canary.go): an HTTP load balancer over canaries and
+//     stable instances becomes a weighted service over the two.
+//  7. decisions (decisions.go): what became of each instance, and why.
+//  8. merge (merge.go): each catalog service's result, in name order, into
+//     the one configuration (build.go, accumulator).
 package builder
 
 import (

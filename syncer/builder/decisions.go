@@ -54,69 +54,81 @@ const (
 	reasonMergedPattern = "routed, merged with %s: the same address is one server"
 )
 
-// decide records the decision about every instance of g: eligible are the
-// enabled ones, servers those routed, d the winning tags (nil when none is
-// usable), win the winning variant.
-func (st *state) decide(g group, eligible, servers []member, d *decoded, win *variant) {
-	sd := ServiceDecisions{Service: g.shown(), Instances: make([]Decision, 0, len(g.insts))}
-	hasStable := slices.ContainsFunc(servers, func(m member) bool { return !m.canary })
-	// eligible and servers list their instances in the order of g.insts:
-	// one cursor each, no lookup.
-	e, r := 0, 0
+// decide records what became of every instance of g, given what the
+// select and decode stages chose (sel) and the configuration cfg built from
+// it (nil when none).
+func (b *Builder) decide(g group, sel selection, cfg *dynamic.Configuration) ServiceDecisions {
+	sd := ServiceDecisions{Service: g.qualifiedName(), Instances: make([]Decision, 0, len(g.insts))}
+	hasStable := slices.ContainsFunc(sel.servers, func(m member) bool { return !m.canary })
+	// sel.eligible and sel.servers list their instances in the order of
+	// g.insts: one cursor each, no lookup.
+	nextEligible, nextServer := 0, 0
 	for i := range g.insts {
 		in := &g.insts[i]
+		eligible := nextEligible < len(sel.eligible) && sel.eligible[nextEligible].in == in
 		var m member
-		ok := e < len(eligible) && eligible[e].in == in
-		if ok {
-			m = eligible[e]
-			e++
+		if eligible {
+			m = sel.eligible[nextEligible]
+			nextEligible++
 		}
-		routed := r < len(servers) && servers[r].in == in
+		routed := nextServer < len(sel.servers) && sel.servers[nextServer].in == in
 		if routed {
-			r++
+			nextServer++
 		}
 		dec := Decision{Origin: in.Origin, ID: in.ID, Node: in.Node, Address: in.Address, Port: in.Port}
 		switch {
-		case !ok:
-			dec.Reason = st.b.notEnabled(in)
-		case routed && d != nil:
+		case !eligible:
+			dec.Reason = b.notEnabled(in)
+		case routed && sel.tags != nil:
 			dec.Routed = true
-			switch {
-			case !st.b.routable(in):
-				dec.Reason = ReasonPanic
-			case m.canary && hasStable:
-				dec.Reason = fmt.Sprintf(reasonCanaryPattern, d.weight)
-			case m.v != nil && m.v != win:
-				dec.Reason = ReasonVariantLoser
-			default:
-				dec.Reason = ReasonRouted
-			}
-			// The same address from both catalogs (a service registered
-			// in each) is one server in Traefik: the routed instances
-			// before this one are servers[:r-1], in the same order.
-			for _, o := range servers[:r-1] {
-				if o.in.Address == in.Address && o.in.Port == in.Port {
-					dec.Reason = fmt.Sprintf(reasonMergedPattern, string(o.in.Origin)+"/"+o.in.ID)
-					break
-				}
-			}
-		case d == nil:
-			dec.Reason = ReasonBadTags
-		case in.Draining:
-			dec.Reason = ReasonDraining
-		case in.Health == catalog.HealthCritical:
-			dec.Reason = ReasonCritical
-		case in.Health == catalog.HealthWarning:
-			dec.Reason = ReasonWarning
+			// The routed instances before this one are sel.servers[:nextServer-1].
+			dec.Reason = routedReason(m, sel, hasStable, sel.servers[:nextServer-1])
 		default:
-			dec.Reason = "not routed: health " + string(in.Health)
+			dec.Reason = notRoutedReason(in, sel.tags != nil)
 		}
 		sd.Instances = append(sd.Instances, dec)
 	}
-	if st.part != nil {
-		sd.Routers = routerNames(st.part)
+	if cfg != nil {
+		sd.Routers = routerNames(cfg)
 	}
-	st.decisions = sd
+	return sd
+}
+
+// routedReason is why m, routed, is routed; before are the instances
+// routed before it.
+func routedReason(m member, sel selection, hasStable bool, before []member) string {
+	// The same address from both catalogs (a service registered in each)
+	// is one server in Traefik.
+	for _, o := range before {
+		if o.in.Address == m.in.Address && o.in.Port == m.in.Port {
+			return fmt.Sprintf(reasonMergedPattern, string(o.in.Origin)+"/"+o.in.ID)
+		}
+	}
+	switch {
+	case !m.routable:
+		return ReasonPanic
+	case m.canary && hasStable:
+		return fmt.Sprintf(reasonCanaryPattern, sel.tags.weight)
+	case m.v != nil && m.v != sel.winner:
+		return ReasonVariantLoser
+	}
+	return ReasonRouted
+}
+
+// notRoutedReason is why in, enabled, is not routed; usableTags says
+// whether its service's tags could be used.
+func notRoutedReason(in *catalog.Instance, usableTags bool) string {
+	switch {
+	case !usableTags:
+		return ReasonBadTags
+	case in.Draining:
+		return ReasonDraining
+	case in.Health == catalog.HealthCritical:
+		return ReasonCritical
+	case in.Health == catalog.HealthWarning:
+		return ReasonWarning
+	}
+	return "not routed: health " + string(in.Health)
 }
 
 // notEnabled is the reason an instance that is not enabled gives.
@@ -131,6 +143,7 @@ func (b *Builder) notEnabled(in *catalog.Instance) string {
 	return ReasonNotEnabled
 }
 
+// hasEnableTag reports whether ts has an enable tag of prefix.
 func hasEnableTag(ts []string, prefix string) bool {
 	return slices.ContainsFunc(ts, func(tag string) bool {
 		k, _, _ := tags.Split(tag)

@@ -18,47 +18,47 @@ type objKey struct {
 	name string
 }
 
-// merge adds the objects of one catalog service to st.cfg. An object that
+// merge adds the objects of one catalog service to acc.cfg. An object that
 // another catalog service defined identically is shared; load balancers that
 // differ only in servers share one pool (union of servers); any other
 // difference drops the object from both, as Traefik does.
-func (st *state) merge(service string, origin catalog.Origin, part *dynamic.Configuration) {
-	c := st.cfg
+func (acc *accumulator) merge(service string, origin catalog.Origin, part *dynamic.Configuration) {
+	c := acc.cfg
 	if p := part.HTTP; p != nil {
 		if c.HTTP == nil {
 			c.HTTP = &dynamic.HTTPConfiguration{}
 		}
 		d := c.HTTP
-		mergeMap(st, service, origin, "http", "http.routers", &d.Routers, p.Routers, equal)
-		mergeMap(st, service, origin, "http", "http.services", &d.Services, p.Services, mergeService)
-		mergeMap(st, service, origin, "http", "http.middlewares", &d.Middlewares, p.Middlewares, equal)
-		mergeMap(st, service, origin, "http", "http.serversTransports", &d.ServersTransports, p.ServersTransports, equal)
+		mergeMap(acc, service, origin, "http", "http.routers", &d.Routers, p.Routers, equal)
+		mergeMap(acc, service, origin, "http", "http.services", &d.Services, p.Services, mergeService)
+		mergeMap(acc, service, origin, "http", "http.middlewares", &d.Middlewares, p.Middlewares, equal)
+		mergeMap(acc, service, origin, "http", "http.serversTransports", &d.ServersTransports, p.ServersTransports, equal)
 	}
 	if p := part.TCP; p != nil {
 		if c.TCP == nil {
 			c.TCP = &dynamic.TCPConfiguration{}
 		}
 		d := c.TCP
-		mergeMap(st, service, origin, "tcp", "tcp.routers", &d.Routers, p.Routers, equal)
-		mergeMap(st, service, origin, "tcp", "tcp.services", &d.Services, p.Services, mergeTCPService)
-		mergeMap(st, service, origin, "tcp", "tcp.middlewares", &d.Middlewares, p.Middlewares, equal)
-		mergeMap(st, service, origin, "tcp", "tcp.serversTransports", &d.ServersTransports, p.ServersTransports, equal)
+		mergeMap(acc, service, origin, "tcp", "tcp.routers", &d.Routers, p.Routers, equal)
+		mergeMap(acc, service, origin, "tcp", "tcp.services", &d.Services, p.Services, mergeTCPService)
+		mergeMap(acc, service, origin, "tcp", "tcp.middlewares", &d.Middlewares, p.Middlewares, equal)
+		mergeMap(acc, service, origin, "tcp", "tcp.serversTransports", &d.ServersTransports, p.ServersTransports, equal)
 	}
 	if p := part.UDP; p != nil {
 		if c.UDP == nil {
 			c.UDP = &dynamic.UDPConfiguration{}
 		}
 		d := c.UDP
-		mergeMap(st, service, origin, "udp", "udp.routers", &d.Routers, p.Routers, equal)
-		mergeMap(st, service, origin, "udp", "udp.services", &d.Services, p.Services, mergeUDPService)
+		mergeMap(acc, service, origin, "udp", "udp.routers", &d.Routers, p.Routers, equal)
+		mergeMap(acc, service, origin, "udp", "udp.services", &d.Services, p.Services, mergeUDPService)
 	}
 	if p := part.TLS; p != nil {
 		if c.TLS == nil {
 			c.TLS = &dynamic.TLSConfiguration{}
 		}
 		d := c.TLS
-		mergeMap(st, service, origin, "tls", "tls.options", &d.Options, p.Options, equal)
-		mergeMap(st, service, origin, "tls", "tls.stores", &d.Stores, p.Stores, equal)
+		mergeMap(acc, service, origin, "tls", "tls.options", &d.Options, p.Options, equal)
+		mergeMap(acc, service, origin, "tls", "tls.stores", &d.Stores, p.Stores, equal)
 		d.Certificates = append(d.Certificates, p.Certificates...)
 	}
 }
@@ -66,25 +66,25 @@ func (st *state) merge(service string, origin catalog.Origin, part *dynamic.Conf
 // mergeMap adds the entries of src to *dst; fold(old, new) folds new into
 // old when they may share a name and reports whether it did.
 // kind is "section.collection", e.g. "http.routers".
-func mergeMap[V any](st *state, service string, origin catalog.Origin, section, kind string, dst *map[string]V, src map[string]V, fold func(a, b V) bool) {
+func mergeMap[V any](acc *accumulator, service string, origin catalog.Origin, section, kind string, dst *map[string]V, src map[string]V, fold func(a, b V) bool) {
 	if len(src) == 0 {
 		return
 	}
 	if *dst == nil {
-		*dst = make(map[string]V, st.size)
+		*dst = make(map[string]V, acc.size)
 	}
-	owners := st.owners[kind]
+	owners := acc.owners[kind]
 	if owners == nil {
-		owners = make(map[string]string, st.size)
-		st.owners[kind] = owners
+		owners = make(map[string]string, acc.size)
+		acc.owners[kind] = owners
 	}
 	// Names are independent of each other: any order gives the same result.
 	what := func() string {
 		return singular(tags.Object{Section: section, Kind: strings.TrimPrefix(kind, section+".")})
 	}
 	for name, v := range src {
-		if len(st.conflicted) > 0 && st.conflicted[objKey{kind, name}] {
-			st.problem(origin, service, "", fmt.Errorf("%s %q is defined differently by several catalog services: dropped", what(), name))
+		if len(acc.conflicted) > 0 && acc.conflicted[objKey{kind, name}] {
+			acc.problem(origin, service, "", fmt.Errorf("%s %q is defined differently by several catalog services: dropped", what(), name))
 			continue
 		}
 		old, ok := (*dst)[name]
@@ -97,13 +97,14 @@ func mergeMap[V any](st *state, service string, origin catalog.Origin, section, 
 			continue
 		}
 		delete(*dst, name)
-		st.conflicted[objKey{kind, name}] = true
+		acc.conflicted[objKey{kind, name}] = true
 		err := fmt.Errorf("%s %q is defined differently by several catalog services (%s, %s): dropped", what(), name, owners[name], service)
-		st.problem(origin, service, "", err)
-		st.problem(origin, owners[name], "", err)
+		acc.problem(origin, service, "", err)
+		acc.problem(origin, owners[name], "", err)
 	}
 }
 
+// equal is reflect.DeepEqual: objects defined identically may be shared.
 func equal[V any](a, b V) bool { return reflect.DeepEqual(a, b) }
 
 // mergeService folds b into a when they are equal, or are load balancers
@@ -125,6 +126,7 @@ func mergeService(a, b *dynamic.Service) bool {
 	return true
 }
 
+// mergeTCPService is mergeService for TCP services.
 func mergeTCPService(a, b *dynamic.TCPService) bool {
 	if a.LoadBalancer == nil || b.LoadBalancer == nil || a.Weighted != nil || b.Weighted != nil {
 		return reflect.DeepEqual(a, b)
@@ -140,6 +142,7 @@ func mergeTCPService(a, b *dynamic.TCPService) bool {
 	return true
 }
 
+// mergeUDPService is mergeService for UDP services.
 func mergeUDPService(a, b *dynamic.UDPService) bool {
 	if a.LoadBalancer == nil || b.LoadBalancer == nil || a.Weighted != nil || b.Weighted != nil {
 		return reflect.DeepEqual(a, b)

@@ -66,26 +66,26 @@ func healthCheckOf(c *catalog.Check) *dynamic.ServerHealthCheck {
 	return hc
 }
 
-// commonCheck is the check every one of insts has, or nil.
-func commonCheck(insts []member) *catalog.Check {
-	if len(insts) == 0 || insts[0].in.Check == nil {
+// commonCheck is the check every one of members has, or nil.
+func commonCheck(members []member) *catalog.Check {
+	if len(members) == 0 || members[0].in.Check == nil {
 		return nil
 	}
-	for _, m := range insts[1:] {
-		if !m.in.Check.Equal(insts[0].in.Check) {
+	for _, m := range members[1:] {
+		if !m.in.Check.Equal(members[0].in.Check) {
 			return nil
 		}
 	}
-	return insts[0].in.Check
+	return members[0].in.Check
 }
 
 // zeroPolicy is what a catalog service with no healthy instance becomes.
 type zeroPolicy string
 
 const (
-	zero503   zeroPolicy = "503"   // keep routers; the service has no servers, Traefik answers 503
-	zeroPanic zeroPolicy = "panic" // route to all instances, healthy or not
-	zeroDrop  zeroPolicy = "drop"  // drop routers and services, as Traefik's providers do (404)
+	zeroKeepRouters zeroPolicy = "503"   // keep routers; the service has no servers, Traefik answers 503
+	zeroRouteAll    zeroPolicy = "panic" // route to all instances, healthy or not
+	zeroDropAll     zeroPolicy = "drop"  // drop routers and services, as Traefik's providers do (404)
 )
 
 // whiskers reads one whiskers.* tag (key without the prefix).
@@ -108,7 +108,7 @@ func (d *decoded) whiskers(tag, key, value string, hasEq bool, report func(strin
 		d.noHealthCheck = !onUnlessFalse(tag, value, report)
 	case "zero":
 		switch p := zeroPolicy(strings.ToLower(value)); p {
-		case zero503, zeroPanic, zeroDrop:
+		case zeroKeepRouters, zeroRouteAll, zeroDropAll:
 			d.zero = p
 		default:
 			report(tag, fmt.Errorf("want 503, panic or drop: using 503"))
