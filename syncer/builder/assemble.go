@@ -23,6 +23,7 @@ func (b *Builder) assemble(g group, d *decoded, servers []member, report reportF
 	cfg := d.cfg
 	tcpTagged := assembleTCP(cfg.TCP, d, def, servers, report)
 	udpTagged := assembleUDP(cfg.UDP, d, def, servers, report)
+	dropTCPRoutersWithDroppedMiddleware(cfg.TCP, d, report)
 	if (tcpTagged || udpTagged) && !httpTagged(cfg.HTTP, d) {
 		return cfg
 	}
@@ -30,9 +31,6 @@ func (b *Builder) assemble(g group, d *decoded, servers []member, report reportF
 		cfg.HTTP = &dynamic.HTTPConfiguration{}
 	}
 	b.assembleHTTP(cfg.HTTP, g, d, def, servers, report)
-	// Only here, after HTTP: a service with TCP routers but no HTTP tags
-	// keeps routers whose middleware was dropped (as it always has).
-	dropTCPRoutersWithDroppedMiddleware(cfg.TCP, d, report)
 	return cfg
 }
 

@@ -265,3 +265,36 @@ func TestHostPortMatchesJoinHostPort(t *testing.T) {
 		}
 	}
 }
+
+// TestTCPRouterWithDroppedMiddleware: a bad tag drops only its own router,
+// for a service with TCP routers alone as for one with HTTP tags too.
+func TestTCPRouterWithDroppedMiddleware(t *testing.T) {
+	b, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, extra := range [][]string{nil, {"traefik.http.routers.web.rule=Host(`db.test`)"}} {
+		tags := append([]string{
+			"traefik.enable=true",
+			"traefik.tcp.routers.db.rule=HostSNI(`*`)",
+			"traefik.tcp.routers.db.middlewares=mw",
+			"traefik.tcp.middlewares.mw.ipallowlist.bogus=1",
+			"traefik.tcp.routers.other.rule=HostSNI(`other`)",
+		}, extra...)
+		res := b.Build(one("db", tags...))
+		tcp := res.Config.TCP
+		if tcp == nil || tcp.Routers["other"] == nil {
+			t.Fatalf("with %v: router without the bad middleware dropped: %+v", extra, tcp)
+		}
+		if tcp.Routers["db"] != nil {
+			t.Errorf("with %v: router whose middleware was dropped kept", extra)
+		}
+		found := false
+		for _, p := range res.Problems {
+			found = found || strings.Contains(p.Error(), `tcp router "db" dropped: its middleware "mw" was dropped`)
+		}
+		if !found {
+			t.Errorf("with %v: problems %v, want the dropped router said", extra, res.Problems)
+		}
+	}
+}
