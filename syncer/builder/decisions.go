@@ -60,6 +60,16 @@ const (
 func (b *Builder) decide(g group, sel selection, cfg *dynamic.Configuration) ServiceDecisions {
 	sd := ServiceDecisions{Service: g.qualifiedName(), Instances: make([]Decision, 0, len(g.insts))}
 	hasStable := slices.ContainsFunc(sel.servers, func(m member) bool { return !m.canary })
+	canaryShare := 0 // the canaries' share, as splitCanaries gives it
+	if sel.tags != nil {
+		var canaries []member
+		for _, m := range sel.servers {
+			if m.canary {
+				canaries = append(canaries, m)
+			}
+		}
+		canaryShare = canaryWeight(sel.tags, canaries)
+	}
 	// sel.eligible and sel.servers list their instances in the order of
 	// g.insts: one cursor each, no lookup.
 	nextEligible, nextServer := 0, 0
@@ -82,7 +92,7 @@ func (b *Builder) decide(g group, sel selection, cfg *dynamic.Configuration) Ser
 		case routed && sel.tags != nil:
 			dec.Routed = true
 			// The routed instances before this one are sel.servers[:nextServer-1].
-			dec.Reason = routedReason(m, sel, hasStable, sel.servers[:nextServer-1])
+			dec.Reason = routedReason(m, sel, hasStable, canaryShare, sel.servers[:nextServer-1])
 		default:
 			dec.Reason = notRoutedReason(in, sel.tags != nil)
 		}
@@ -94,9 +104,9 @@ func (b *Builder) decide(g group, sel selection, cfg *dynamic.Configuration) Ser
 	return sd
 }
 
-// routedReason is why m, routed, is routed; before are the instances
-// routed before it.
-func routedReason(m member, sel selection, hasStable bool, before []member) string {
+// routedReason is why m, routed, is routed; canaryShare is the canaries'
+// share of requests, before are the instances routed before it.
+func routedReason(m member, sel selection, hasStable bool, canaryShare int, before []member) string {
 	// The same address from both catalogs (a service registered in each)
 	// is one server in Traefik.
 	for _, o := range before {
@@ -108,7 +118,7 @@ func routedReason(m member, sel selection, hasStable bool, before []member) stri
 	case !m.routable:
 		return ReasonPanic
 	case m.canary && hasStable:
-		return fmt.Sprintf(reasonCanaryPattern, sel.tags.weight)
+		return fmt.Sprintf(reasonCanaryPattern, canaryShare)
 	case m.v != nil && m.v != sel.winner:
 		return ReasonVariantLoser
 	}

@@ -36,6 +36,10 @@ func TestDecisions(t *testing.T) {
 		inst("hidden", "h-1", nil, nil),
 		inst("both", "n-1", on, nil),
 		inst("both", "c-1", on, func(in *catalog.Instance) { in.Origin, in.Port = catalog.OriginConsul, 8003 }), // n-1's address
+		inst("weighted", "w-stable", on, nil),
+		// The canary's own tags set its share: the decision says the share
+		// the configuration gives it.
+		inst("weighted", "w-canary", append([]string{"whiskers.canary.weight=30"}, on...), func(in *catalog.Instance) { in.Canary, in.Port = true, 9000 }),
 	})
 	res := b.Build(snap)
 	want := map[string]struct {
@@ -55,6 +59,8 @@ func TestDecisions(t *testing.T) {
 		"h-1":        {false, ReasonNotEnabled},
 		"c-1":        {true, ReasonRouted},
 		"n-1":        {true, "routed, merged with consul/c-1: the same address is one server"},
+		"w-stable":   {true, ReasonRouted},
+		"w-canary":   {true, "routed as a canary: 30% of the requests"},
 	}
 	services := map[string][]string{}
 	seen := 0
