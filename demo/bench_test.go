@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -13,7 +12,7 @@ import (
 // read), then its shutdown. The issue's target is "prints where to look
 // within 30 s"; the compile of the binary is not included.
 func BenchmarkStartup(b *testing.B) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	for i := range b.N {
 		d, err := New(Options{Dir: filepath.Join(b.TempDir(), "d"), DrainEvery: -1, Logger: log})
 		if err != nil {

@@ -17,19 +17,9 @@ import (
 	"github.com/whiskers-dev/whiskers/internal/syncbuf"
 	"github.com/whiskers-dev/whiskers/syncer/builder"
 	"github.com/whiskers-dev/whiskers/syncer/status"
-)
 
-// waitFor polls cond until it returns true or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not a wait for a result
-	}
-}
+	"github.com/whiskers-dev/whiskers/internal/testkit"
+)
 
 // startDemo runs a demo with opts (Out and Logger set by it) until the
 // test ends, and returns it with what it prints.
@@ -81,7 +71,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	var servers map[string][]string
-	waitFor(t, "the first configuration", 60*time.Second, func() bool {
+	testkit.WaitFor(t, "the first configuration", func() bool {
 		servers = read(t)
 		return len(servers[AppService]) == 3
 	})
@@ -160,12 +150,12 @@ func TestDemo(t *testing.T) {
 	})
 
 	t.Run("drain cycle", func(t *testing.T) {
-		waitFor(t, "a finicky worker drained from the file", 60*time.Second, func() bool {
+		testkit.WaitFor(t, "a finicky worker drained from the file", func() bool {
 			return len(read(t)[AppService]) == 2
 		})
 		// The status page says why: the drained worker's instance is not
 		// routed because its node drains.
-		waitFor(t, "the status saying which instance drains", 60*time.Second, func() bool {
+		testkit.WaitFor(t, "the status saying which instance drains", func() bool {
 			var st status.Status
 			if err := json.Unmarshal([]byte(get(t, addrs.Status+"status.json")), &st); err != nil {
 				t.Fatal(err)
@@ -182,10 +172,10 @@ func TestDemo(t *testing.T) {
 		if page := get(t, addrs.Status); !strings.Contains(page, builder.ReasonDraining) {
 			t.Errorf("the status page does not say %q", builder.ReasonDraining)
 		}
-		waitFor(t, "the drained worker back in the file", 60*time.Second, func() bool {
+		testkit.WaitFor(t, "the drained worker back in the file", func() bool {
 			return len(read(t)[AppService]) == 3
 		})
-		waitFor(t, "the demo to print both changes", 60*time.Second, func() bool {
+		testkit.WaitFor(t, "the demo to print both changes", func() bool {
 			s := out.String()
 			return strings.Contains(s, "config: - finicky server") && strings.Contains(s, "config: + finicky server")
 		})

@@ -12,6 +12,8 @@ import (
 
 	"github.com/whiskers-dev/whiskers/syncer/fakes/consulfake"
 	"github.com/whiskers-dev/whiskers/syncer/fakes/nomadfake"
+
+	"github.com/whiskers-dev/whiskers/internal/testkit"
 )
 
 // BenchmarkChangeToFile measures, against the fake catalogs with 100 enabled
@@ -65,7 +67,7 @@ func benchChange(b *testing.B, dir string) {
 		}
 	}
 	// Let every watch settle into its blocking query.
-	waitFor(b, "watches settled", func() bool {
+	testkit.WaitFor(b, "watches settled", func() bool {
 		for i := range services {
 			if c.consul.Requests(fmt.Sprintf("%s/cweb%d", consulfake.EndpointHealthService, i)) < 2 {
 				return false

@@ -2,7 +2,6 @@ package syncer_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -27,21 +26,9 @@ import (
 	"github.com/whiskers-dev/whiskers/syncer/nomad"
 	"github.com/whiskers-dev/whiskers/syncer/output"
 	"github.com/whiskers-dev/whiskers/syncer/render"
+
+	"github.com/whiskers-dev/whiskers/internal/testkit"
 )
-
-// waitFor waits until cond holds, failing the test after a generous deadline.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // cluster is the two fake catalogs with sources and a runner writing a file.
 type cluster struct {
@@ -86,14 +73,14 @@ func newClusterWith(t testing.TB, dir string, debounce, wait time.Duration, onPu
 	copts := consul.Options{
 		Config: ccfg, WaitTime: wait, MinInterval: time.Millisecond,
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		Logger: quiet(), OnError: c.metrics.WatchError("consul"),
+		Logger: slog.New(slog.DiscardHandler), OnError: c.metrics.WatchError("consul"),
 	}
 	ncfg := nomadapi.DefaultConfig()
 	ncfg.Address = c.nomad.URL()
 	nopts := nomad.Options{
 		Config: ncfg, WaitTime: wait, MinInterval: time.Millisecond, StreamRetry: 100 * time.Millisecond,
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		Logger: quiet(), OnError: c.metrics.WatchError("nomad"),
+		Logger: slog.New(slog.DiscardHandler), OnError: c.metrics.WatchError("nomad"),
 	}
 	if tweak != nil {
 		tweak(&nopts, &copts)
@@ -111,7 +98,7 @@ func newClusterWith(t testing.TB, dir string, debounce, wait time.Duration, onPu
 	}
 	c.runner, err = syncer.New(syncer.Options{
 		Sources: []catalog.Source{ns, cs}, Builder: b, Format: render.YAML, File: f, Metrics: c.metrics,
-		Debounce: debounce, Logger: quiet(), OnPublish: onPublish,
+		Debounce: debounce, Logger: slog.New(slog.DiscardHandler), OnPublish: onPublish,
 	})
 	require.NoError(t, err)
 	return c
@@ -155,7 +142,7 @@ func (c *cluster) servers(t testing.TB) map[string][]string {
 
 func (c *cluster) waitServers(t testing.TB, what string, want map[string][]string) {
 	t.Helper()
-	waitFor(t, what, func() bool {
+	testkit.WaitFor(t, what, func() bool {
 		got := c.servers(t)
 		if len(got) != len(want) {
 			return false
@@ -222,7 +209,7 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Log("killing Consul keeps its part of the file; Nomad keeps working")
 	c.consul.SetDown(true)
-	waitFor(t, "consul watch errors", func() bool { return metric(t, c.reg, "whiskers_watch_errors_total", "consul") > 0 })
+	testkit.WaitFor(t, "consul watch errors", func() bool { return metric(t, c.reg, "whiskers_watch_errors_total", "consul") > 0 })
 	c.nomad.Register(nomadReg("h4", "10.0.1.4", 20004))
 	c.waitServers(t, "h4 added while consul is down", map[string][]string{
 		"hello": {"http://10.0.1.1:20001", "http://10.0.1.3:20003", "http://10.0.1.4:20004"},
@@ -233,10 +220,10 @@ func TestEndToEnd(t *testing.T) {
 	before, err := os.ReadFile(c.path)
 	require.NoError(t, err)
 	c.nomad.SetDown(true)
-	waitFor(t, "nomad watch errors", func() bool { return metric(t, c.reg, "whiskers_watch_errors_total", "nomad") > 0 })
+	testkit.WaitFor(t, "nomad watch errors", func() bool { return metric(t, c.reg, "whiskers_watch_errors_total", "nomad") > 0 })
 	syncs := metric(t, c.reg, "whiskers_sync_total", "")
 	c.runner.Resync() // forces a rebuild from the last good snapshots
-	waitFor(t, "a rebuild", func() bool { return metric(t, c.reg, "whiskers_sync_total", "") > syncs })
+	testkit.WaitFor(t, "a rebuild", func() bool { return metric(t, c.reg, "whiskers_sync_total", "") > syncs })
 	after, err := os.ReadFile(c.path)
 	require.NoError(t, err)
 	assert.Equal(t, string(before), string(after))

@@ -20,6 +20,8 @@ import (
 	"github.com/whiskers-dev/whiskers/syncer/consul"
 	"github.com/whiskers-dev/whiskers/syncer/dynamic"
 	"github.com/whiskers-dev/whiskers/syncer/nomad"
+
+	"github.com/whiskers-dev/whiskers/internal/testkit"
 )
 
 // published records every configuration the runner writes and the
@@ -69,7 +71,7 @@ func (p *published) assertNoViolations(t *testing.T) {
 // waitLast waits until the last written configuration satisfies cond.
 func (p *published) waitLast(t *testing.T, what string, cond func(dynamic.Configuration) bool) {
 	t.Helper()
-	waitFor(t, what, func() bool {
+	testkit.WaitFor(t, what, func() bool {
 		cfg, ok := p.last()
 		return ok && cond(cfg)
 	})
@@ -282,7 +284,7 @@ func TestScenarioPartition(t *testing.T) {
 	c.nomad.SetHang(true)
 	c.consul.SetHang(true)
 	for _, source := range []string{"nomad", "consul"} {
-		waitFor(t, "the "+source+" watchdog to fire", func() bool {
+		testkit.WaitFor(t, "the "+source+" watchdog to fire", func() bool {
 			return metric(t, c.reg, "whiskers_watchdog_restarts_total", source) > 0
 		})
 	}

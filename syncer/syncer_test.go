@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,53 +18,18 @@ import (
 	"github.com/whiskers-dev/whiskers/syncer"
 	"github.com/whiskers-dev/whiskers/syncer/builder"
 	"github.com/whiskers-dev/whiskers/syncer/catalog"
+	"github.com/whiskers-dev/whiskers/syncer/catalog/catalogtest"
 	"github.com/whiskers-dev/whiskers/syncer/output"
 	"github.com/whiskers-dev/whiskers/syncer/render"
 
 	"github.com/whiskers-dev/whiskers/internal/syncbuf"
+
+	"github.com/whiskers-dev/whiskers/internal/testkit"
 )
 
-// memSource is a catalog.Source held in memory.
-type memSource struct {
-	name    string
-	mu      sync.Mutex
-	insts   []catalog.Instance
-	ready   bool
-	notify  func()
-	resyncs atomic.Int64
-	running chan struct{}
-}
-
-func newMem(name string) *memSource { return &memSource{name: name, running: make(chan struct{})} }
-
-func (m *memSource) Name() string { return m.name }
-
-func (m *memSource) Run(ctx context.Context, notify func()) error {
-	m.mu.Lock()
-	m.notify = notify
-	m.mu.Unlock()
-	close(m.running)
-	<-ctx.Done()
-	return nil
-}
-
-func (m *memSource) Snapshot() ([]catalog.Instance, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]catalog.Instance(nil), m.insts...), m.ready
-}
-
-func (m *memSource) Resync() { m.resyncs.Add(1) }
-
-// set replaces the instances, marks the source ready and signals.
-func (m *memSource) set(insts ...catalog.Instance) {
-	<-m.running
-	m.mu.Lock()
-	m.insts, m.ready = insts, true
-	n := m.notify
-	m.mu.Unlock()
-	n()
-}
+// newMem is an in-memory catalog and its source, not ready before its
+// first Set.
+func newMem(name string) *catalogtest.Memory { return catalogtest.NewMemory(name) }
 
 func inst(origin catalog.Origin, service, id, addr string, tags ...string) catalog.Instance {
 	return catalog.Instance{
@@ -133,23 +98,33 @@ func TestRunnerWaitsForEverySource(t *testing.T) {
 	t.Parallel()
 	a, b := newMem("a"), newMem("b")
 	h := startRunner(t, syncer.Options{Sources: []catalog.Source{a, b}})
-	a.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
-	b.set(inst(catalog.OriginNomad, "beta", "b1", "10.0.0.2"))
-	waitFor(t, "a publish", func() bool { return len(h.publishes()) > 0 })
+	a.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
+	b.Set(inst(catalog.OriginNomad, "beta", "b1", "10.0.0.2"))
+	testkit.WaitFor(t, "a publish", func() bool { return len(h.publishes()) > 0 })
 	first := string(h.publishes()[0])
 	assert.Contains(t, first, "alpha")
 	assert.Contains(t, first, "beta", "nothing is written before every source is ready")
 }
 
+// TestRunnerStartupTimeout: a source that is never ready holds the first
+// write back for StartupTimeout (on the bubble's fake clock), not longer.
 func TestRunnerStartupTimeout(t *testing.T) {
 	t.Parallel()
-	a, b := newMem("a"), newMem("b")
-	h := startRunner(t, syncer.Options{Sources: []catalog.Source{a, b}, StartupTimeout: 50 * time.Millisecond})
-	a.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
-	waitFor(t, "a publish", func() bool { return len(h.publishes()) > 0 })
-	assert.Contains(t, string(h.publishes()[0]), "alpha")
-	assert.Contains(t, h.logs.String(), "startup timeout passed")
-	assert.Contains(t, h.logs.String(), "not_ready=b")
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 50 * time.Millisecond
+		a, b := newMem("a"), newMem("b")
+		h := startRunner(t, syncer.Options{Sources: []catalog.Source{a, b}, StartupTimeout: timeout})
+		a.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
+		time.Sleep(timeout - time.Nanosecond)
+		synctest.Wait()
+		assert.Empty(t, h.publishes(), "written before the startup timeout")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		require.Len(t, h.publishes(), 1, "written when the startup timeout passed")
+		assert.Contains(t, string(h.publishes()[0]), "alpha")
+		assert.Contains(t, h.logs.String(), "startup timeout passed")
+		assert.Contains(t, h.logs.String(), "not_ready=b")
+	})
 }
 
 // TestRunnerKeepsTheFileOfAnEarlierRun: restarted while a catalog is down,
@@ -160,20 +135,25 @@ func TestRunnerKeepsTheFileOfAnEarlierRun(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "dynamic.yaml")
 	require.NoError(t, os.WriteFile(path, []byte("# from before the restart\n"), 0o644))
-	file, err := output.NewFile(path)
-	require.NoError(t, err)
-	a, b := newMem("a"), newMem("b")
-	h := startRunner(t, syncer.Options{Sources: []catalog.Source{a, b}, File: file, StartupTimeout: time.Millisecond})
-	a.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
-	waitFor(t, "the runner waiting", func() bool { return strings.Contains(h.logs.String(), "stays until every catalog has been read") })
-	got, err := os.ReadFile(path)
-	require.NoError(t, err)
-	assert.Equal(t, "# from before the restart\n", string(got))
-	assert.Empty(t, h.publishes())
-	b.set(inst(catalog.OriginNomad, "beta", "b1", "10.0.0.2"))
-	waitFor(t, "the file written", func() bool {
+	synctest.Test(t, func(t *testing.T) {
+		file, err := output.NewFile(path)
+		require.NoError(t, err)
+		a, b := newMem("a"), newMem("b")
+		h := startRunner(t, syncer.Options{Sources: []catalog.Source{a, b}, File: file, StartupTimeout: time.Millisecond})
+		a.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
+		time.Sleep(time.Hour) // on the bubble's clock: long past the startup timeout
+		synctest.Wait()
+		assert.Contains(t, h.logs.String(), "stays until every catalog has been read")
 		got, err := os.ReadFile(path)
-		return err == nil && strings.Contains(string(got), "beta") && strings.Contains(string(got), "alpha")
+		require.NoError(t, err)
+		assert.Equal(t, "# from before the restart\n", string(got))
+		assert.Empty(t, h.publishes())
+		b.Set(inst(catalog.OriginNomad, "beta", "b1", "10.0.0.2"))
+		synctest.Wait()
+		got, err = os.ReadFile(path)
+		require.NoError(t, err)
+		assert.Contains(t, string(got), "alpha")
+		assert.Contains(t, string(got), "beta")
 	})
 }
 
@@ -182,16 +162,16 @@ func TestRunnerPublishesOnlyChanges(t *testing.T) {
 	a := newMem("a")
 	h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}})
 	one := inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1")
-	a.set(one)
-	waitFor(t, "first publish", func() bool { return len(h.publishes()) == 1 })
+	a.Set(one)
+	testkit.WaitFor(t, "first publish", func() bool { return len(h.publishes()) == 1 })
 	for range 5 {
 		syncs := metric(t, h.reg, "whiskers_sync_total", "")
-		a.set(one)
-		waitFor(t, "a rebuild", func() bool { return metric(t, h.reg, "whiskers_sync_total", "") > syncs })
+		a.Set(one)
+		testkit.WaitFor(t, "a rebuild", func() bool { return metric(t, h.reg, "whiskers_sync_total", "") > syncs })
 	}
 	assert.Len(t, h.publishes(), 1, "same snapshot, same bytes, no write")
-	a.set(one, inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
-	waitFor(t, "second publish", func() bool { return len(h.publishes()) == 2 })
+	a.Set(one, inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
+	testkit.WaitFor(t, "second publish", func() bool { return len(h.publishes()) == 2 })
 	assert.Contains(t, string(h.publishes()[1]), "10.0.0.2")
 	assert.Equal(t, 2.0, metric(t, h.reg, "whiskers_sync_writes_total", ""))
 }
@@ -203,8 +183,8 @@ func TestRunnerLogsProblemsOnce(t *testing.T) {
 	bad := inst(catalog.OriginNomad, "alpha", "a1", "10.0.0.1", "traefik.http.routers.alpha.priority=high")
 	for range 4 {
 		syncs := metric(t, h.reg, "whiskers_sync_total", "")
-		a.set(bad)
-		waitFor(t, "a rebuild", func() bool { return metric(t, h.reg, "whiskers_sync_total", "") > syncs })
+		a.Set(bad)
+		testkit.WaitFor(t, "a rebuild", func() bool { return metric(t, h.reg, "whiskers_sync_total", "") > syncs })
 	}
 	logs := h.logs.String()
 	assert.Equal(t, 1, strings.Count(logs, "tag problem"), logs)
@@ -217,8 +197,8 @@ func TestRunnerResync(t *testing.T) {
 	a, b := newMem("a"), newMem("b")
 	h := startRunner(t, syncer.Options{Sources: []catalog.Source{a, b}})
 	h.runner.Resync()
-	assert.Equal(t, int64(1), a.resyncs.Load())
-	assert.Equal(t, int64(1), b.resyncs.Load())
+	assert.Equal(t, 1, a.Resyncs())
+	assert.Equal(t, 1, b.Resyncs())
 }
 
 func TestOnce(t *testing.T) {
@@ -237,67 +217,125 @@ func TestOnce(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			a := newMem("a")
-			r, err := syncer.New(syncer.Options{
-				Sources: []catalog.Source{a}, Builder: b, Format: render.JSON,
-				StartupTimeout: 100 * time.Millisecond, Logger: quiet(),
+			synctest.Test(t, func(t *testing.T) {
+				a := newMem("a")
+				r, err := syncer.New(syncer.Options{
+					Sources: []catalog.Source{a}, Builder: b, Format: render.JSON,
+					StartupTimeout: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+				})
+				require.NoError(t, err)
+				if tc.ready {
+					go a.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
+				}
+				out, err := r.Once(t.Context())
+				if tc.wantErr != "" {
+					assert.ErrorContains(t, err, tc.wantErr)
+					return
+				}
+				require.NoError(t, err)
+				assert.Contains(t, string(out), tc.want)
+				assert.True(t, strings.HasPrefix(string(out), "{"), "json")
 			})
-			require.NoError(t, err)
-			if tc.ready {
-				go a.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
-			}
-			out, err := r.Once(t.Context())
-			if tc.wantErr != "" {
-				assert.ErrorContains(t, err, tc.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			assert.Contains(t, string(out), tc.want)
-			assert.True(t, strings.HasPrefix(string(out), "{"), "json")
 		})
 	}
 }
 
+// TestRunnerDebouncesBursts: a change after a quiet spell is written at
+// once; a change that follows it within Debounce starts a burst, written
+// once the burst has been quiet for Debounce (on the bubble's fake clock).
+func TestRunnerDebouncesBursts(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const debounce = time.Second
+		a := newMem("a")
+		h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}, Debounce: debounce, MaxWait: time.Hour})
+		one, two := inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2")
+		three := inst(catalog.OriginConsul, "alpha", "a3", "10.0.0.3")
+		a.Set(one)
+		synctest.Wait()
+		require.Len(t, h.publishes(), 1, "first publish")
+		a.Set(one, two)
+		synctest.Wait()
+		require.Len(t, h.publishes(), 2, "a change after a quiet spell, at once")
+		a.Set(one, two, three)
+		synctest.Wait()
+		assert.Len(t, h.publishes(), 2, "a burst waits")
+		time.Sleep(debounce / 2)
+		a.Set(one, three) // the burst goes on
+		time.Sleep(debounce - time.Nanosecond)
+		synctest.Wait()
+		assert.Len(t, h.publishes(), 2, "not quiet for Debounce yet")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		require.Len(t, h.publishes(), 3, "written once quiet for Debounce")
+		assert.NotContains(t, string(h.publishes()[2]), "10.0.0.2", "the burst's last state")
+	})
+}
+
 func TestRunnerDebounceIsBounded(t *testing.T) {
 	t.Parallel()
-	// A debounce that never goes quiet still publishes within MaxWait.
-	a := newMem("a")
-	h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}, Debounce: time.Hour, MaxWait: 20 * time.Millisecond})
-	a.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
-	waitFor(t, "first publish", func() bool { return len(h.publishes()) == 1 })
-	a.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
-	waitFor(t, "publish bounded by MaxWait", func() bool { return len(h.publishes()) == 2 })
+	// A debounce that never goes quiet (an hour here) still publishes a
+	// burst within MaxWait.
+	synctest.Test(t, func(t *testing.T) {
+		const maxWait = 20 * time.Millisecond
+		a := newMem("a")
+		h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}, Debounce: time.Hour, MaxWait: maxWait})
+		one, two := inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2")
+		a.Set(one)
+		synctest.Wait()
+		require.Len(t, h.publishes(), 1, "first publish")
+		a.Set(one, two) // after a quiet spell: at once
+		synctest.Wait()
+		require.Len(t, h.publishes(), 2)
+		a.Set(two) // a burst
+		time.Sleep(maxWait - time.Nanosecond)
+		synctest.Wait()
+		assert.Len(t, h.publishes(), 2, "before MaxWait")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		assert.Len(t, h.publishes(), 3, "publish bounded by MaxWait")
+	})
 }
 
 func TestRunnerWritesAChangeAfterQuietAtOnce(t *testing.T) {
 	t.Parallel()
 	// The first change after a quiet spell does not wait for the debounce
-	// (an hour here): only bursts do.
-	a := newMem("a")
-	h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}, Debounce: time.Hour, MaxWait: time.Hour})
-	a.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
-	waitFor(t, "first publish", func() bool { return len(h.publishes()) == 1 })
-	a.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
-	waitFor(t, "the change published at once", func() bool { return len(h.publishes()) == 2 })
+	// (an hour here): only bursts do. No time passes on the bubble's
+	// clock between the first publish, the change and the check.
+	synctest.Test(t, func(t *testing.T) {
+		a := newMem("a")
+		h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}, Debounce: time.Hour, MaxWait: time.Hour})
+		a.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
+		synctest.Wait()
+		require.Len(t, h.publishes(), 1, "first publish")
+		a.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
+		synctest.Wait()
+		assert.Len(t, h.publishes(), 2, "the change published at once")
+	})
 }
 
-// earlySignal is a memSource that is ready at once and signals while the
-// runner first asks whether it is ready: a signal queued before the first
-// sync, as when a source answers just before the runner looks.
+// earlySignal is a source that signals while the runner first asks
+// whether it is ready: a signal queued before the first sync, as when a
+// source answers just before the runner looks.
 type earlySignal struct {
-	*memSource
-	once sync.Once
+	*catalogtest.Memory
+	started chan struct{} // closed once Run has notify
+	notify  func()
+	once    sync.Once
+}
+
+func (e *earlySignal) Run(ctx context.Context, notify func()) error {
+	e.notify = notify
+	close(e.started)
+	return e.Memory.Run(ctx, notify)
 }
 
 func (e *earlySignal) Snapshot() ([]catalog.Instance, bool) {
 	e.once.Do(func() {
-		<-e.running // its Run has its notify
-		e.mu.Lock()
-		n := e.notify
-		e.mu.Unlock()
-		n()
+		<-e.started
+		e.notify()
 	})
-	return e.memSource.Snapshot()
+	return e.Memory.Snapshot()
 }
 
 // TestRunnerIgnoresSignalsBeforeFirstSync: a signal queued before the
@@ -306,11 +344,15 @@ func (e *earlySignal) Snapshot() ([]catalog.Instance, bool) {
 // hour: seen in CI as a flake of TestRunnerWritesAChangeAfterQuietAtOnce).
 func TestRunnerIgnoresSignalsBeforeFirstSync(t *testing.T) {
 	t.Parallel()
-	m := newMem("a")
-	m.insts, m.ready = []catalog.Instance{inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1")}, true
-	src := &earlySignal{memSource: m}
-	h := startRunner(t, syncer.Options{Sources: []catalog.Source{src}, Debounce: time.Hour, MaxWait: time.Hour})
-	waitFor(t, "first publish", func() bool { return len(h.publishes()) == 1 })
-	m.set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
-	waitFor(t, "the change published at once", func() bool { return len(h.publishes()) == 2 })
+	synctest.Test(t, func(t *testing.T) {
+		m := newMem("a")
+		m.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
+		src := &earlySignal{Memory: m, started: make(chan struct{})}
+		h := startRunner(t, syncer.Options{Sources: []catalog.Source{src}, Debounce: time.Hour, MaxWait: time.Hour})
+		synctest.Wait()
+		require.Len(t, h.publishes(), 1, "first publish")
+		m.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
+		synctest.Wait()
+		assert.Len(t, h.publishes(), 2, "the change published at once")
+	})
 }

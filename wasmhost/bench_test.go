@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -48,7 +49,7 @@ func benchServer(b *testing.B, yaml string) *Server {
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	s, err := NewServer(context.Background(), path, Options{Logger: discardLogger(), Registerer: prometheus.NewRegistry()})
+	s, err := NewServer(context.Background(), path, Options{Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -333,7 +334,7 @@ func TestMain(m *testing.M) {
 		config, sock, _ := strings.Cut(v, "|")
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		defer stop()
-		s, err := NewServer(ctx, config, Options{Logger: discardLogger()})
+		s, err := NewServer(ctx, config, Options{Logger: slog.New(slog.DiscardHandler)})
 		if err == nil {
 			var ln net.Listener
 			if ln, err = Listen("unix://"+sock, 0); err == nil {

@@ -20,6 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/whiskers-dev/whiskers/internal/syncbuf"
+
+	"github.com/whiskers-dev/whiskers/internal/testkit"
 )
 
 // The guests under testdata/ are C programs built with
@@ -339,18 +341,6 @@ func fetch(url string, header http.Header) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-// waitFor polls cond until it holds or a generous deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestLimitsStopRunawayGuests(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
@@ -452,7 +442,7 @@ func TestConcurrencyLimitQueuesThen503(t *testing.T) {
 		assert.NoError(t, err)
 		first <- code
 	}()
-	waitFor(t, "the first instance to hold the only slot", func() bool { return len(hd.slots) == 1 })
+	testkit.WaitFor(t, "the first instance to hold the only slot", func() bool { return len(hd.slots) == 1 })
 
 	code, body := get(t, srv.URL+"/gate", nil)
 	assert.Equal(t, http.StatusServiceUnavailable, code, body)
@@ -537,9 +527,6 @@ func TestClosedHostAnswers503(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, do(h, http.MethodGet, "/", nil, nil).Code)
 }
 
-// discardLogger drops everything (benchmarks).
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
 func TestVolumes(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
@@ -584,7 +571,7 @@ func TestClientGoneStopsGuest(t *testing.T) {
 		h.ServeHTTP(httptest.NewRecorder(), req)
 	}()
 	hd := h.byName["loop"]
-	waitFor(t, "the guest to run", func() bool { return len(hd.slots) == 1 })
+	testkit.WaitFor(t, "the guest to run", func() bool { return len(hd.slots) == 1 })
 	cancel() // the client hangs up; the guest would otherwise spin for an hour
 	<-done
 	assert.Empty(t, hd.slots, "instance slot released")

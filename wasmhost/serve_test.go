@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/whiskers-dev/whiskers/internal/syncbuf"
+
+	"github.com/whiskers-dev/whiskers/internal/testkit"
 )
 
 func newTestServer(t *testing.T, path string) (*Server, *syncbuf.Buffer) {
@@ -55,7 +57,7 @@ func TestReloadKeepsInFlightRequests(t *testing.T) {
 		assert.NoError(t, err)
 		inFlight <- fmt.Sprint(code, " ", strings.TrimSpace(body))
 	}()
-	waitFor(t, "the gate request to run", func() bool { return len(old.byName["gate"].slots) == 1 })
+	testkit.WaitFor(t, "the gate request to run", func() bool { return len(old.byName["gate"].slots) == 1 })
 
 	// … when the config changes and is reloaded.
 	abs, err := filepath.Abs("testdata")
@@ -65,7 +67,7 @@ func TestReloadKeepsInFlightRequests(t *testing.T) {
 	go func() { reloaded <- s.Reload(context.Background()) }()
 
 	// New requests see the new handlers while the old one is still running.
-	waitFor(t, "the new config to serve", func() bool { return version() == "2" })
+	testkit.WaitFor(t, "the new config to serve", func() bool { return version() == "2" })
 	select {
 	case got := <-inFlight:
 		t.Fatalf("in-flight request finished before its gate opened: %s", got)
@@ -117,7 +119,7 @@ func TestWatchReloadsOnFileChangeAndSignal(t *testing.T) {
 	// A file change is picked up by polling.
 	stop := watch(10*time.Millisecond, nil)
 	require.NoError(t, os.WriteFile(path, cfg(22), 0o644))
-	waitFor(t, "the file change to reload", func() bool { return version() == "22" })
+	testkit.WaitFor(t, "the file change to reload", func() bool { return version() == "22" })
 	stop()
 
 	// SIGHUP reloads at once (the poller here would take an hour).
@@ -126,7 +128,7 @@ func TestWatchReloadsOnFileChangeAndSignal(t *testing.T) {
 	defer stop()
 	require.NoError(t, os.WriteFile(path, cfg(33), 0o644))
 	hup <- syscall.SIGHUP
-	waitFor(t, "the signal to reload", func() bool { return version() == "33" })
+	testkit.WaitFor(t, "the signal to reload", func() bool { return version() == "33" })
 }
 
 func TestServerEndpoints(t *testing.T) {

@@ -23,6 +23,8 @@ import (
 	"github.com/whiskers-dev/whiskers/syncer/status"
 
 	"github.com/whiskers-dev/whiskers/internal/syncbuf"
+
+	"github.com/whiskers-dev/whiskers/internal/testkit"
 )
 
 func fakes(t *testing.T) (*consulfake.Server, *nomadfake.Server) {
@@ -135,33 +137,23 @@ func TestSyncWritesFileAndStops(t *testing.T) {
 		done <- run(ctx, []string{"sync", "--output", path, "--listen", "127.0.0.1:0", "--debounce", "0",
 			"--consul-addr", c.URL(), "--nomad-addr", n.URL()}, &stdout, &stderr)
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.WaitFor(t, "the file written", func() bool {
 		b, _ := os.ReadFile(path)
-		if strings.Contains(string(b), "http://10.0.1.1:20001") && strings.Contains(string(b), "http://10.0.2.1:8080") {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "file never written; logs:\n%s", stderr.String())
-		time.Sleep(5 * time.Millisecond)
-	}
+		return strings.Contains(string(b), "http://10.0.1.1:20001") && strings.Contains(string(b), "http://10.0.2.1:8080")
+	})
 	// The same configuration is served for Traefik's HTTP provider.
 	m := regexp.MustCompile(`"serving configuration" addr=(\S+)`).FindStringSubmatch(stderr.String())
 	require.Len(t, m, 2, stderr.String())
 	base := "http://" + m[1]
 	var etag string
-	deadline = time.Now().Add(20 * time.Second)
-	for {
+	testkit.WaitFor(t, "the configuration served", func() bool {
 		resp, err := http.Get(base + "/config")
 		require.NoError(t, err)
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"url": "http://10.0.1.1:20001"`) {
-			etag = resp.Header.Get("ETag")
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "config never served: %d %s", resp.StatusCode, body)
-		time.Sleep(5 * time.Millisecond)
-	}
+		etag = resp.Header.Get("ETag")
+		return resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"url": "http://10.0.1.1:20001"`)
+	})
 	req, err := http.NewRequest(http.MethodGet, base+"/config", nil)
 	require.NoError(t, err)
 	req.Header.Set("If-None-Match", etag)
@@ -223,7 +215,7 @@ func TestSyncSources(t *testing.T) {
 			fs, f := newSyncFlagSet(&bytes.Buffer{})
 			require.NoError(t, fs.Parse(tc.args))
 			board := status.NewBoard(nil)
-			srcs, err := f.sources(slog.New(slog.NewTextHandler(io.Discard, nil)), nil, board)
+			srcs, err := f.sources(slog.New(slog.DiscardHandler), nil, board)
 			if tc.wantErr != "" {
 				assert.ErrorContains(t, err, tc.wantErr)
 				return

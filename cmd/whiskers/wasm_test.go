@@ -10,12 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/whiskers-dev/whiskers/internal/syncbuf"
+
+	"github.com/whiskers-dev/whiskers/internal/testkit"
 )
 
 func TestWasmUsage(t *testing.T) {
@@ -69,17 +70,15 @@ func TestWasmServe(t *testing.T) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		},
 	}}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.WaitFor(t, "the server up", func() bool {
 		resp, err := client.Get("http://wasm/healthz")
-		if err == nil {
-			resp.Body.Close()
-			require.Equal(t, http.StatusOK, resp.StatusCode)
-			break
+		if err != nil {
+			return false
 		}
-		require.True(t, time.Now().Before(deadline), "server never came up: %v\n%s", err, stderr.String())
-		time.Sleep(5 * time.Millisecond)
-	}
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		return true
+	})
 	resp, err := client.Get("http://wasm/hello?x=1")
 	require.NoError(t, err)
 	body, err := io.ReadAll(resp.Body)

@@ -1,6 +1,7 @@
 package childproc
 
 import (
+	"bufio"
 	"os"
 	"os/exec"
 	"runtime"
@@ -68,11 +69,23 @@ func TestChildDiesWithParent(t *testing.T) {
 // TestStop: a process that ignores the signal is killed after the grace
 // period; a second Stop, and a Stop after exit, return at once.
 func TestStop(t *testing.T) {
-	p, err := Start(exec.Command("sh", "-c", "trap '' TERM; echo ready; sleep 60"))
+	// The shell prints "ready" once TERM is ignored (a TERM before that
+	// would only end it sooner), then becomes sleep, which inherits that.
+	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // let sh install its trap; a TERM before it only ends sh sooner
+	defer r.Close()
+	cmd := exec.Command("sh", "-c", "trap '' TERM; echo ready; exec sleep 60")
+	cmd.Stdout = w
+	p, err := Start(cmd)
+	w.Close() // the child holds its own copy
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(r).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("child printed %q (%v), want its ready line", line, err)
+	}
 	p.Stop(syscall.SIGTERM, 200*time.Millisecond)
 	select {
 	case <-p.Done():

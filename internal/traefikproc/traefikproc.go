@@ -14,11 +14,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -79,6 +81,13 @@ type Options struct {
 	// FileserverMounts are the fileserver wasm plugin's mounts,
 	// "host:guest:ro" (Traefik's settings.mounts).
 	FileserverMounts []string
+	// EntryPoints are more entry points, by name, with their addresses as
+	// Traefik writes them ("127.0.0.1:0", "127.0.0.1:0/udp"); a port 0 is
+	// picked by Traefik itself.
+	EntryPoints map[string]string
+	// NoPlugins leaves the local plugins out: a Traefik without the
+	// whiskers middlewares (Plugin is then unused).
+	NoPlugins bool
 	// LogLevel is Traefik's log level; "" means ERROR.
 	LogLevel string
 	// Output also receives Traefik's stdout and stderr; Logs keeps them
@@ -97,22 +106,27 @@ type Proxy struct {
 	logs *syncbuf.Buffer
 }
 
+// startAttempts is how many times Start starts Traefik on ports it picked
+// itself before it gives up.
+const startAttempts = 4
+
+// errPortTaken is wrapped by start's error when Traefik could not have its
+// ports: it failed to bind them, or another process answers on them.
+var errPortTaken = errors.New("port taken")
+
 // Start writes the static configuration and the plugin into o.Dir, starts
 // Traefik and waits until it answers /ping, or until ctx is done.
+//
+// Traefik binds its entry points itself, so the ports Start picks for Web
+// and API (when they are "") are free when picked, not held: another
+// process may take one before Traefik binds it. Start then starts Traefik
+// again on newly picked ports, up to four times in all: when Traefik exits
+// saying "address already in use", or when what answers /ping is not the
+// Traefik it started (its API reports another web address). Addresses
+// given in o are used as they are: when one of them is taken, Start fails.
 func Start(ctx context.Context, o Options) (*Proxy, error) {
 	if o.Bin == "" || o.Dir == "" || (o.DynamicFile == "") == (o.NomadAddr == "") {
 		return nil, errors.New("traefik: Bin, Dir and one of DynamicFile and NomadAddr are required")
-	}
-	var err error
-	if o.Web == "" {
-		if o.Web, err = freeAddr(); err != nil {
-			return nil, err
-		}
-	}
-	if o.API == "" {
-		if o.API, err = freeAddr(); err != nil {
-			return nil, err
-		}
 	}
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("traefik: working directory: %w", err)
@@ -122,9 +136,44 @@ func Start(ctx context.Context, o Options) (*Proxy, error) {
 			return nil, err
 		}
 	}
-	if err := installPlugin(o.Dir, cmp.Or[fs.FS](o.Plugin, whiskers.PluginSource)); err != nil {
-		return nil, err
+	if !o.NoPlugins {
+		if err := installPlugin(o.Dir, cmp.Or[fs.FS](o.Plugin, whiskers.PluginSource)); err != nil {
+			return nil, err
+		}
 	}
+	picks := o.Web == "" || o.API == ""
+	for attempt := 1; ; attempt++ {
+		try := o
+		var err error
+		if try.Web == "" {
+			if try.Web, err = pickAddr(); err != nil {
+				return nil, err
+			}
+		}
+		if try.API == "" {
+			if try.API, err = pickAddr(); err != nil {
+				return nil, err
+			}
+		}
+		p, err := start(ctx, try)
+		if err == nil || !picks || attempt == startAttempts || !errors.Is(err, errPortTaken) || takesGiven(err, o) {
+			return p, err
+		}
+		if o.Output != nil {
+			fmt.Fprintf(o.Output, "traefikproc: %v; starting again on other ports\n", err)
+		}
+	}
+}
+
+// takesGiven reports whether err (with Traefik's output) names an address
+// given in o: other ports would not help.
+func takesGiven(err error, o Options) bool {
+	return (o.Web != "" && strings.Contains(err.Error(), o.Web)) || (o.API != "" && strings.Contains(err.Error(), o.API))
+}
+
+// start starts Traefik once, on o's addresses (all set), and waits until
+// it answers /ping.
+func start(ctx context.Context, o Options) (*Proxy, error) {
 	static := filepath.Join(o.Dir, "traefik.yml")
 	if err := os.WriteFile(static, []byte(StaticConfig(o)), 0o644); err != nil {
 		return nil, fmt.Errorf("traefik: writing static configuration: %w", err)
@@ -139,26 +188,70 @@ func Start(ctx context.Context, o Options) (*Proxy, error) {
 	cmd.Dir = o.Dir // Traefik looks for plugins-local/ in its working directory
 	cmd.Stdout = out
 	cmd.Stderr = out
+	var err error
 	if p.proc, err = childproc.Start(cmd); err != nil {
 		return nil, fmt.Errorf("traefik: %w", err)
 	}
 	if err := p.waitPing(ctx); err != nil {
+		_ = p.Close()
+		if strings.Contains(p.Logs(), "address already in use") {
+			err = fmt.Errorf("%w (%w)", err, errPortTaken)
+		}
+		return nil, err
+	}
+	if err := p.checkWeb(ctx, o.Web); err != nil {
 		_ = p.Close()
 		return nil, err
 	}
 	return p, nil
 }
 
+// checkWeb makes sure the API that answered /ping is this Traefik's: its
+// web entry point is on web. Another process may have bound the API
+// port first, and this Traefik failed (or is about to fail) to bind it.
+func (p *Proxy) checkWeb(ctx context.Context, web string) error {
+	var ep struct {
+		Address string `json:"address"`
+	}
+	if err := API(p.APIURL).getJSON(ctx, "/api/entrypoints/web", &ep); err != nil {
+		return fmt.Errorf("traefik: asking for the web entry point: %w", err)
+	}
+	if ep.Address != web {
+		return fmt.Errorf("traefik: %s is answered by a process whose web entry point is %q, not %q: %w",
+			p.APIURL, ep.Address, web, errPortTaken)
+	}
+	return nil
+}
+
 // StaticConfig is the static configuration Start writes for o (whose Web
 // and API addresses must be set): entry points web and traefik, ping and
-// the API on traefik, the file provider watching o.DynamicFile (or the
-// Nomad provider), the local plugin.
+// the API on traefik, o.EntryPoints, the file provider watching
+// o.DynamicFile (or the Nomad provider), the local plugins unless
+// o.NoPlugins.
 func StaticConfig(o Options) string {
 	throttle := cmp.Or(o.Throttle, DefaultThrottle)
 	mounts := "[]"
 	if len(o.FileserverMounts) > 0 {
 		b, _ := json.Marshal(o.FileserverMounts) // a list of strings: cannot fail
 		mounts = string(b)
+	}
+	var more strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(o.EntryPoints)) {
+		fmt.Fprintf(&more, "  %s:\n    address: %q\n", name, o.EntryPoints[name])
+	}
+	plugins := fmt.Sprintf(`experimental:
+  localPlugins:
+    %s:
+      moduleName: %s
+    %s:
+      moduleName: %s
+    %s:
+      moduleName: %s
+      settings:
+        mounts: %s
+`, PluginName, whiskers.ModuleName, RedirectPlugin, whiskers.RedirectModule, FileserverPlugin, whiskers.FileserverModule, mounts)
+	if o.NoPlugins {
+		plugins = ""
 	}
 	provider := fmt.Sprintf("  file:\n    filename: %q\n    watch: true\n", o.DynamicFile)
 	if o.NomadAddr != "" {
@@ -170,7 +263,7 @@ entryPoints:
     address: %q
   traefik:
     address: %q
-ping:
+%sping:
   entryPoint: traefik
 api:
   insecure: true
@@ -184,18 +277,7 @@ providers:
 global:
   checkNewVersion: false
   sendAnonymousUsage: false
-experimental:
-  localPlugins:
-    %s:
-      moduleName: %s
-    %s:
-      moduleName: %s
-    %s:
-      moduleName: %s
-      settings:
-        mounts: %s
-`, o.Web, o.API, throttle, throttle, provider, cmp.Or(o.LogLevel, "ERROR"), PluginName, whiskers.ModuleName,
-		RedirectPlugin, whiskers.RedirectModule, FileserverPlugin, whiskers.FileserverModule, mounts)
+%s`, o.Web, o.API, more.String(), throttle, throttle, provider, cmp.Or(o.LogLevel, "ERROR"), plugins)
 }
 
 // createIfMissing creates an empty dynamic configuration file at path
@@ -388,7 +470,12 @@ func (p *Proxy) Close() error {
 	return nil
 }
 
-// freeAddr returns a loopback address whose port was free a moment ago.
+// pickAddr is freeAddr, but for the test that makes a pick collide.
+var pickAddr = freeAddr
+
+// freeAddr returns a loopback address whose port was free a moment ago:
+// Traefik must bind it itself, so it cannot be held (Start starts again
+// when it was taken meanwhile).
 func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

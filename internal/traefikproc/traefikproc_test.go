@@ -79,3 +79,14 @@ func TestStaticConfig(t *testing.T) {
 		require.True(t, strings.Contains(s, want), "static config lacks %q:\n%s", want, s)
 	}
 }
+
+// TestStaticConfigEntryPointsNoPlugins: more entry points are declared
+// beside web and traefik; NoPlugins leaves the local plugins out.
+func TestStaticConfigEntryPointsNoPlugins(t *testing.T) {
+	s := traefikproc.StaticConfig(traefikproc.Options{
+		Web: "127.0.0.1:1", API: "127.0.0.1:2", DynamicFile: "/d.yaml", NoPlugins: true,
+		EntryPoints: map[string]string{"dns": "127.0.0.1:0/udp", "mqtt": "127.0.0.1:0"},
+	})
+	require.Contains(t, s, "  dns:\n    address: \"127.0.0.1:0/udp\"\n  mqtt:\n    address: \"127.0.0.1:0\"\n")
+	require.NotContains(t, s, "localPlugins")
+}

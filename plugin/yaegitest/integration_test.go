@@ -50,7 +50,7 @@ func startWasmHost(t testing.TB) string {
 			Volumes: []string{site + ":/"},
 		},
 	}}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	quiet := slog.New(slog.DiscardHandler)
 	host, err := wasmhost.New(context.Background(), cfg, wasmhost.Options{Logger: quiet})
 	if err != nil {
 		t.Fatalf("starting wasm host: %v", err)

@@ -3,10 +3,8 @@ package builder
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/whiskers-dev/whiskers/internal/realbin"
 	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
+	"github.com/whiskers-dev/whiskers/internal/traefikproc"
 )
 
 // traefikExpected lists the objects of a golden file that Traefik is
@@ -81,35 +80,28 @@ func objects(t *testing.T, path string) []string {
 	return out
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 func checkInTraefik(t *testing.T, bin, golden string, expected map[string]string, status map[string]int) {
 	abs, err := filepath.Abs(golden)
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, web := freeAddr(t), freeAddr(t)
-	cmd := exec.CommandContext(t.Context(), bin,
-		"--api.insecure=true", "--entrypoints.traefik.address="+api,
-		"--entrypoints.web.address="+web, "--entrypoints.websecure.address=127.0.0.1:0",
-		"--entrypoints.postgres.address=127.0.0.1:0", "--entrypoints.mqtt.address=127.0.0.1:0",
-		"--entrypoints.raw.address=127.0.0.1:0", "--entrypoints.dns.address=127.0.0.1:0/udp",
-		"--providers.file.filename="+abs, "--log.level=ERROR")
-	if err := cmd.Start(); err != nil {
+	// The golden file is the file provider's, read as it is; Start picks
+	// the web and API ports (again, if one was taken meanwhile).
+	p, err := traefikproc.Start(t.Context(), traefikproc.Options{
+		Bin: bin, Dir: t.TempDir(), DynamicFile: abs, NoPlugins: true, // no plugin in this Traefik
+		EntryPoints: map[string]string{
+			"websecure": "127.0.0.1:0", "postgres": "127.0.0.1:0", "mqtt": "127.0.0.1:0",
+			"raw": "127.0.0.1:0", "dns": "127.0.0.1:0/udp",
+		},
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		_ = p.Close()
+		if t.Failed() {
+			t.Logf("traefik output:\n%s", p.Logs())
+		}
 	})
 
 	want := objects(t, golden)
@@ -120,7 +112,7 @@ func checkInTraefik(t *testing.T, bin, golden string, expected map[string]string
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		raw = nil
-		if resp, err := http.Get("http://" + api + "/api/rawdata"); err == nil {
+		if resp, err := http.Get(p.APIURL + "/api/rawdata"); err == nil {
 			_ = json.NewDecoder(resp.Body).Decode(&raw)
 			resp.Body.Close()
 		}
@@ -158,7 +150,7 @@ func checkInTraefik(t *testing.T, bin, golden string, expected map[string]string
 		// point serves it: ask until the answer is right or a deadline.
 		got, deadline := 0, time.Now().Add(30*time.Second)
 		for got != want && time.Now().Before(deadline) {
-			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+web+"/", nil)
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, p.URL+"/", nil)
 			if err != nil {
 				t.Fatal(err)
 			}

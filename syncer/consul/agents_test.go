@@ -22,6 +22,8 @@ import (
 	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
 	"github.com/whiskers-dev/whiskers/syncer/catalog"
 	"github.com/whiskers-dev/whiskers/syncer/fakes/consulfake"
+
+	"github.com/whiskers-dev/whiskers/internal/testkit"
 )
 
 // agent is what these tests change in a Consul: the fake or a real agent.
@@ -98,7 +100,7 @@ func TestSourceOnAgents(t *testing.T) {
 			ag.Register(consulfake.Instance{ID: "api-1", Service: "api", Address: "10.0.0.3", Port: 9090, Tags: []string{"traefik.enable=True"}})
 			ag.Register(consulfake.Instance{ID: "db-1", Service: "db", Address: "10.0.0.4", Port: 5432})
 			h := startAt(t, addr, "", time.Minute)
-			waitFor(t, "ready", h.ready)
+			testkit.WaitFor(t, "ready", h.ready)
 			got := h.byID()
 			require.Len(t, got, 3, "db is not enabled; api is, with True")
 			assert.Equal(t, catalog.HealthPassing, got["web-1"].Health)
@@ -106,15 +108,15 @@ func TestSourceOnAgents(t *testing.T) {
 			assert.Equal(t, 8080, got["web-1"].Port)
 
 			ag.SetCheck("web-2", api.HealthCritical)
-			waitFor(t, "web-2 critical", func() bool { return h.byID()["web-2"].Health == catalog.HealthCritical })
+			testkit.WaitFor(t, "web-2 critical", func() bool { return h.byID()["web-2"].Health == catalog.HealthCritical })
 			ag.SetCheck("web-2", api.HealthWarning)
-			waitFor(t, "web-2 warning", func() bool { return h.byID()["web-2"].Health == catalog.HealthWarning })
+			testkit.WaitFor(t, "web-2 warning", func() bool { return h.byID()["web-2"].Health == catalog.HealthWarning })
 			ag.Deregister("web-1")
-			waitFor(t, "web-1 gone", func() bool { _, ok := h.byID()["web-1"]; return !ok })
+			testkit.WaitFor(t, "web-1 gone", func() bool { _, ok := h.byID()["web-1"]; return !ok })
 			ag.Register(consulfake.Instance{ID: "db-1", Service: "db", Address: "10.0.0.4", Port: 5432, Tags: []string{"traefik.enable=true"}})
-			waitFor(t, "db enabled", func() bool { _, ok := h.byID()["db-1"]; return ok })
+			testkit.WaitFor(t, "db enabled", func() bool { _, ok := h.byID()["db-1"]; return ok })
 			ag.Deregister("api-1")
-			waitFor(t, "api gone", func() bool { _, ok := h.byID()["api-1"]; return !ok })
+			testkit.WaitFor(t, "api gone", func() bool { _, ok := h.byID()["api-1"]; return !ok })
 		})
 	}
 }
@@ -150,11 +152,11 @@ func TestSourceManyServicesOnRealConsul(t *testing.T) {
 		}
 	}()
 	h := startAt(t, addr, "", time.Minute)
-	waitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "ready", h.ready)
 	assert.Len(t, h.byID(), n)
 	start := time.Now()
 	ag.SetCheck("s500-1", api.HealthCritical)
-	waitFor(t, "s500 critical", func() bool { return h.byID()["s500-1"].Health == catalog.HealthCritical })
+	testkit.WaitFor(t, "s500 critical", func() bool { return h.byID()["s500-1"].Health == catalog.HealthCritical })
 	t.Logf("a check change among %d services reached the snapshot in %v", n, time.Since(start).Round(time.Millisecond))
 	cancel()
 	<-done
@@ -204,21 +206,21 @@ node_prefix "" { policy = "read" }`
 	require.NoError(t, err)
 
 	h := startAt(t, addr, token.SecretID, time.Minute)
-	waitFor(t, "ready with both services", func() bool { return h.ready() && len(h.byID()) == 2 })
+	testkit.WaitFor(t, "ready with both services", func() bool { return h.ready() && len(h.byID()) == 2 })
 	errsBefore := h.errors.Load()
 
 	policy.Rules = `service "web" { policy = "read" }
 node_prefix "" { policy = "read" }`
 	_, _, err = root.ACL().PolicyUpdate(policy, nil)
 	require.NoError(t, err)
-	waitFor(t, "the fault counted", func() bool { poke(); return h.errors.Load() > errsBefore })
+	testkit.WaitFor(t, "the fault counted", func() bool { poke(); return h.errors.Load() > errsBefore })
 	assert.Contains(t, h.byID(), "api-1", "last good instances kept")
 
 	policy.Rules = everything
 	_, _, err = root.ACL().PolicyUpdate(policy, nil)
 	require.NoError(t, err)
 	ag.Register(consulfake.Instance{ID: "api-2", Service: "api", Address: "10.0.0.5", Port: 9090, Tags: []string{"traefik.enable=true"}})
-	waitFor(t, "recovered", func() bool {
+	testkit.WaitFor(t, "recovered", func() bool {
 		poke()
 		got := h.byID()
 		_, api2 := got["api-2"]
@@ -318,11 +320,11 @@ func TestSourceNodeHealthOnAgents(t *testing.T) {
 				setNode(api.HealthPassing)
 			}
 			h := startAt(t, addr, "", time.Minute)
-			waitFor(t, "ready and passing", func() bool { return h.ready() && h.byID()["ext-web"].Health == catalog.HealthPassing })
+			testkit.WaitFor(t, "ready and passing", func() bool { return h.ready() && h.byID()["ext-web"].Health == catalog.HealthPassing })
 			setNode(api.HealthCritical)
-			waitFor(t, "critical with its node", func() bool { return h.byID()["ext-web"].Health == catalog.HealthCritical })
+			testkit.WaitFor(t, "critical with its node", func() bool { return h.byID()["ext-web"].Health == catalog.HealthCritical })
 			setNode(api.HealthPassing)
-			waitFor(t, "passing again", func() bool { return h.byID()["ext-web"].Health == catalog.HealthPassing })
+			testkit.WaitFor(t, "passing again", func() bool { return h.byID()["ext-web"].Health == catalog.HealthPassing })
 		})
 	}
 }
@@ -368,9 +370,9 @@ func TestSourceSeveralServicesInOneIndex(t *testing.T) {
 				}
 			}
 			h := startAt(t, addr, "", time.Minute)
-			waitFor(t, "ready", h.ready)
+			testkit.WaitFor(t, "ready", h.ready)
 			registerAll()
-			waitFor(t, "all three read", func() bool {
+			testkit.WaitFor(t, "all three read", func() bool {
 				got := h.byID()
 				for _, n := range names {
 					if _, ok := got[n+"-1"]; !ok {
@@ -402,11 +404,7 @@ func BenchmarkCheckChangeOnRealConsul(b *testing.B) {
 	require.NoError(b, err)
 	b.Cleanup(proxy.Close)
 	h := startAt(b, proxy.URL(), "", time.Minute)
-	deadline := time.Now().Add(time.Minute)
-	for !h.ready() || len(h.byID()) != n {
-		require.True(b, time.Now().Before(deadline), "not ready")
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(b, "ready", func() bool { return h.ready() && len(h.byID()) == n })
 	var times []time.Duration
 	reqs, bytes := proxy.Requests(), proxy.Bytes()
 	b.ResetTimer()

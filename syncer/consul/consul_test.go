@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync/atomic"
 	"testing"
@@ -15,8 +14,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/whiskers-dev/whiskers/syncer/catalog"
+	"github.com/whiskers-dev/whiskers/syncer/catalog/catalogtest"
 	"github.com/whiskers-dev/whiskers/syncer/consul"
 	"github.com/whiskers-dev/whiskers/syncer/fakes/consulfake"
+
+	"github.com/whiskers-dev/whiskers/internal/testkit"
 )
 
 func TestAggregate(t *testing.T) {
@@ -50,18 +52,6 @@ func TestNewValidates(t *testing.T) {
 	assert.Error(t, err)
 	_, err = consul.New(consul.Options{MinInterval: -1})
 	assert.Error(t, err)
-}
-
-// waitFor waits until cond holds, failing the test after a generous deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 type harness struct {
@@ -102,15 +92,7 @@ func startAddr(t testing.TB, addr, token string, exposed bool, wait time.Duratio
 func run(t testing.TB, addr, token string, newSource func(consul.Options) (catalog.Source, error)) *harness {
 	t.Helper()
 	h := &harness{}
-	cfg := api.DefaultConfig()
-	cfg.Address = addr
-	cfg.Token = token
-	src, err := newSource(consul.Options{
-		Config: cfg, WaitTime: time.Second,
-		MinInterval: time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		OnError: func(error) { h.errors.Add(1) },
-	})
+	src, err := newSource(testOptions(addr, token, func(error) { h.errors.Add(1) }))
 	require.NoError(t, err)
 	h.src = src
 	ctx, cancel := context.WithCancel(t.Context())
@@ -121,6 +103,43 @@ func run(t testing.TB, addr, token string, newSource func(consul.Options) (catal
 		assert.NoError(t, <-done)
 	})
 	return h
+}
+
+// testOptions are the options of a source under test: the agent at addr,
+// fast retries, errors to onError.
+func testOptions(addr, token string, onError func(error)) consul.Options {
+	cfg := api.DefaultConfig()
+	cfg.Address = addr
+	cfg.Token = token
+	return consul.Options{
+		Config: cfg, WaitTime: time.Second,
+		MinInterval: time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler), OnError: onError,
+	}
+}
+
+// TestSourceConformance: the source keeps the contract of catalog.Source
+// over the fake agent.
+func TestSourceConformance(t *testing.T) {
+	t.Parallel()
+	catalogtest.TestSource(t, func(t *testing.T) *catalogtest.Harness {
+		fake := consulfake.New()
+		t.Cleanup(fake.Close)
+		var faults atomic.Int64
+		src, err := consul.New(testOptions(fake.URL(), "", func(error) { faults.Add(1) }))
+		require.NoError(t, err)
+		return &catalogtest.Harness{
+			Source: src,
+			Register: func(in catalog.Instance) {
+				fake.Register(consulfake.Instance{ID: in.ID, Service: in.Service, Address: in.Address, Port: in.Port,
+					Tags: []string{"traefik.enable=true"}})
+			},
+			Deregister:  func(id string) { fake.Deregister(id) },
+			SetCritical: func(id string) { fake.SetCheck(id, "critical") },
+			SetDown:     fake.SetDown,
+			Faults:      func() int { return int(faults.Load()) },
+		}
+	})
 }
 
 func (h *harness) byID() map[string]catalog.Instance {
@@ -148,7 +167,7 @@ func TestSourceFollowsCatalog(t *testing.T) {
 	seed(fake)
 	h := start(t, fake, "", false)
 
-	waitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "ready", h.ready)
 	got := h.byID()
 	require.Len(t, got, 3, "db is not enabled")
 	web1 := got["web-1"]
@@ -158,18 +177,18 @@ func TestSourceFollowsCatalog(t *testing.T) {
 	}, web1)
 
 	fake.SetCheck("web-2", "critical")
-	waitFor(t, "web-2 critical", func() bool { return h.byID()["web-2"].Health == catalog.HealthCritical })
+	testkit.WaitFor(t, "web-2 critical", func() bool { return h.byID()["web-2"].Health == catalog.HealthCritical })
 	fake.SetCheck("web-2", "warning")
-	waitFor(t, "web-2 warning", func() bool { return h.byID()["web-2"].Health == catalog.HealthWarning })
+	testkit.WaitFor(t, "web-2 warning", func() bool { return h.byID()["web-2"].Health == catalog.HealthWarning })
 
 	fake.Deregister("web-1")
-	waitFor(t, "web-1 gone", func() bool { _, ok := h.byID()["web-1"]; return !ok })
+	testkit.WaitFor(t, "web-1 gone", func() bool { _, ok := h.byID()["web-1"]; return !ok })
 
 	// A service that becomes enabled gets a watch; one that goes away loses it.
 	fake.Register(consulfake.Instance{ID: "db-1", Service: "db", Address: "10.0.0.4", Port: 5432, Tags: []string{"traefik.enable=true"}})
-	waitFor(t, "db enabled", func() bool { _, ok := h.byID()["db-1"]; return ok })
+	testkit.WaitFor(t, "db enabled", func() bool { _, ok := h.byID()["db-1"]; return ok })
 	fake.Deregister("api-1")
-	waitFor(t, "api gone", func() bool { _, ok := h.byID()["api-1"]; return !ok })
+	testkit.WaitFor(t, "api gone", func() bool { _, ok := h.byID()["api-1"]; return !ok })
 	assert.Positive(t, h.notes.Load())
 }
 
@@ -180,7 +199,7 @@ func TestSourceExposedByDefault(t *testing.T) {
 	seed(fake)
 	fake.Register(consulfake.Instance{ID: "off-1", Service: "off", Address: "10.0.0.9", Port: 1, Tags: []string{"traefik.enable=false"}})
 	h := start(t, fake, "", true)
-	waitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "ready", h.ready)
 	got := h.byID()
 	assert.Len(t, got, 4)
 	assert.Contains(t, got, "db-1")
@@ -193,9 +212,9 @@ func TestSourceOnlyRereadsChangedService(t *testing.T) {
 	t.Cleanup(fake.Close)
 	seed(fake)
 	h := startWait(t, fake, "", false, time.Hour)
-	waitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "ready", h.ready)
 	// Let both watches settle into their blocking query.
-	waitFor(t, "watches blocked", func() bool {
+	testkit.WaitFor(t, "watches blocked", func() bool {
 		return fake.Requests(consulfake.EndpointCatalogServices) >= 2 && fake.Requests(consulfake.EndpointHealthState) >= 2
 	})
 	apiBefore := fake.Requests(consulfake.EndpointHealthService + "/api")
@@ -204,7 +223,7 @@ func TestSourceOnlyRereadsChangedService(t *testing.T) {
 	for i := range 5 {
 		status := []string{"critical", "passing"}[i%2]
 		fake.SetCheck("web-1", status)
-		waitFor(t, "web-1 "+status, func() bool { return string(h.byID()["web-1"].Health) == status })
+		testkit.WaitFor(t, "web-1 "+status, func() bool { return string(h.byID()["web-1"].Health) == status })
 	}
 	assert.GreaterOrEqual(t, fake.Requests(consulfake.EndpointHealthService+"/web")-webBefore, 5)
 	// A check change names its service: api was not read, the list not
@@ -225,12 +244,12 @@ func TestSourceConstantConnections(t *testing.T) {
 			Address: "10.1.0.1", Port: 8000 + i, Tags: []string{"traefik.enable=true"}})
 	}
 	h := startWait(t, fake, "", false, time.Hour)
-	waitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "ready", h.ready)
 	assert.Len(t, h.byID(), 300)
 	fake.SetCheck("s150-1", "critical")
-	waitFor(t, "s150 critical", func() bool { return h.byID()["s150-1"].Health == catalog.HealthCritical })
+	testkit.WaitFor(t, "s150 critical", func() bool { return h.byID()["s150-1"].Health == catalog.HealthCritical })
 	fake.Register(consulfake.Instance{ID: "s7-2", Service: "s7", Address: "10.1.0.2", Port: 9000, Tags: []string{"traefik.enable=true"}})
-	waitFor(t, "s7-2 registered", func() bool { _, ok := h.byID()["s7-2"]; return ok })
+	testkit.WaitFor(t, "s7-2 registered", func() bool { _, ok := h.byID()["s7-2"]; return ok })
 	assert.LessOrEqual(t, fake.MaxConns(), 4, "connections to the agent")
 	assert.Zero(t, fake.Requests("429"))
 }
@@ -262,20 +281,20 @@ func TestSourceFaults(t *testing.T) {
 			t.Cleanup(fake.Close)
 			seed(fake)
 			h := start(t, fake, "", false)
-			waitFor(t, "ready", h.ready)
+			testkit.WaitFor(t, "ready", h.ready)
 			before, _ := h.src.Snapshot()
 
 			tc.fault(fake)
 			fake.Deregister("api-1") // a change the source cannot see while faulted… or sees late (slow)
 			if tc.name != "slow" {
-				waitFor(t, "an error", func() bool { return h.errors.Load() > 0 })
+				testkit.WaitFor(t, "an error", func() bool { return h.errors.Load() > 0 })
 				after, ready := h.src.Snapshot()
 				assert.True(t, ready)
 				assert.Equal(t, before, after, "last good instances kept")
 			}
 			tc.recover(fake)
 			fake.Register(consulfake.Instance{ID: "web-3", Service: "web", Address: "10.0.0.5", Port: 8080, Tags: []string{"traefik.enable=true"}})
-			waitFor(t, "recovered", func() bool {
+			testkit.WaitFor(t, "recovered", func() bool {
 				got := h.byID()
 				_, api := got["api-1"]
 				_, web3 := got["web-3"]
@@ -293,8 +312,8 @@ func TestSourceToken(t *testing.T) {
 	seed(fake)
 	good := start(t, fake, "s3cret", false)
 	bad := start(t, fake, "wrong", false)
-	waitFor(t, "good ready", good.ready)
-	waitFor(t, "bad errors", func() bool { return bad.errors.Load() > 0 })
+	testkit.WaitFor(t, "good ready", good.ready)
+	testkit.WaitFor(t, "bad errors", func() bool { return bad.errors.Load() > 0 })
 	assert.False(t, bad.ready())
 	assert.Len(t, good.byID(), 3)
 }
@@ -306,7 +325,7 @@ func TestSourceHangIsCancelled(t *testing.T) {
 	seed(fake)
 	fake.SetHang(true)
 	h := start(t, fake, "", false)
-	waitFor(t, "a hanging request", func() bool { return fake.Requests(consulfake.EndpointCatalogServices) > 0 })
+	testkit.WaitFor(t, "a hanging request", func() bool { return fake.Requests(consulfake.EndpointCatalogServices) > 0 })
 	// Cleanup cancels Run; it must return although the call never answers.
 	assert.False(t, h.ready())
 }
@@ -317,11 +336,11 @@ func TestSourceResync(t *testing.T) {
 	t.Cleanup(fake.Close)
 	seed(fake)
 	h := start(t, fake, "", false)
-	waitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "ready", h.ready)
 	before := fake.Requests(consulfake.EndpointCatalogServices)
 	h.src.(*consul.Source).Resync()
-	waitFor(t, "re-list", func() bool { return fake.Requests(consulfake.EndpointCatalogServices) > before })
-	waitFor(t, "still complete", func() bool { return len(h.byID()) == 3 })
+	testkit.WaitFor(t, "re-list", func() bool { return fake.Requests(consulfake.EndpointCatalogServices) > before })
+	testkit.WaitFor(t, "still complete", func() bool { return len(h.byID()) == 3 })
 }
 
 func TestSourceWatchdog(t *testing.T) {
@@ -335,7 +354,7 @@ func TestSourceWatchdog(t *testing.T) {
 	src, err := consul.New(consul.Options{
 		Config: cfg, WaitTime: 300 * time.Millisecond, WatchdogGrace: 200 * time.Millisecond,
 		MinInterval: time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.DiscardHandler),
 		OnError: func(err error) {
 			if errors.Is(err, context.DeadlineExceeded) {
 				stuck.Add(1)
@@ -348,14 +367,14 @@ func TestSourceWatchdog(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx, func() {}) }()
 	t.Cleanup(func() { cancel(); assert.NoError(t, <-done) })
-	waitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "ready", h.ready)
 
 	fake.SetHang(true) // partition: blocked queries in flight are never answered
-	waitFor(t, "the watchdog to fire", func() bool { return stuck.Load() > 0 })
+	testkit.WaitFor(t, "the watchdog to fire", func() bool { return stuck.Load() > 0 })
 	assert.Len(t, h.byID(), 3, "last good instances kept")
 	fake.SetHang(false)
 	fake.SetCheck("web-1", "critical")
-	waitFor(t, "re-established", func() bool { return h.byID()["web-1"].Health == catalog.HealthCritical })
+	testkit.WaitFor(t, "re-established", func() bool { return h.byID()["web-1"].Health == catalog.HealthCritical })
 }
 
 // TestSourceACLFiltered: Consul answers a token that may not read a service
@@ -369,26 +388,26 @@ func TestSourceACLFiltered(t *testing.T) {
 	t.Cleanup(fake.Close)
 	seed(fake)
 	h := start(t, fake, "", false)
-	waitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "ready", h.ready)
 	errsBefore := h.errors.Load()
 	fake.SetFiltered("api")
 	// A registration moves every index: the checks watch answers too (api's
 	// checks filtered out) and the service is read again, filtered (as
 	// the real agent does; TestSourceACLFilteredOnRealConsul).
 	fake.Register(consulfake.Instance{ID: "web-9", Service: "web", Address: "10.0.0.9", Port: 8080, Tags: []string{"traefik.enable=true"}})
-	waitFor(t, "the fault counted", func() bool { return h.errors.Load() > errsBefore })
-	waitFor(t, "web-9 read", func() bool { _, ok := h.byID()["web-9"]; return ok })
+	testkit.WaitFor(t, "the fault counted", func() bool { return h.errors.Load() > errsBefore })
+	testkit.WaitFor(t, "web-9 read", func() bool { _, ok := h.byID()["web-9"]; return ok })
 	assert.Contains(t, h.byID(), "api-1", "last good instances kept")
 	fake.SetFiltered()
 	fake.Register(consulfake.Instance{ID: "api-2", Service: "api", Address: "10.0.0.5", Port: 9090, Tags: []string{"traefik.enable=true"}})
-	waitFor(t, "recovered", func() bool { _, ok := h.byID()["api-2"]; return ok })
+	testkit.WaitFor(t, "recovered", func() bool { _, ok := h.byID()["api-2"]; return ok })
 
 	scoped := consulfake.New()
 	t.Cleanup(scoped.Close)
 	seed(scoped)
 	scoped.SetFiltered("api")
 	h2 := start(t, scoped, "", false)
-	waitFor(t, "ready with what the token may read", h2.ready)
+	testkit.WaitFor(t, "ready with what the token may read", h2.ready)
 	assert.Contains(t, h2.byID(), "web-1")
 	assert.NotContains(t, h2.byID(), "api-1")
 }
@@ -407,11 +426,11 @@ func TestSourceIndexReset(t *testing.T) {
 		fake.SetCheck("web-1", "passing")
 	}
 	h := startWait(t, fake, "", false, time.Hour)
-	waitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "ready", h.ready)
 	fake.SetDown(true)
-	waitFor(t, "an error", func() bool { return h.errors.Load() > 0 })
+	testkit.WaitFor(t, "an error", func() bool { return h.errors.Load() > 0 })
 	fake.ResetIndex(2)
 	fake.SetDown(false)
 	fake.Register(consulfake.Instance{ID: "web-3", Service: "web", Address: "10.0.0.5", Port: 8080, Tags: []string{"traefik.enable=true"}})
-	waitFor(t, "the new registration", func() bool { _, ok := h.byID()["web-3"]; return ok })
+	testkit.WaitFor(t, "the new registration", func() bool { _, ok := h.byID()["web-3"]; return ok })
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/whiskers-dev/whiskers/internal/realbin"
 	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
 	"github.com/whiskers-dev/whiskers/syncer/nomad"
+
+	"github.com/whiskers-dev/whiskers/internal/testkit"
 )
 
 // storyJob is two copies of a native service with traefik tags, and one
@@ -89,7 +91,7 @@ func TestSourceOnRealNomad(t *testing.T) {
 	cfg := api.DefaultConfig()
 	cfg.Address = c.Server.Addr
 	h := startWith(t, cfg, func(o *nomad.Options) { o.StreamRetry = time.Hour })
-	waitFor(t, "both web copies", func() bool {
+	testkit.WaitFor(t, "both web copies", func() bool {
 		in := h.byService("web")
 		return len(in) == 2 && in[0].Health == "passing" && in[1].Health == "passing"
 	})
@@ -106,7 +108,7 @@ func TestSourceOnRealNomad(t *testing.T) {
 	}
 	_, err = c.API().Allocations().Stop(&api.Allocation{ID: victim}, nil)
 	require.NoError(t, err)
-	waitFor(t, "the stopped copy drained or gone", func() bool {
+	testkit.WaitFor(t, "the stopped copy drained or gone", func() bool {
 		for _, in := range h.byService("web") {
 			if in.AllocID == victim && !in.Draining {
 				return false
@@ -116,5 +118,5 @@ func TestSourceOnRealNomad(t *testing.T) {
 	})
 	_, _, err = c.API().Jobs().Deregister("story", false, nil)
 	require.NoError(t, err)
-	waitFor(t, "the stopped job's services gone", func() bool { return len(h.byService("web")) == 0 })
+	testkit.WaitFor(t, "the stopped job's services gone", func() bool { return len(h.byService("web")) == 0 })
 }

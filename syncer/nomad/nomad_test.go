@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync/atomic"
 	"testing"
@@ -15,21 +14,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/whiskers-dev/whiskers/syncer/catalog"
+	"github.com/whiskers-dev/whiskers/syncer/catalog/catalogtest"
 	"github.com/whiskers-dev/whiskers/syncer/fakes/nomadfake"
 	"github.com/whiskers-dev/whiskers/syncer/nomad"
-)
 
-// waitFor waits until cond holds, failing the test after a generous deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+	"github.com/whiskers-dev/whiskers/internal/testkit"
+)
 
 type harness struct {
 	fake   *nomadfake.Server
@@ -53,12 +43,7 @@ func start(t *testing.T, fake *nomadfake.Server, token string, opts ...opt) *har
 func startWith(t *testing.T, cfg *api.Config, opts ...opt) *harness {
 	t.Helper()
 	h := &harness{}
-	o := nomad.Options{
-		Config: cfg, WaitTime: time.Second, StreamRetry: 200 * time.Millisecond,
-		MinInterval: time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		OnError: func(error) { h.errors.Add(1) },
-	}
+	o := testOptions(cfg, func(error) { h.errors.Add(1) })
 	for _, f := range opts {
 		f(&o)
 	}
@@ -73,6 +58,64 @@ func startWith(t *testing.T, cfg *api.Config, opts ...opt) *harness {
 		assert.NoError(t, <-done)
 	})
 	return h
+}
+
+// testOptions are the options of a source under test: the client
+// configuration cfg, fast retries, errors to onError.
+func testOptions(cfg *api.Config, onError func(error)) nomad.Options {
+	return nomad.Options{
+		Config: cfg, WaitTime: time.Second, StreamRetry: 200 * time.Millisecond,
+		MinInterval: time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler), OnError: onError,
+	}
+}
+
+// TestSourceConformance: the source keeps the contract of catalog.Source
+// over the fake agent, following its event stream or, without one, its
+// blocking queries.
+func TestSourceConformance(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		stream bool
+	}{{"event stream", true}, {"blocking-query fallback", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			catalogtest.TestSource(t, func(t *testing.T) *catalogtest.Harness {
+				fake := nomadfake.New()
+				t.Cleanup(fake.Close)
+				fake.SetStreamDisabled(!tc.stream)
+				cfg := api.DefaultConfig()
+				cfg.Address = fake.URL()
+				var faults atomic.Int64
+				o := testOptions(cfg, func(error) { faults.Add(1) })
+				if !tc.stream {
+					o.StreamRetry = time.Hour
+				}
+				src, err := nomad.New(o)
+				require.NoError(t, err)
+				regs := map[string]api.ServiceRegistration{} // the test's goroutine only
+				return &catalogtest.Harness{
+					Source: src,
+					Register: func(in catalog.Instance) {
+						r := reg(in.ID, in.Service, in.Address, in.Port, "traefik.enable=true")
+						regs[in.ID] = r
+						fake.Register(r)
+					},
+					Deregister: func(id string) { fake.Deregister(id) },
+					// A failed allocation is critical.
+					SetCritical: func(id string) {
+						r := regs[id]
+						fake.SetAllocation(alloc(r.AllocID, r.NodeID, 1, func(a *api.Allocation) {
+							a.JobID, a.Job.ID, a.ClientStatus = r.JobID, ptr(r.JobID), "failed"
+						}))
+					},
+					SetDown: fake.SetDown,
+					Faults:  func() int { return int(faults.Load()) },
+				}
+			})
+		})
+	}
 }
 
 func (h *harness) byID() map[string]catalog.Instance {
@@ -139,7 +182,7 @@ func TestSourceReadsRecordedRegistrations(t *testing.T) {
 	t.Cleanup(fake.Close)
 	require.NoError(t, fake.SeedRecorded())
 	h := start(t, fake, "")
-	waitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "ready", h.ready)
 	insts, _ := h.src.Snapshot()
 	require.Len(t, insts, 2)
 	assert.Equal(t, catalog.Instance{
@@ -167,25 +210,25 @@ func TestSourceFollowsEvents(t *testing.T) {
 			fake.Register(reg("b1", "other", "10.0.0.2", 8080, "traefik.enable=true"))
 			fake.Register(reg("c1", "hidden", "10.0.0.3", 8080))
 			h := start(t, fake, "", func(o *nomad.Options) { o.StreamRetry = time.Hour })
-			waitFor(t, "ready", h.ready)
+			testkit.WaitFor(t, "ready", h.ready)
 			assert.Len(t, h.byID(), 2)
 
 			fake.Register(reg("a2", "app", "10.0.0.4", 8080, "traefik.enable=true"))
-			waitFor(t, "a2 appears", func() bool { _, ok := h.byID()["a2"]; return ok })
+			testkit.WaitFor(t, "a2 appears", func() bool { _, ok := h.byID()["a2"]; return ok })
 			fake.Deregister("a1")
-			waitFor(t, "a1 goes", func() bool { _, ok := h.byID()["a1"]; return !ok })
+			testkit.WaitFor(t, "a1 goes", func() bool { _, ok := h.byID()["a1"]; return !ok })
 			fake.Deregister("b1")
-			waitFor(t, "other goes", func() bool { _, ok := h.byID()["b1"]; return !ok })
+			testkit.WaitFor(t, "other goes", func() bool { _, ok := h.byID()["b1"]; return !ok })
 			// Enabled as Traefik reads the tag: True counts.
 			fake.Register(reg("c1", "hidden", "10.0.0.3", 8080, "traefik.enable=True"))
-			waitFor(t, "hidden enabled", func() bool { _, ok := h.byID()["c1"]; return ok })
+			testkit.WaitFor(t, "hidden enabled", func() bool { _, ok := h.byID()["c1"]; return ok })
 
 			if tc.stream {
 				// O(1) watches: one stream, no blocking list queries, and a
 				// change re-reads only its own service.
 				before := fake.Requests(nomadfake.EndpointService + "/other")
 				fake.Register(reg("a3", "app", "10.0.0.5", 8080, "traefik.enable=true"))
-				waitFor(t, "a3 appears", func() bool { _, ok := h.byID()["a3"]; return ok })
+				testkit.WaitFor(t, "a3 appears", func() bool { _, ok := h.byID()["a3"]; return ok })
 				assert.Equal(t, before, fake.Requests(nomadfake.EndpointService+"/other"))
 				assert.Equal(t, 1, fake.Requests(nomadfake.EndpointEventStream))
 				assert.Equal(t, 1, fake.Requests(nomadfake.EndpointServices))
@@ -206,11 +249,11 @@ func TestSourceBackToTheStream(t *testing.T) {
 	fake.SetAllocation(alloc("a1", "n1", 1, nil))
 	fake.SetStreamDisabled(true) // as while the agent restarts
 	h := start(t, fake, "", func(o *nomad.Options) { o.WaitTime, o.StreamRetry = time.Hour, 2*time.Second })
-	waitFor(t, "ready", h.ready)
-	waitFor(t, "a failed stream", func() bool { return fake.Requests(nomadfake.EndpointEventStream) > 0 })
+	testkit.WaitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "a failed stream", func() bool { return fake.Requests(nomadfake.EndpointEventStream) > 0 })
 	fake.SetStreamDisabled(false)
 	fake.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.DesiredStatus = "stop" }))
-	waitFor(t, "the stop, through the stream", func() bool { return h.byID()["s1"].Draining })
+	testkit.WaitFor(t, "the stop, through the stream", func() bool { return h.byID()["s1"].Draining })
 }
 
 func TestSourceFaults(t *testing.T) {
@@ -238,11 +281,11 @@ func TestSourceFaults(t *testing.T) {
 			fake.Register(reg("a1", "app", "10.0.0.1", 8080, "traefik.enable=true"))
 			fake.Register(reg("b1", "other", "10.0.0.2", 8080, "traefik.enable=true"))
 			h := start(t, fake, "")
-			waitFor(t, "ready", h.ready)
+			testkit.WaitFor(t, "ready", h.ready)
 			before, _ := h.src.Snapshot()
 
 			tc.fault(fake) // the open stream is cut; reconnecting fails
-			waitFor(t, "an error", func() bool { return h.errors.Load() > 0 })
+			testkit.WaitFor(t, "an error", func() bool { return h.errors.Load() > 0 })
 			fake.Deregister("b1")
 			after, ready := h.src.Snapshot()
 			assert.True(t, ready)
@@ -250,7 +293,7 @@ func TestSourceFaults(t *testing.T) {
 
 			tc.recover(fake)
 			fake.Register(reg("a2", "app", "10.0.0.4", 8080, "traefik.enable=true"))
-			waitFor(t, "recovered", func() bool {
+			testkit.WaitFor(t, "recovered", func() bool {
 				got := h.byID()
 				_, b1 := got["b1"]
 				_, a2 := got["a2"]
@@ -258,7 +301,7 @@ func TestSourceFaults(t *testing.T) {
 			})
 			// And it follows changes again afterwards.
 			fake.Deregister("a1")
-			waitFor(t, "a1 gone", func() bool { _, ok := h.byID()["a1"]; return !ok })
+			testkit.WaitFor(t, "a1 gone", func() bool { _, ok := h.byID()["a1"]; return !ok })
 		})
 	}
 }
@@ -284,7 +327,7 @@ func TestSourceNamespaces(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := start(t, fake, "", func(o *nomad.Options) { o.Namespaces = tc.ns })
-			waitFor(t, "ready", h.ready)
+			testkit.WaitFor(t, "ready", h.ready)
 			var ids []string
 			insts, _ := h.src.Snapshot()
 			for _, i := range insts {
@@ -303,13 +346,13 @@ func TestSourceTokenAndResync(t *testing.T) {
 	fake.Register(reg("a1", "app", "10.0.0.1", 8080, "traefik.enable=true"))
 	good := start(t, fake, "s3cret")
 	bad := start(t, fake, "nope")
-	waitFor(t, "good ready", good.ready)
-	waitFor(t, "bad errors", func() bool { return bad.errors.Load() > 0 })
+	testkit.WaitFor(t, "good ready", good.ready)
+	testkit.WaitFor(t, "bad errors", func() bool { return bad.errors.Load() > 0 })
 	assert.False(t, bad.ready())
 
 	before := fake.Requests(nomadfake.EndpointServices)
 	good.src.Resync()
-	waitFor(t, "full re-read", func() bool { return fake.Requests(nomadfake.EndpointServices) > before })
+	testkit.WaitFor(t, "full re-read", func() bool { return fake.Requests(nomadfake.EndpointServices) > before })
 	assert.Len(t, good.byID(), 1)
 }
 
@@ -331,19 +374,19 @@ func TestSourceWatchdog(t *testing.T) {
 			}
 		}
 	})
-	waitFor(t, "ready", h.ready)
-	waitFor(t, "stream open", func() bool { return fake.Requests(nomadfake.EndpointEventStream) == 1 })
+	testkit.WaitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "stream open", func() bool { return fake.Requests(nomadfake.EndpointEventStream) == 1 })
 
 	fake.SetHang(true) // partition: the open stream goes silent, new calls hang
-	waitFor(t, "the watchdog to fire", func() bool { return stuck.Load() > 0 })
+	testkit.WaitFor(t, "the watchdog to fire", func() bool { return stuck.Load() > 0 })
 	before, _ := h.src.Snapshot()
 	assert.Len(t, before, 1, "last good instances kept")
 
 	fake.SetHang(false)
 	fake.Register(reg("a2", "app", "10.0.0.2", 8080, "traefik.enable=true"))
-	waitFor(t, "re-established", func() bool { _, ok := h.byID()["a2"]; return ok })
+	testkit.WaitFor(t, "re-established", func() bool { _, ok := h.byID()["a2"]; return ok })
 	fake.Deregister("a1")
-	waitFor(t, "following again", func() bool { _, ok := h.byID()["a1"]; return !ok })
+	testkit.WaitFor(t, "following again", func() bool { _, ok := h.byID()["a1"]; return !ok })
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -571,7 +614,7 @@ func TestSourceAllocationFacts(t *testing.T) {
 			registerOnNode(fake)
 			tc.setup(fake)
 			h := start(t, fake, "", func(o *nomad.Options) { o.StreamRetry = time.Hour })
-			waitFor(t, "ready", h.ready)
+			testkit.WaitFor(t, "ready", h.ready)
 			got := func() want {
 				in := h.byID()["s1"]
 				w := want{in.Health, in.Draining, in.Canary, in.JobVersion, ""}
@@ -582,7 +625,7 @@ func TestSourceAllocationFacts(t *testing.T) {
 			}
 			assert.Equal(t, tc.before, got())
 			tc.change(fake)
-			waitFor(t, "the change", func() bool { return got() == tc.after })
+			testkit.WaitFor(t, "the change", func() bool { return got() == tc.after })
 			assert.Equal(t, 1, fake.Requests(nomadfake.EndpointAllocations), "facts come from the stream, not re-reads")
 		})
 	}
@@ -597,7 +640,7 @@ func TestSourceIgnoreAllocations(t *testing.T) {
 	fake.Register(r)
 	fake.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.DesiredStatus = "stop" }))
 	h := start(t, fake, "", func(o *nomad.Options) { o.IgnoreAllocations = true })
-	waitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "ready", h.ready)
 	assert.False(t, h.byID()["s1"].Draining)
 	assert.Equal(t, 0, fake.Requests(nomadfake.EndpointAllocations))
 }
@@ -614,10 +657,10 @@ func TestSourceFactsForbidden(t *testing.T) {
 	fake.Register(r)
 	fake.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.DesiredStatus = "stop" }))
 	h := start(t, fake, "")
-	waitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "ready", h.ready)
 	assert.False(t, h.byID()["s1"].Draining, "no facts")
 	fake.Register(reg("s2", "app", "10.0.0.2", 8080, "traefik.enable=true"))
-	waitFor(t, "follows changes", func() bool { _, ok := h.byID()["s2"]; return ok })
+	testkit.WaitFor(t, "follows changes", func() bool { _, ok := h.byID()["s2"]; return ok })
 	assert.Equal(t, 1, fake.Requests(nomadfake.EndpointEventStream), "one stream, opened without the denied topics")
 	assert.Zero(t, h.errors.Load())
 }
@@ -631,23 +674,23 @@ func TestSourceGatesNewAllocations(t *testing.T) {
 	t.Cleanup(fake.Close)
 	fake.SetNode(api.Node{ID: "n1"})
 	h := start(t, fake, "", func(o *nomad.Options) { o.StreamRetry, o.GatePoll = time.Hour, 5*time.Millisecond })
-	waitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "ready", h.ready)
 
 	fake.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.Job, a.ClientStatus = nil, "pending" }))
 	r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
 	r.AllocID, r.NodeID = "a1", "n1"
 	fake.Register(r) // group services register before the task starts
-	waitFor(t, "s1 listed", func() bool { _, ok := h.byID()["s1"]; return ok })
+	testkit.WaitFor(t, "s1 listed", func() bool { _, ok := h.byID()["s1"]; return ok })
 	assert.Equal(t, catalog.HealthCritical, h.byID()["s1"].Health, "pending: not routed")
 
 	fake.SetAllocChecks("a1", api.AllocCheckStatuses{"c1": {ID: "c1", Mode: "healthiness", Status: "failure"}})
 	fake.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.Job = nil }))
-	waitFor(t, "checks asked", func() bool { return fake.Requests(nomadfake.EndpointAllocChecks) >= 2 })
+	testkit.WaitFor(t, "checks asked", func() bool { return fake.Requests(nomadfake.EndpointAllocChecks) >= 2 })
 	assert.Equal(t, catalog.HealthWarning, h.byID()["s1"].Health, "running, check failing: not routed yet")
 
 	passed := time.Now().Unix() + 1 // Nomad stamps results in whole seconds
 	fake.SetAllocChecks("a1", api.AllocCheckStatuses{"c1": {ID: "c1", Mode: "healthiness", Status: "success", Timestamp: passed}})
-	waitFor(t, "routed once its check passes", func() bool { return h.byID()["s1"].Health == catalog.HealthPassing })
+	testkit.WaitFor(t, "routed once its check passes", func() bool { return h.byID()["s1"].Health == catalog.HealthPassing })
 	n := fake.Requests(nomadfake.EndpointAllocChecks)
 	time.Sleep(50 * time.Millisecond) // ten poll periods: nothing left to ask
 	assert.Equal(t, n, fake.Requests(nomadfake.EndpointAllocChecks), "no polling once released")
@@ -660,13 +703,13 @@ func TestSourceGatesNewAllocations(t *testing.T) {
 			a.TaskStates = map[string]*api.TaskState{"app": {State: state, Restarts: restarts}}
 		}
 	}
-	waitFor(t, "a later second than the last result", func() bool { return time.Now().Unix() > passed })
+	testkit.WaitFor(t, "a later second than the last result", func() bool { return time.Now().Unix() > passed })
 	fake.SetAllocation(alloc("a1", "n1", 1, restarting("pending", 1)))
-	waitFor(t, "out while restarting", func() bool { return h.byID()["s1"].Health == catalog.HealthCritical })
+	testkit.WaitFor(t, "out while restarting", func() bool { return h.byID()["s1"].Health == catalog.HealthCritical })
 	fake.SetAllocation(alloc("a1", "n1", 1, restarting("running", 1)))
-	waitFor(t, "running again, its old check result ignored", func() bool { return h.byID()["s1"].Health == catalog.HealthWarning })
+	testkit.WaitFor(t, "running again, its old check result ignored", func() bool { return h.byID()["s1"].Health == catalog.HealthWarning })
 	fake.SetAllocChecks("a1", api.AllocCheckStatuses{"c1": {ID: "c1", Mode: "healthiness", Status: "success", Timestamp: time.Now().Unix() + 2}})
-	waitFor(t, "back once a check passed since", func() bool { return h.byID()["s1"].Health == catalog.HealthPassing })
+	testkit.WaitFor(t, "back once a check passed since", func() bool { return h.byID()["s1"].Health == catalog.HealthPassing })
 }
 
 // TestSourceGatesReregistration: a task's service registered again for an
@@ -682,18 +725,18 @@ func TestSourceGatesReregistration(t *testing.T) {
 	r.AllocID, r.NodeID = "a1", "n1"
 	fake.Register(r)
 	h := start(t, fake, "", func(o *nomad.Options) { o.StreamRetry, o.GatePoll = time.Hour, 5*time.Millisecond })
-	waitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "ready", h.ready)
 	assert.Equal(t, catalog.HealthPassing, h.byID()["s1"].Health, "running at the start: routed")
 
 	// The check's last result is from before the restart.
 	fake.SetAllocChecks("a1", api.AllocCheckStatuses{"c1": {ID: "c1", Mode: "healthiness", Status: "success", Timestamp: time.Now().Unix() - 1}})
 	fake.Deregister("s1") // the task stops: its service goes
-	waitFor(t, "s1 gone", func() bool { _, ok := h.byID()["s1"]; return !ok })
+	testkit.WaitFor(t, "s1 gone", func() bool { _, ok := h.byID()["s1"]; return !ok })
 	fake.Register(r) // and comes back with the restarted task
-	waitFor(t, "s1 back", func() bool { _, ok := h.byID()["s1"]; return ok })
+	testkit.WaitFor(t, "s1 back", func() bool { _, ok := h.byID()["s1"]; return ok })
 	assert.Equal(t, catalog.HealthWarning, h.byID()["s1"].Health, "not routed before a check passed")
 	fake.SetAllocChecks("a1", api.AllocCheckStatuses{"c1": {ID: "c1", Mode: "healthiness", Status: "success", Timestamp: time.Now().Unix() + 1}})
-	waitFor(t, "routed", func() bool { return h.byID()["s1"].Health == catalog.HealthPassing })
+	testkit.WaitFor(t, "routed", func() bool { return h.byID()["s1"].Health == catalog.HealthPassing })
 }
 
 // TestSourceServerBackOlder: the Nomad server restarts with an older state
@@ -712,10 +755,10 @@ func TestSourceServerBackOlder(t *testing.T) {
 		a.DeploymentStatus = &api.AllocDeploymentStatus{Healthy: ptr(true)}
 	}))
 	h := start(t, fake, "")
-	waitFor(t, "ready and routed", func() bool { return h.ready() && h.byID()["s1"].Health == catalog.HealthPassing })
+	testkit.WaitFor(t, "ready and routed", func() bool { return h.ready() && h.byID()["s1"].Health == catalog.HealthPassing })
 
 	fake.SetDown(true)
-	waitFor(t, "an error", func() bool { return h.errors.Load() > 0 })
+	testkit.WaitFor(t, "an error", func() bool { return h.errors.Load() > 0 })
 	// The restored state: the allocation not running yet, its health not
 	// judged yet.
 	fake.SetAllocation(alloc("a1", "n1", 3, func(a *api.Allocation) {
@@ -724,9 +767,9 @@ func TestSourceServerBackOlder(t *testing.T) {
 	fake.ResetIndex(5)
 	reads := fake.Requests(nomadfake.EndpointAllocations)
 	fake.SetDown(false)
-	waitFor(t, "re-read", func() bool { return fake.Requests(nomadfake.EndpointAllocations) > reads })
+	testkit.WaitFor(t, "re-read", func() bool { return fake.Requests(nomadfake.EndpointAllocations) > reads })
 	fake.Register(reg("s2", "app", "10.0.0.2", 8080, "traefik.enable=true"))
-	waitFor(t, "following again", func() bool { _, ok := h.byID()["s2"]; return ok })
+	testkit.WaitFor(t, "following again", func() bool { _, ok := h.byID()["s2"]; return ok })
 	assert.Equal(t, catalog.HealthPassing, h.byID()["s1"].Health, "still routed")
 }
 
@@ -742,23 +785,23 @@ func TestSourceServerBehind(t *testing.T) {
 	registerOnNode(fake)
 	fake.SetAllocation(alloc("a1", "n1", 1, nil))
 	h := start(t, fake, "")
-	waitFor(t, "ready and routed", func() bool { in := h.byID()["s1"]; return h.ready() && !in.Draining })
+	testkit.WaitFor(t, "ready and routed", func() bool { in := h.byID()["s1"]; return h.ready() && !in.Draining })
 	before := fake.Index()
 
 	fake.SetDown(true)
-	waitFor(t, "an error", func() bool { return h.errors.Load() > 0 })
+	testkit.WaitFor(t, "an error", func() bool { return h.errors.Load() > 0 })
 	fake.SetNode(api.Node{ID: "n1", SchedulingEligibility: "ineligible"}) // what the older state says
 	fake.ResetIndex(5)
 	reads := fake.Requests(nomadfake.EndpointAllocations)
 	fake.SetDown(false)
-	waitFor(t, "re-read", func() bool { return fake.Requests(nomadfake.EndpointAllocations) > reads })
+	testkit.WaitFor(t, "re-read", func() bool { return fake.Requests(nomadfake.EndpointAllocations) > reads })
 	fake.Register(reg("x0", "other", "10.0.0.9", 8080, "traefik.enable=true"))
-	waitFor(t, "following again", func() bool { _, ok := h.byID()["x0"]; return ok })
+	testkit.WaitFor(t, "following again", func() bool { _, ok := h.byID()["x0"]; return ok })
 	assert.False(t, h.byID()["s1"].Draining, "kept while the catalog is behind")
 
 	for i := 1; fake.Index() <= before; i++ { // changes until the catalog has caught up
 		fake.Register(reg(fmt.Sprintf("x%d", i), "other", "10.0.0.9", 8080+i, "traefik.enable=true"))
 	}
 	fake.Register(reg("x-last", "other", "10.0.0.9", 9999, "traefik.enable=true"))
-	waitFor(t, "the catalog's word once caught up", func() bool { return h.byID()["s1"].Draining })
+	testkit.WaitFor(t, "the catalog's word once caught up", func() bool { return h.byID()["s1"].Draining })
 }

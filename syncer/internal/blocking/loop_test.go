@@ -3,7 +3,6 @@ package blocking
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -87,7 +86,7 @@ func TestRunIndexRules(t *testing.T) {
 				return nil
 			}
 			l := Loop{Name: "test", Wait: time.Minute, MinInterval: time.Microsecond, MinBackoff: time.Microsecond,
-				MaxBackoff: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+				MaxBackoff: time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
 			Run(ctx, l, fetch, changed)
 			assert.Equal(t, tc.wantAsked, asked[:len(tc.answers)])
 			assert.Equal(t, tc.wantHanded, handed)
@@ -112,7 +111,7 @@ func TestRunWatchdog(t *testing.T) {
 		return struct{}{}, 0, ctx.Err()
 	}
 	l := Loop{Name: "hung", Wait: time.Millisecond, Grace: time.Millisecond, MinBackoff: time.Microsecond,
-		MaxBackoff: time.Microsecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		MaxBackoff: time.Microsecond, Logger: slog.New(slog.DiscardHandler),
 		OnError: func(err error) { errs = append(errs, err) }}
 	Run(ctx, l, fetch, func(context.Context, struct{}) error { return nil })
 	assert.Equal(t, 2, calls)
