@@ -91,14 +91,18 @@ func newClusterWith(t testing.TB, dir string, debounce, wait time.Duration, onPu
 	require.NoError(t, err)
 	b, err := builder.New(builder.Options{})
 	require.NoError(t, err)
-	var f *output.File
+	var outputs []output.Output
 	if c.path != "" {
-		f, err = output.NewFile(c.path)
+		f, err := output.NewFile(c.path, render.YAML)
 		require.NoError(t, err)
+		outputs = append(outputs, f)
+	}
+	if onPublish != nil {
+		outputs = append(outputs, output.NewRecorder(render.YAML, onPublish))
 	}
 	c.runner, err = syncer.New(syncer.Options{
-		Sources: []catalog.Source{ns, cs}, Builder: b, Format: render.YAML, File: f, Metrics: c.metrics,
-		Debounce: debounce, Logger: slog.New(slog.DiscardHandler), OnPublish: onPublish,
+		Sources: []catalog.Source{ns, cs}, Builder: b, Outputs: outputs, Metrics: c.metrics,
+		Debounce: debounce, Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)
 	return c

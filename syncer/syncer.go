@@ -37,11 +37,6 @@ type Options struct {
 	Outputs []output.Output
 	// Format is the format Once returns (default YAML).
 	Format render.Format
-	// File, HTTP and OnPublish are TEMPORARY, until the callers pass
-	// Outputs: they are added to Outputs by New.
-	File      *output.File
-	HTTP      *output.Server
-	OnPublish func([]byte)
 	// Metrics, if set, records syncs.
 	Metrics *output.Metrics
 	// Status, if set, receives every build's decisions and the catalogs'
@@ -98,15 +93,6 @@ func New(opts Options) (*Runner, error) {
 		opts.Logger = slog.Default()
 	}
 	opts.Outputs = slices.Clone(opts.Outputs)
-	if opts.File != nil {
-		opts.Outputs = append(opts.Outputs, opts.File)
-	}
-	if opts.HTTP != nil {
-		opts.Outputs = append(opts.Outputs, opts.HTTP)
-	}
-	if opts.OnPublish != nil {
-		opts.Outputs = append(opts.Outputs, output.NewRecorder(opts.Format, opts.OnPublish))
-	}
 	return &Runner{
 		opts:     opts,
 		log:      opts.Logger.With("component", "syncer"),

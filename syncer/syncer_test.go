@@ -61,7 +61,11 @@ func startRunner(t *testing.T, opts syncer.Options) *runnerHarness {
 	require.NoError(t, err)
 	opts.Builder, opts.Metrics = b, m
 	opts.Logger = slog.New(slog.NewTextHandler(h.logs, nil))
-	opts.OnPublish = func(p []byte) { h.mu.Lock(); h.published = append(h.published, p); h.mu.Unlock() }
+	opts.Outputs = append(opts.Outputs, output.NewRecorder(render.YAML, func(p []byte) {
+		h.mu.Lock()
+		h.published = append(h.published, p)
+		h.mu.Unlock()
+	}))
 	h.runner, err = syncer.New(opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -136,10 +140,10 @@ func TestRunnerKeepsTheFileOfAnEarlierRun(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dynamic.yaml")
 	require.NoError(t, os.WriteFile(path, []byte("# from before the restart\n"), 0o644))
 	synctest.Test(t, func(t *testing.T) {
-		file, err := output.NewFile(path)
+		file, err := output.NewFile(path, render.YAML)
 		require.NoError(t, err)
 		a, b := newMem("a"), newMem("b")
-		h := startRunner(t, syncer.Options{Sources: []catalog.Source{a, b}, File: file, StartupTimeout: time.Millisecond})
+		h := startRunner(t, syncer.Options{Sources: []catalog.Source{a, b}, Outputs: []output.Output{file}, StartupTimeout: time.Millisecond})
 		a.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
 		time.Sleep(time.Hour) // on the bubble's clock: long past the startup timeout
 		synctest.Wait()

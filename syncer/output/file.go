@@ -35,11 +35,7 @@ type File struct {
 // NewFile returns a File for path (created with mode 0o644) that holds
 // configuration in format (YAML when empty); it does not touch the file
 // system.
-func NewFile(path string, formats ...render.Format) (*File, error) { // TEMP: variadic until callers pass a format
-	var format render.Format
-	if len(formats) > 0 {
-		format = formats[0]
-	}
+func NewFile(path string, format render.Format) (*File, error) {
 	if path == "" {
 		return nil, errors.New("output: empty file path")
 	}

@@ -22,7 +22,7 @@ func TestFileWritesOnlyChanges(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "dynamic.yaml")
-	f, err := output.NewFile(path)
+	f, err := output.NewFile(path, render.YAML)
 	require.NoError(t, err)
 
 	steps := []struct {
@@ -66,7 +66,7 @@ func TestFileSkipsIdenticalFileAfterRestart(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte("same\n"), 0o600))
 	old, err := os.Stat(path)
 	require.NoError(t, err)
-	f, err := output.NewFile(path)
+	f, err := output.NewFile(path, render.YAML)
 	require.NoError(t, err)
 	wrote, err := f.Write([]byte("same\n"))
 	require.NoError(t, err)
@@ -78,9 +78,9 @@ func TestFileSkipsIdenticalFileAfterRestart(t *testing.T) {
 
 func TestFileErrors(t *testing.T) {
 	t.Parallel()
-	_, err := output.NewFile("")
+	_, err := output.NewFile("", render.YAML)
 	assert.Error(t, err)
-	f, err := output.NewFile(filepath.Join(t.TempDir(), "missing-dir", "x.yaml"))
+	f, err := output.NewFile(filepath.Join(t.TempDir(), "missing-dir", "x.yaml"), render.YAML)
 	require.NoError(t, err)
 	_, err = f.Write([]byte("x"))
 	assert.ErrorContains(t, err, "missing-dir")
