@@ -208,16 +208,25 @@ func (r *Runner) Run(ctx context.Context) error {
 	default:
 	}
 	var (
-		retry      <-chan time.Time
-		lastSignal time.Time
+		retry <-chan time.Time
+		// lastChange is when a sync after the first one changed what was
+		// published: a signal that changed nothing (a source's late or
+		// repeated one) does not make the next change part of a burst.
+		lastChange time.Time
+		first      = true
 	)
 	for {
-		if err := r.publish(); err != nil {
+		changed, err := r.publish()
+		if err != nil {
 			r.log.Error("sync failed, retrying", "err", err)
 			retry = time.After(time.Second)
 		} else {
 			retry = nil
 		}
+		if changed && !first {
+			lastChange = time.Now()
+		}
+		first = false
 		select {
 		case <-ctx.Done():
 			return nil
@@ -227,25 +236,15 @@ func (r *Runner) Run(ctx context.Context) error {
 		// A change after a quiet spell is written at once; one that follows
 		// another within Debounce is part of a burst, written when the
 		// burst ends (at most MaxWait later).
-		now := time.Now()
-		burst := now.Sub(lastSignal) < r.opts.Debounce
-		lastSignal = now
-		if burst {
-			var ok bool
-			if lastSignal, ok = r.debounce(ctx, lastSignal); !ok {
-				return nil
-			}
+		if time.Since(lastChange) < r.opts.Debounce && !r.debounce(ctx) {
+			return nil
 		}
 	}
 }
 
 // debounce waits until no signal has arrived for Debounce, or MaxWait has
-// passed since it was called; it returns the time of the last signal it
-// saw (last if none), and false if ctx is done.
-func (r *Runner) debounce(ctx context.Context, last time.Time) (time.Time, bool) {
-	if r.opts.Debounce <= 0 {
-		return last, ctx.Err() == nil
-	}
+// passed since it was called; it returns false if ctx is done.
+func (r *Runner) debounce(ctx context.Context) bool {
 	limit := time.NewTimer(r.opts.MaxWait)
 	defer limit.Stop()
 	quiet := time.NewTimer(r.opts.Debounce)
@@ -253,14 +252,13 @@ func (r *Runner) debounce(ctx context.Context, last time.Time) (time.Time, bool)
 	for {
 		select {
 		case <-ctx.Done():
-			return last, false
+			return false
 		case <-r.notify:
-			last = time.Now()
 			quiet.Reset(r.opts.Debounce)
 		case <-quiet.C:
-			return last, true
+			return true
 		case <-limit.C:
-			return last, true
+			return true
 		}
 	}
 }
@@ -307,12 +305,11 @@ func (r *Runner) build() *dynamic.Configuration {
 }
 
 // publish builds the configuration, renders it once per format and hands it
-// to every output; each writes only if its bytes changed. A failed output
-// does not keep the others from theirs.
-func (r *Runner) publish() error {
+// to every output; each writes only if its bytes changed. It reports
+// whether one did; a failed output does not keep the others from theirs.
+func (r *Runner) publish() (changed bool, err error) {
 	cfg := r.build()
 	rendered := map[render.Format][]byte{}
-	changed := false
 	var errs []error
 	for _, out := range r.opts.Outputs {
 		format := out.Format()
@@ -320,7 +317,7 @@ func (r *Runner) publish() error {
 		if !ok {
 			var err error
 			if b, err = render.Marshal(cfg, format); err != nil {
-				return fmt.Errorf("syncer: rendering %s: %w", format, err)
+				return false, fmt.Errorf("syncer: rendering %s: %w", format, err)
 			}
 			rendered[format] = b
 		}
@@ -336,7 +333,7 @@ func (r *Runner) publish() error {
 	}
 	services, servers := count(cfg)
 	r.opts.Metrics.Synced(time.Now(), services, servers, changed)
-	return errors.Join(errs...)
+	return changed, errors.Join(errs...)
 }
 
 // Once runs the sources until they are all ready (or StartupTimeout passes),

@@ -360,3 +360,39 @@ func TestRunnerIgnoresSignalsBeforeFirstSync(t *testing.T) {
 		assert.Len(t, h.publishes(), 2, "the change published at once")
 	})
 }
+
+// lateSignal is a source that can signal without a change, as a real
+// source does when its notify arrives after the runner's first sync had
+// already read what it announced.
+type lateSignal struct {
+	*catalogtest.Memory
+	notify chan func()
+}
+
+func (l *lateSignal) Run(ctx context.Context, notify func()) error {
+	l.notify <- notify
+	return l.Memory.Run(ctx, notify)
+}
+
+// TestRunnerIgnoresSignalsThatChangeNothing: a signal whose sync changes
+// nothing (late after the first sync, or repeated) does not make the next
+// real change part of a burst: it is published at once, not after the
+// debounce (an hour here).
+func TestRunnerIgnoresSignalsThatChangeNothing(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		m := newMem("a")
+		m.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
+		src := &lateSignal{Memory: m, notify: make(chan func(), 1)}
+		h := startRunner(t, syncer.Options{Sources: []catalog.Source{src}, Debounce: time.Hour, MaxWait: time.Hour})
+		notify := <-src.notify
+		synctest.Wait()
+		require.Len(t, h.publishes(), 1, "first publish")
+		notify() // late: nothing changed since the first sync
+		synctest.Wait()
+		require.Len(t, h.publishes(), 1)
+		m.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
+		synctest.Wait()
+		assert.Len(t, h.publishes(), 2, "the change published at once")
+	})
+}
