@@ -342,25 +342,6 @@ func (e *earlySignal) Snapshot() ([]catalog.Instance, bool) {
 	return e.Memory.Snapshot()
 }
 
-// TestRunnerIgnoresSignalsBeforeFirstSync: a signal queued before the
-// first sync is covered by it, and does not make the first real change
-// look like part of a burst (which, with an hour's debounce, would wait an
-// hour: seen in CI as a flake of TestRunnerWritesAChangeAfterQuietAtOnce).
-func TestRunnerIgnoresSignalsBeforeFirstSync(t *testing.T) {
-	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		m := newMem("a")
-		m.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
-		src := &earlySignal{Memory: m, started: make(chan struct{})}
-		h := startRunner(t, syncer.Options{Sources: []catalog.Source{src}, Debounce: time.Hour, MaxWait: time.Hour})
-		synctest.Wait()
-		require.Len(t, h.publishes(), 1, "first publish")
-		m.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
-		synctest.Wait()
-		assert.Len(t, h.publishes(), 2, "the change published at once")
-	})
-}
-
 // lateSignal is a source that can signal without a change, as a real
 // source does when its notify arrives after the runner's first sync had
 // already read what it announced.
@@ -374,25 +355,42 @@ func (l *lateSignal) Run(ctx context.Context, notify func()) error {
 	return l.Memory.Run(ctx, notify)
 }
 
-// TestRunnerIgnoresSignalsThatChangeNothing: a signal whose sync changes
-// nothing (late after the first sync, or repeated) does not make the next
-// real change part of a burst: it is published at once, not after the
-// debounce (an hour here).
+// TestRunnerIgnoresSignalsThatChangeNothing: a signal that changes nothing
+// does not make the first real change look like part of a burst (which,
+// with an hour's debounce, would wait an hour): neither one queued before
+// the first sync, which covers it (seen in CI as a flake of
+// TestRunnerWritesAChangeAfterQuietAtOnce), nor one arriving after it (late,
+// or repeated).
 func TestRunnerIgnoresSignalsThatChangeNothing(t *testing.T) {
 	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		m := newMem("a")
-		m.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
-		src := &lateSignal{Memory: m, notify: make(chan func(), 1)}
-		h := startRunner(t, syncer.Options{Sources: []catalog.Source{src}, Debounce: time.Hour, MaxWait: time.Hour})
-		notify := <-src.notify
-		synctest.Wait()
-		require.Len(t, h.publishes(), 1, "first publish")
-		notify() // late: nothing changed since the first sync
-		synctest.Wait()
-		require.Len(t, h.publishes(), 1)
-		m.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
-		synctest.Wait()
-		assert.Len(t, h.publishes(), 2, "the change published at once")
-	})
+	for _, tc := range []struct {
+		name   string
+		source func(*catalogtest.Memory) (catalog.Source, func())
+	}{
+		{"before the first sync", func(m *catalogtest.Memory) (catalog.Source, func()) {
+			return &earlySignal{Memory: m, started: make(chan struct{})}, func() {}
+		}},
+		{"after the first sync", func(m *catalogtest.Memory) (catalog.Source, func()) {
+			src := &lateSignal{Memory: m, notify: make(chan func(), 1)}
+			return src, func() { (<-src.notify)() }
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				m := newMem("a")
+				m.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
+				src, lateNotify := tc.source(m)
+				h := startRunner(t, syncer.Options{Sources: []catalog.Source{src}, Debounce: time.Hour, MaxWait: time.Hour})
+				synctest.Wait()
+				require.Len(t, h.publishes(), 1, "first publish")
+				lateNotify()
+				synctest.Wait()
+				require.Len(t, h.publishes(), 1, "nothing changed")
+				m.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
+				synctest.Wait()
+				assert.Len(t, h.publishes(), 2, "the change published at once")
+			})
+		})
+	}
 }
