@@ -814,7 +814,7 @@ func (s *Source) gate(ctx context.Context, notify func()) {
 				s.log.Warn("new allocation's checks did not pass in time, routing it anyway", "alloc", id, "after", s.opts.StartGate)
 				delete(s.facts.starting, id)
 				released = true
-			case a.client == api.AllocClientStatusRunning && !a.restarting:
+			case a.client == api.AllocClientStatusRunning && !a.restarting && !s.tooEarlyLocked(id, since):
 				ask[id] = since
 			}
 		}
@@ -844,6 +844,16 @@ func (s *Source) gate(ctx context.Context, notify func()) {
 			}
 		}
 	}
+}
+
+// tooEarlyLocked reports whether asking for the checks of an allocation
+// started at since cannot tell yet: its job has checks, and Nomad stamps
+// their results in whole seconds, so none can count (checksPass) before the
+// second after since. Not asking saves every syncer a request or two per
+// new allocation.
+func (s *Source) tooEarlyLocked(allocID string, since time.Time) bool {
+	a := s.facts.allocs[allocID]
+	return len(s.facts.checks[jobKey{a.job.namespace, a.job.jobID}]) > 0 && time.Now().Before(time.Unix(since.Unix()+1, 0))
 }
 
 // checksPass reports whether every health check of an allocation has
