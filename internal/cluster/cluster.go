@@ -1,8 +1,11 @@
 // Package cluster runs a real Consul and Nomad cluster on loopback for the
 // end-to-end tests, the benchmarks and `whiskers demo`: one Consul dev
-// agent, one Nomad server and three Nomad clients named worker-1, worker-2
-// and worker-3, as in the Finicky Whiskers setup. Nomad registers services
-// in Consul (provider "consul") and in its own catalog (provider "nomad").
+// agent (the server), one Nomad server and three Nomad clients named
+// worker-1, worker-2 and worker-3, as in the Finicky Whiskers setup, each
+// with a Consul client agent of its own (as Nomad requires: a Nomad client
+// removes from its agent the Nomad services it did not register). Nomad
+// registers services in Consul (provider "consul") and in its own catalog
+// (provider "nomad").
 //
 // Every agent listens on 127.0.0.1 only and never calls HashiCorp's update
 // service (CHECKPOINT_DISABLE=1, disable_update_check). Every agent is a
@@ -75,7 +78,8 @@ type Cluster struct {
 	Clients []*Agent
 
 	opts   Options
-	consul *ConsulAgent
+	consul *ConsulAgent   // the server (a dev agent)
+	agents []*ConsulAgent // each client's own, worker-1's first
 	logs   *syncbuf.Buffer
 	api    *nomadapi.Client
 	cgroup string // the clients' cgroup_parent prefix
@@ -109,7 +113,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	}
 	o.Clients = cmp.Or(o.Clients, 3)
 	c := &Cluster{opts: o, logs: &syncbuf.Buffer{}, cgroup: "whiskers-" + filepath.Base(o.Dir)}
-	ports, err := freePorts(4 + 3*(1+o.Clients))
+	ports, err := freePorts(4 + 3*(1+o.Clients) + 2*o.Clients)
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +130,12 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, err
 	}
 	ports = ports[4:]
+	for i := range o.Clients {
+		if err := c.startConsulClient(ctx, fmt.Sprintf("worker-%d", i+1), ports[2*i:2*i+2]); err != nil {
+			return nil, err
+		}
+	}
+	ports = ports[2*o.Clients:]
 	c.Server, err = c.newAgent("server", ports[:3], false)
 	if err != nil {
 		return nil, err
@@ -197,6 +207,9 @@ func (c *Cluster) Close() {
 	if c.Server != nil {
 		c.Server.Stop()
 	}
+	for _, a := range c.agents {
+		a.Close()
+	}
 	if c.consul != nil {
 		c.consul.Close()
 	}
@@ -219,6 +232,22 @@ func (c *Cluster) startConsul(ctx context.Context, p []int) error {
 		return err
 	}
 	c.consul, c.ConsulAddr = a, a.Addr
+	return nil
+}
+
+// startConsulClient starts the Consul client agent of the Nomad client
+// name, joined to the server.
+func (c *Cluster) startConsulClient(ctx context.Context, name string, p []int) error {
+	prefix := "consul " + name + ": "
+	var out io.Writer = &prefixWriter{prefix: prefix, w: c.logs}
+	if c.opts.Output != nil {
+		out = io.MultiWriter(out, &prefixWriter{prefix: prefix, w: c.opts.Output})
+	}
+	a, err := startConsulClient(ctx, c.opts.Consul, filepath.Join(c.opts.Dir, "consul-"+name), name, p, c.consul, out)
+	if err != nil {
+		return err
+	}
+	c.agents = append(c.agents, a)
 	return nil
 }
 
@@ -265,12 +294,21 @@ advertise {
 consul {
   address = %q
 }
-%s`, name, filepath.Join(a.Dir, "data"), p[0], p[1], p[2], c.ConsulAddr, role)
+%s`, name, filepath.Join(a.Dir, "data"), p[0], p[1], p[2], c.consulAddrOf(len(c.Clients), client), role)
 	a.config = filepath.Join(a.Dir, "agent.hcl")
 	if err := os.WriteFile(a.config, []byte(cfg), 0o644); err != nil {
 		return nil, fmt.Errorf("cluster: %s configuration: %w", name, err)
 	}
 	return a, nil
+}
+
+// consulAddrOf is the Consul agent the Nomad agent talks to: client number
+// i's own, or the server's for the Nomad server.
+func (c *Cluster) consulAddrOf(i int, client bool) string {
+	if client && i < len(c.agents) {
+		return c.agents[i].Addr
+	}
+	return c.ConsulAddr
 }
 
 // clientStanza is the client block and plugins of client number i.

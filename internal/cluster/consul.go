@@ -30,14 +30,15 @@ type ConsulOptions struct {
 	Output io.Writer
 }
 
-// ConsulAgent is a Consul dev agent (server and client, in memory) on
-// loopback. Close stops it.
+// ConsulAgent is a Consul agent on loopback: a dev agent (server and
+// client, in memory), or a client agent joined to one. Close stops it.
 type ConsulAgent struct {
 	// Addr is its HTTP address, "127.0.0.1:port" (CONSUL_HTTP_ADDR).
 	Addr string
 
-	proc *childproc.Process
-	logs *syncbuf.Buffer
+	serfLAN int // its gossip port, where client agents join it
+	proc    *childproc.Process
+	logs    *syncbuf.Buffer
 }
 
 // StartConsul starts a Consul dev agent on free loopback ports and returns
@@ -78,23 +79,61 @@ ports {
 	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
 		return nil, fmt.Errorf("cluster: consul configuration: %w", err)
 	}
-	a := &ConsulAgent{Addr: "127.0.0.1:" + strconv.Itoa(p[0]), logs: &syncbuf.Buffer{}}
-	cmd := exec.Command(o.Bin, "agent", "-dev", "-config-file", file)
+	a := &ConsulAgent{Addr: "127.0.0.1:" + strconv.Itoa(p[0]), serfLAN: p[1], logs: &syncbuf.Buffer{}}
+	return a, a.start(ctx, exec.Command(o.Bin, "agent", "-dev", "-config-file", file), o.Output)
+}
+
+// startConsulClient starts a Consul client agent named name, as every
+// Nomad client has its own (Nomad's clients remove from their agent the
+// Nomad services they do not know: three clients sharing one agent remove
+// each other's every 30 s), on ports http and serf_lan, joined to server.
+func startConsulClient(ctx context.Context, bin, dir, name string, p []int, server *ConsulAgent, output io.Writer) (*ConsulAgent, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cluster: consul directory: %w", err)
+	}
+	cfg := fmt.Sprintf(`node_name = %q
+data_dir = %q
+server = false
+disable_update_check = true
+log_level = "warn"
+bind_addr = "127.0.0.1"
+client_addr = "127.0.0.1"
+retry_join = ["127.0.0.1:%d"]
+retry_interval = "1s"
+ports {
+  http     = %d
+  serf_lan = %d
+  dns      = -1
+  grpc     = -1
+  grpc_tls = -1
+}
+`, name, filepath.Join(dir, "data"), server.serfLAN, p[0], p[1])
+	file := filepath.Join(dir, "consul.hcl")
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+		return nil, fmt.Errorf("cluster: consul configuration: %w", err)
+	}
+	a := &ConsulAgent{Addr: "127.0.0.1:" + strconv.Itoa(p[0]), serfLAN: p[1], logs: &syncbuf.Buffer{}}
+	return a, a.start(ctx, exec.Command(bin, "agent", "-config-file", file), output)
+}
+
+// start runs the agent's command and waits until it sees a leader (a
+// client agent: once it has joined a server).
+func (a *ConsulAgent) start(ctx context.Context, cmd *exec.Cmd, output io.Writer) error {
 	cmd.Env = append(os.Environ(), "CHECKPOINT_DISABLE=1")
 	var out io.Writer = a.logs
-	if o.Output != nil {
-		out = io.MultiWriter(a.logs, o.Output)
+	if output != nil {
+		out = io.MultiWriter(a.logs, output)
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	var err error
 	if a.proc, err = childproc.Start(cmd); err != nil {
-		return nil, fmt.Errorf("cluster: consul: %w", err)
+		return fmt.Errorf("cluster: consul: %w", err)
 	}
 	if err := WaitFor(ctx, "consul leader", a.leader); err != nil {
 		a.Close()
-		return nil, fmt.Errorf("%w; output:\n%s", err, a.Logs())
+		return fmt.Errorf("%w; output:\n%s", err, a.Logs())
 	}
-	return a, nil
+	return nil
 }
 
 // API is an API client of the agent with token ("" for none).
