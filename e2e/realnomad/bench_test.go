@@ -1,11 +1,13 @@
 package realnomad
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,17 +24,17 @@ const (
 	benchJob  = "bench"
 )
 
-// side is one Traefik under comparison: whiskers + Traefik's file provider
-// as the job files ship it (on worker-1), or Traefik with its own Nomad
-// provider at its best setting (watch, 100 ms throttle), the anchor
-// (testdata/anchor-traefik.nomad.hcl: a Nomad task like the shipped one, on
-// the same node, with the same CPU share).
+// side is one Traefik under comparison, the one on worker-1: whiskers +
+// Traefik's file provider as the job files ship it, or Traefik with its own
+// provider of the catalog under test at its best setting (watch, 100 ms
+// throttle), the anchor (testdata/anchor-traefik.nomad.hcl: a system job
+// like the shipped one, with the same CPU share).
 type side struct {
 	name    string
 	api     traefikproc.API
 	service string // the bench service's name in this Traefik
 	load    *httpload.Load
-	nomad   *countproxy.Proxy // its Nomad API, counted
+	reads   *countproxy.Proxy // its API of the catalog under test, counted
 }
 
 // benchEnv is the real cluster with the shipped jobs, the bench job
@@ -40,21 +42,33 @@ type side struct {
 // Traefik, both Traefiks under the same client load.
 type benchEnv struct {
 	*env
+	catalog  string // "nomad" or "consul": where the bench service registers
+	versions int    // deployments so far
 	sides    []*side
 	fileGone time.Duration // when worker-1's syncer wrote the change, after t0; -1 if it did not
+	fileAt   time.Time     // when it wrote it (the file's modification time)
 }
 
-func startBench(b *testing.B) *benchEnv {
+// startBench starts the cluster, the bench job registered in catalog
+// ("nomad" or "consul") and the anchor Traefik with its own provider of
+// that catalog.
+func startBench(b *testing.B, catalog string) *benchEnv {
 	// Without the finicky job: its plugin middleware would cost the
 	// whiskers Traefik an interpreted plugin per reload, and the anchor
 	// (which has no plugin) nothing.
 	e := startEnvWith(b, true)
-	be := &benchEnv{env: e}
-	e.runFile(b, "testdata/bench.nomad.hcl", map[string]string{"command": e.testapp})
+	be := &benchEnv{env: e, catalog: catalog}
+	e.runFile(b, "testdata/bench.nomad.hcl", map[string]string{"command": e.testapp, "provider": catalog})
 
-	anchorNomad := newCounter(b, e.c.Server.Addr)
-	e.afterCluster(anchorNomad.Close)
-	e.runFile(b, "testdata/anchor-traefik.nomad.hcl", map[string]string{"node": "worker-1", "nomad_addr": anchorNomad.URL()})
+	target, whiskersReads, provider := e.c.Server.Addr, e.syncers, "nomad"
+	if catalog == "consul" {
+		target, whiskersReads, provider = "http://"+e.c.ConsulAddr, e.consuls, "consulcatalog"
+	}
+	anchorReads := newCounter(b, target)
+	e.afterCluster(anchorReads.Close)
+	args := fmt.Sprintf(`["--providers.%[1]s=true", "--providers.%[1]s.watch=true", "--providers.%[1]s.exposedByDefault=false", "--providers.%[1]s.endpoint.address=%[2]s"]`,
+		provider, anchorReads.URL())
+	e.runFile(b, "testdata/anchor-traefik.nomad.hcl", map[string]string{"provider_args": args})
 	var anchorWeb, anchorAPI string
 	eventually(b, "the anchor Traefik running", func() bool {
 		ports, err := e.c.Ports(b.Context(), "anchor")
@@ -65,9 +79,9 @@ func startBench(b *testing.B) *benchEnv {
 		return anchorWeb != "" && anchorAPI != ""
 	})
 	be.sides = []*side{
-		{name: "whiskers", api: traefikproc.API(e.api["worker-1"]), service: benchJob + "@file", nomad: e.syncers,
+		{name: "whiskers", api: traefikproc.API(e.api["worker-1"]), service: benchJob + "@file", reads: whiskersReads,
 			load: httpload.Start(2, httpload.Target{URL: e.traefik["worker-1"], Host: benchHost, Path: "/"})},
-		{name: "anchor", api: traefikproc.API(anchorAPI), service: benchJob + "@nomad", nomad: anchorNomad,
+		{name: "anchor", api: traefikproc.API(anchorAPI), service: benchJob + "@" + provider, reads: anchorReads,
 			load: httpload.Start(2, httpload.Target{URL: anchorWeb, Host: benchHost, Path: "/"})},
 	}
 	for _, s := range be.sides {
@@ -91,8 +105,15 @@ func (e *env) runFile(tb testing.TB, file string, vars map[string]string) {
 func (be *benchEnv) waitServers(tb testing.TB, n int) {
 	tb.Helper()
 	for _, s := range be.sides {
+		var last map[string]string // what it listed last, for the failure message
+		defer func() {
+			if tb.Failed() {
+				tb.Logf("%s listed %v", s.name, last)
+			}
+		}()
 		eventually(tb, s.name+" listing "+fmt.Sprint(n)+" servers up", func() bool {
 			srv, err := s.api.Servers(tb.Context(), s.service)
+			last = srv
 			if err != nil || len(srv) != n {
 				return false
 			}
@@ -109,6 +130,19 @@ func (be *benchEnv) waitServers(tb testing.TB, n int) {
 // benchAddr is the server URL of a bench allocation.
 func (be *benchEnv) benchAddr(tb testing.TB, allocID string) string {
 	tb.Helper()
+	if be.catalog == "consul" {
+		// Nomad names its Consul registrations _nomad-task-<alloc>-….
+		entries, _, err := be.c.ConsulAPI().Catalog().Service(benchJob, "", nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, e := range entries {
+			if strings.Contains(e.ServiceID, allocID) {
+				return fmt.Sprintf("http://%s:%d", e.ServiceAddress, e.ServicePort)
+			}
+		}
+		tb.Fatalf("no Consul registration of allocation %s", allocID)
+	}
 	regs, _, err := be.c.API().Services().Get(benchJob, nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -134,8 +168,13 @@ func (be *benchEnv) watchGone(tb testing.TB, url string, t0 time.Time, limit tim
 	be.fileGone = -1
 	for len(out) < len(be.sides) {
 		if be.fileGone < 0 {
+			// Written through a rename: the file's modification time is
+			// when the syncer wrote it, finer than this loop's polling.
 			if b, err := os.ReadFile(file); err == nil && !strings.Contains(string(b), url) {
-				be.fileGone = time.Since(t0)
+				if fi, err := os.Stat(file); err == nil {
+					be.fileAt = fi.ModTime()
+					be.fileGone = be.fileAt.Sub(t0)
+				}
 			}
 		}
 		for _, s := range be.sides {
@@ -183,19 +222,24 @@ func (be *benchEnv) measure(b *testing.B, limit time.Duration, change func(i int
 	for i := range b.N {
 		before := map[string][3]int64{}
 		for _, s := range be.sides {
-			before[s.name] = [3]int64{int64(s.load.Failures()), s.nomad.Requests(), s.nomad.Bytes()}
+			before[s.name] = [3]int64{int64(s.load.Failures()), s.reads.Requests(), s.reads.Bytes()}
 		}
 		url, t0, settle := change(i)
-		gone := be.watchGone(b, url, t0, limit)
-		fileGone = append(fileGone, be.fileGone)
+		var gone map[string]time.Duration
+		if url != "" { // "": failed requests only
+			gone = be.watchGone(b, url, t0, limit)
+			fileGone = append(fileGone, be.fileGone)
+		}
 		settle()
 		time.Sleep(time.Second) // stragglers: requests already on their way
 		for _, s := range be.sides {
 			tl := tallies[s.name]
 			tl.failed += s.load.Failures() - int(before[s.name][0])
-			tl.requests += s.nomad.Requests() - before[s.name][1]
-			tl.bytes += s.nomad.Bytes() - before[s.name][2]
-			tl.gone = append(tl.gone, gone[s.name])
+			tl.requests += s.reads.Requests() - before[s.name][1]
+			tl.bytes += s.reads.Bytes() - before[s.name][2]
+			if gone != nil {
+				tl.gone = append(tl.gone, gone[s.name])
+			}
 		}
 	}
 	// The syncer's own part: the change in the file (catalog changes only).
@@ -205,18 +249,25 @@ func (be *benchEnv) measure(b *testing.B, limit time.Duration, change func(i int
 		b.ReportMetric(float64(fileGone[len(fileGone)/2].Microseconds())/1000, "whiskers-file-ms")
 		b.Logf("file written after %v", fileGone)
 	}
-	syncers := int64(len(be.c.Clients)) // every node's syncer reads Nomad
+	// Every node's syncer, and every node's anchor, reads the catalog.
+	readers := int64(len(be.c.Clients))
 	for _, s := range be.sides {
 		tl := tallies[s.name]
-		readers := int64(1)
-		if s.name == "whiskers" {
-			readers = syncers
-		}
 		slices.Sort(tl.gone)
 		b.ReportMetric(float64(tl.failed)/float64(b.N), s.name+"-failed/op")
-		b.ReportMetric(float64(tl.gone[len(tl.gone)/2].Milliseconds()), s.name+"-gone-ms")
-		b.ReportMetric(float64(tl.requests)/float64(readers)/float64(b.N), s.name+"-nomad-reqs/op")
-		b.ReportMetric(float64(tl.bytes)/float64(readers)/float64(b.N), s.name+"-nomad-B/op")
+		if len(tl.gone) > 0 {
+			// The median of the changes whose instance went (-1: none
+			// did), and how many stayed in the pool past the watch.
+			went := slices.DeleteFunc(slices.Clone(tl.gone), func(d time.Duration) bool { return d < 0 })
+			median := float64(-1)
+			if len(went) > 0 {
+				median = float64(went[len(went)/2].Microseconds()) / 1000
+			}
+			b.ReportMetric(median, s.name+"-gone-ms")
+			b.ReportMetric(float64(len(tl.gone)-len(went))/float64(b.N), s.name+"-never-gone/op")
+		}
+		b.ReportMetric(float64(tl.requests)/float64(readers)/float64(b.N), s.name+"-"+be.catalog+"-reqs/op")
+		b.ReportMetric(float64(tl.bytes)/float64(readers)/float64(b.N), s.name+"-"+be.catalog+"-B/op")
 		b.Logf("%s: failed %d over %d changes, gone after %v, %s", s.name, tl.failed, b.N, tl.gone, s.load.Summary())
 	}
 }
@@ -229,20 +280,43 @@ func (be *benchEnv) measure(b *testing.B, limit time.Duration, change func(i int
 //
 //	go test ./e2e/realnomad -run '^$' -bench OnNomad -benchtime 5x
 func BenchmarkOnNomad(b *testing.B) {
-	be := startBench(b)
+	benchScenarios(b, startBench(b, "nomad"))
+}
 
-	b.Run("alloc-stop", func(b *testing.B) {
-		be.measure(b, time.Minute, func(i int) (string, time.Time, func()) {
-			victim := be.benchAlloc(b, "")
-			url := be.benchAddr(b, victim.ID)
-			// From when Nomad has taken the stop: the command line's own start
-			// (~100 ms of a 75 MB binary on this loaded machine) is no part
-			// of either side.
-			be.nomad(b, "alloc", "stop", "-detach", victim.ID)
-			t0 := time.Now()
-			return url, t0, func() { be.waitReplaced(b, victim.ID) }
+// BenchmarkOnConsul is BenchmarkOnNomad with the bench service registered
+// in Consul (Consul runs its check) and Traefik's own Consul Catalog
+// provider (watch, 100 ms throttle) as the anchor.
+//
+//	go test ./e2e/realnomad -run '^$' -bench OnConsul -benchtime 5x
+func BenchmarkOnConsul(b *testing.B) {
+	benchScenarios(b, startBench(b, "consul"))
+}
+
+// BenchmarkOnNomadAtScale is BenchmarkOnNomad's allocation stop with 199
+// more services of three instances each in the catalog (testdata/
+// filler.nomad.hcl), all routed by both sides: Traefik's Nomad provider
+// reads every service again on every change, whiskers the changed one
+// (or none).
+//
+//	go test ./e2e/realnomad -run '^$' -bench OnNomadAtScale -benchtime 5x
+func BenchmarkOnNomadAtScale(b *testing.B) {
+	be := startBench(b, "nomad")
+	const fillers = 199
+	be.runFile(b, "testdata/filler.nomad.hcl", map[string]string{"command": be.testapp, "services": fmt.Sprint(fillers)})
+	last := fmt.Sprintf("fill%d", fillers-1)
+	for _, s := range be.sides {
+		service := last + "@" + strings.SplitN(s.service, "@", 2)[1]
+		eventually(b, s.name+" routing the filler services", func() bool {
+			srv, err := s.api.Servers(b.Context(), service)
+			return err == nil && len(srv) == 3
 		})
-	})
+	}
+	b.Run("alloc-stop", func(b *testing.B) { be.allocStop(b) })
+}
+
+// benchScenarios measures each kind of change on both sides.
+func benchScenarios(b *testing.B, be *benchEnv) {
+	b.Run("alloc-stop", func(b *testing.B) { be.allocStop(b) })
 
 	b.Run("node-drain", func(b *testing.B) {
 		be.measure(b, time.Minute, func(i int) (string, time.Time, func()) {
@@ -259,6 +333,16 @@ func BenchmarkOnNomad(b *testing.B) {
 		})
 	})
 
+	b.Run("deploy", func(b *testing.B) {
+		// Failed requests over a whole canary deployment and promotion
+		// (what leaves when is the deployment's business).
+		be.measure(b, time.Minute, func(i int) (string, time.Time, func()) {
+			be.versions++
+			be.deploy(b, fmt.Sprintf("v%d", be.versions+1))
+			return "", time.Now(), func() {}
+		})
+	})
+
 	b.Run("check-fails", func(b *testing.B) {
 		be.measure(b, 3*time.Second, func(i int) (string, time.Time, func()) {
 			victim := be.benchAlloc(b, "")
@@ -272,6 +356,128 @@ func BenchmarkOnNomad(b *testing.B) {
 			}
 		})
 	})
+}
+
+// deploy rolls out version v of the bench job: one canary, promoted once it
+// is healthy, then the rest. It returns when the deployment succeeded and
+// both Traefiks route three copies of v.
+func (be *benchEnv) deploy(b *testing.B, v string) {
+	be.runFile(b, "testdata/bench.nomad.hcl", map[string]string{"command": be.testapp, "provider": be.catalog, "version": v})
+	job, _, err := be.c.API().Jobs().Info(benchJob, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var dep *nomadapi.Deployment
+	eventually(b, "the canary of "+v+" healthy", func() bool {
+		ds, _, err := be.c.API().Jobs().Deployments(benchJob, false, nil)
+		if err != nil {
+			return false
+		}
+		for _, d := range ds {
+			if d.JobVersion == *job.Version && d.TaskGroups["app"] != nil {
+				dep = d
+				return d.TaskGroups["app"].HealthyAllocs >= 1
+			}
+		}
+		return false
+	})
+	time.Sleep(2 * time.Second) // the canary serves a while before the promotion
+	if _, _, err := be.c.API().Deployments().PromoteAll(dep.ID, nil); err != nil {
+		b.Fatal(err)
+	}
+	eventually(b, "the deployment of "+v+" successful", func() bool {
+		d, _, err := be.c.API().Deployments().Info(dep.ID, nil)
+		return err == nil && d.Status == nomadapi.DeploymentStatusSuccessful
+	})
+	be.waitServers(b, 3)
+}
+
+// allocStop measures `nomad alloc stop` of a bench copy, b.N times; also
+// when the client killed the task, and the syncer's part: from when the
+// server committed the stop (the allocation's modify time in the event) to
+// the file without it.
+func (be *benchEnv) allocStop(b *testing.B) {
+	var kills, syncs []time.Duration
+	be.measure(b, time.Minute, func(i int) (string, time.Time, func()) {
+		victim := be.benchAlloc(b, "")
+		url := be.benchAddr(b, victim.ID)
+		ctx, cancel := context.WithCancel(b.Context())
+		stopSeen := be.watchStop(ctx, b, victim.ID)
+		// From when Nomad has taken the stop: the command line's own start
+		// (~100 ms of a 75 MB binary on this loaded machine) is no part
+		// of either side.
+		be.nomad(b, "alloc", "stop", "-detach", victim.ID)
+		t0 := time.Now()
+		return url, t0, func() {
+			if seen := stopSeen(); !seen.IsZero() && be.fileGone >= 0 {
+				syncs = append(syncs, be.fileAt.Sub(seen))
+			}
+			cancel()
+			be.waitReplaced(b, victim.ID)
+			if k, ok := be.killedAt(b, victim.ID); ok {
+				kills = append(kills, k.Sub(t0))
+			}
+		}
+	})
+	report := func(d []time.Duration, unit, what string) {
+		if len(d) > 0 {
+			slices.Sort(d)
+			b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, unit)
+			b.Logf("%s %v", what, d)
+		}
+	}
+	// When the client killed the task: what stops first, the traffic or
+	// the copy (without shutdown_delay, requests in flight then fail).
+	report(kills, "kill-ms", "task killed after")
+	report(syncs, "whiskers-sync-ms", "stop committed to file")
+}
+
+// watchStop follows Nomad's event stream from now until ctx is done and
+// returns a function that says when the server made the allocation's
+// desired status stop (the update's modify time; zero until it was seen).
+func (be *benchEnv) watchStop(ctx context.Context, tb testing.TB, allocID string) func() time.Time {
+	tb.Helper()
+	_, meta, err := be.c.API().Jobs().List(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	events, err := be.c.API().EventStream().Stream(ctx, map[nomadapi.Topic][]string{nomadapi.TopicAllocation: {allocID}}, meta.LastIndex, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var seen atomic.Int64
+	go func() {
+		for batch := range events {
+			for _, ev := range batch.Events {
+				// The update's own time: when the server committed it.
+				if a, err := ev.Allocation(); err == nil && a != nil && a.DesiredStatus == nomadapi.AllocDesiredStatusStop && seen.Load() == 0 {
+					seen.Store(a.ModifyTime)
+				}
+			}
+		}
+	}()
+	return func() time.Time {
+		if n := seen.Load(); n != 0 {
+			return time.Unix(0, n)
+		}
+		return time.Time{}
+	}
+}
+
+// killedAt is when the client began to kill the allocation's task (its
+// Killing event), as the client's clock says (the same machine's).
+func (be *benchEnv) killedAt(tb testing.TB, allocID string) (time.Time, bool) {
+	tb.Helper()
+	a, _, err := be.c.API().Allocations().Info(allocID, nil)
+	if err != nil || a.TaskStates["app"] == nil {
+		return time.Time{}, false
+	}
+	for _, ev := range a.TaskStates["app"].Events {
+		if ev.Type == nomadapi.TaskKilling {
+			return time.Unix(0, ev.Time), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // benchAlloc is a running bench allocation, on node if given.

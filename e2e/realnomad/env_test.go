@@ -54,6 +54,7 @@ type env struct {
 	api       map[string]string // node name → Traefik's API entry point
 	appVars   map[string]string // the finicky job's variables
 	syncers   *countproxy.Proxy // the syncers' Nomad API, counted
+	consuls   *countproxy.Proxy // the syncers' Consul API, counted
 	closers   []func()          // run after the cluster stopped
 }
 
@@ -111,9 +112,11 @@ func startEnvWith(t testing.TB, noApp bool) *env {
 
 	e.syncers = newCounter(t, e.c.Server.Addr)
 	e.afterCluster(e.syncers.Close)
+	e.consuls = newCounter(t, "http://"+e.c.ConsulAddr)
+	e.afterCluster(e.consuls.Close)
 	e.run(t, "whiskers.nomad.hcl", map[string]string{
 		"nomad_addr":             e.syncers.URL(),
-		"consul_addr":            e.c.ConsulAddr,
+		"consul_addr":            e.consuls.URL(),
 		"wasm_handlers_artifact": e.artifacts.URL + "/handlers.tar.gz",
 	})
 	e.run(t, "traefik.nomad.hcl", map[string]string{

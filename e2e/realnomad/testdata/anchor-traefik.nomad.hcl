@@ -1,25 +1,18 @@
-# The anchor of the benchmarks: Traefik with its own Nomad provider at its
-# best setting (watch, the same 100 ms throttle as the shipped Traefik), run
-# as the shipped traefik.nomad.hcl runs Traefik — exec driver, the same
-# resources — on the same node, so that both get the same share of the CPU.
+# The anchor of the benchmarks: Traefik with its own provider of the catalog
+# under test (Nomad or Consul Catalog) at its best setting (watch, the same
+# 100 ms throttle as the shipped Traefik), run as the shipped
+# traefik.nomad.hcl runs Traefik — a system job, exec driver, the same
+# resources — so that on every node both get the same share of the CPU,
+# and a change makes as many proxies on the machine reload on each side.
 
-variable "node" {
-  description = "The node it runs on (the one of the measured whiskers Traefik)."
-  type        = string
-}
-
-variable "nomad_addr" {
-  description = "The Nomad API its provider reads."
-  type        = string
+variable "provider_args" {
+  description = "The provider's flags, e.g. --providers.nomad=true and its endpoint."
+  type        = list(string)
 }
 
 job "anchor" {
   datacenters = ["*"]
-
-  constraint {
-    attribute = "${node.unique.name}"
-    value     = var.node
-  }
+  type        = "system"
 
   group "traefik" {
     network {
@@ -32,20 +25,17 @@ job "anchor" {
 
       config {
         command = "/usr/local/bin/traefik"
-        args = [
+        args = concat([
           "--entrypoints.web.address=127.0.0.1:${NOMAD_PORT_web}",
           "--entrypoints.traefik.address=127.0.0.1:${NOMAD_PORT_admin}",
           "--api.insecure=true",
+          "--api.dashboard=false", # this Traefik, built from its module, has no dashboard files
           "--ping=true",
           "--log.level=WARN",
           "--global.checkNewVersion=false",
           "--global.sendAnonymousUsage=false",
           "--providers.providersThrottleDuration=100ms",
-          "--providers.nomad=true",
-          "--providers.nomad.watch=true",
-          "--providers.nomad.exposedByDefault=false",
-          "--providers.nomad.endpoint.address=${var.nomad_addr}",
-        ]
+        ], var.provider_args)
       }
 
       resources {

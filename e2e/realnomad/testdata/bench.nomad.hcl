@@ -1,11 +1,25 @@
 # The benchmarks' app, as users write jobs: three copies of a small HTTP
-# server (testapp) spread over the nodes, a native service with a 1 s http
-# check and traefik.* tags, no shutdown_delay. Both whiskers and Traefik's
-# own Nomad provider route it.
+# server (testapp) spread over the nodes, a service with a 1 s http check
+# and traefik.* tags, no shutdown_delay. Registered in Nomad's catalog
+# (BenchmarkOnNomad) or in Consul (BenchmarkOnConsul, where Consul runs the
+# check); whiskers and the anchor, Traefik's own provider of that catalog,
+# route it.
 
 variable "command" {
   description = "The testapp binary on the nodes (raw_exec)."
   type        = string
+}
+
+variable "provider" {
+  description = "The catalog the service registers in: nomad or consul."
+  type        = string
+  default     = "nomad"
+}
+
+variable "version" {
+  description = "What the copies say they are; a new one is a deployment, one canary first."
+  type        = string
+  default     = "v1"
 }
 
 variable "count" {
@@ -20,6 +34,15 @@ job "bench" {
   group "app" {
     count = var.count
 
+    # A new version starts with one canary, promoted by the benchmark.
+    update {
+      canary            = 1
+      max_parallel      = 1
+      min_healthy_time  = "1s"
+      healthy_deadline  = "20s"
+      progress_deadline = "40s"
+    }
+
     spread {
       attribute = "${node.unique.id}"
     }
@@ -30,7 +53,7 @@ job "bench" {
 
     service {
       name     = "bench"
-      provider = "nomad"
+      provider = var.provider
       port     = "http"
       tags = [
         "traefik.enable=true",
@@ -50,7 +73,7 @@ job "bench" {
 
       config {
         command = var.command
-        args    = ["--listen", "${NOMAD_ADDR_http}", "--name", "bench on ${node.unique.name} ${NOMAD_SHORT_ALLOC_ID}"]
+        args    = ["--listen", "${NOMAD_ADDR_http}", "--name", "bench ${var.version} on ${node.unique.name} ${NOMAD_SHORT_ALLOC_ID}"]
       }
     }
   }
