@@ -312,6 +312,24 @@ func BenchmarkOnNomadAtScale(b *testing.B) {
 		})
 	}
 	b.Run("alloc-stop", func(b *testing.B) { be.allocStop(b) })
+	// whiskers alone: the anchors, which read every service again on every
+	// change on the same two cores, stopped.
+	b.Run("alloc-stop-whiskers-alone", func(b *testing.B) {
+		be.stopAnchors(b)
+		be.allocStop(b)
+	})
+}
+
+// stopAnchors stops the anchor Traefiks and their load; whiskers stays the
+// only side.
+func (be *benchEnv) stopAnchors(tb testing.TB) {
+	tb.Helper()
+	if len(be.sides) < 2 {
+		return
+	}
+	be.sides[1].load.Stop()
+	be.sides = be.sides[:1]
+	be.nomad(tb, "job", "stop", "anchor")
 }
 
 // benchScenarios measures each kind of change on both sides.
