@@ -98,38 +98,9 @@ var _ catalog.Source = (*Source)(nil)
 
 // New validates opts and returns a Source; it does not contact Consul.
 func New(opts Options) (*Source, error) {
-	if opts.Config == nil {
-		opts.Config = api.DefaultConfig()
-	}
-	if opts.Prefix == "" {
-		opts.Prefix = "traefik"
-	}
-	if opts.WaitTime <= 0 {
-		opts.WaitTime = 5 * time.Minute
-	}
-	if opts.MinInterval < 0 {
-		return nil, errors.New("consul: negative MinInterval")
-	}
-	if opts.MinInterval == 0 {
-		opts.MinInterval = 50 * time.Millisecond
-	}
-	if opts.MinBackoff <= 0 {
-		opts.MinBackoff = 200 * time.Millisecond
-	}
-	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = 30 * time.Second
-	}
-	if opts.MaxBackoff < opts.MinBackoff {
-		return nil, fmt.Errorf("consul: MaxBackoff %v below MinBackoff %v", opts.MaxBackoff, opts.MinBackoff)
-	}
-	if opts.WatchdogGrace <= 0 {
-		opts.WatchdogGrace = 10 * time.Second
-	}
-	if opts.ReadConcurrency <= 0 {
-		opts.ReadConcurrency = 2
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	client, err := api.NewClient(limitConns(opts.Config, opts.ReadConcurrency+2))
 	if err != nil {
@@ -149,6 +120,45 @@ func New(opts Options) (*Source, error) {
 		pending:   map[string]bool{},
 		read:      map[string]bool{},
 	}, nil
+}
+
+// withDefaults returns opts with the documented defaults filled in, or an
+// error naming what is wrong.
+func (opts Options) withDefaults() (Options, error) {
+	if opts.Config == nil {
+		opts.Config = api.DefaultConfig()
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "traefik"
+	}
+	if opts.WaitTime <= 0 {
+		opts.WaitTime = 5 * time.Minute
+	}
+	if opts.MinInterval < 0 {
+		return opts, errors.New("consul: negative MinInterval")
+	}
+	if opts.MinInterval == 0 {
+		opts.MinInterval = 50 * time.Millisecond
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 200 * time.Millisecond
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 30 * time.Second
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		return opts, fmt.Errorf("consul: MaxBackoff %v below MinBackoff %v", opts.MaxBackoff, opts.MinBackoff)
+	}
+	if opts.WatchdogGrace <= 0 {
+		opts.WatchdogGrace = 10 * time.Second
+	}
+	if opts.ReadConcurrency <= 0 {
+		opts.ReadConcurrency = 2
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return opts, nil
 }
 
 // limitConns returns a copy of cfg whose client holds at most n connections

@@ -44,15 +44,15 @@ var _ catalog.Source = (*Namespaces)(nil)
 // source of every namespace; it does not contact Consul.
 func NewAllNamespaces(opts Options) (*Namespaces, error) {
 	opts.Namespace = ""
-	probe, err := New(opts) // validates and fills in the defaults
+	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	client, err := api.NewClient(limitConns(probe.opts.Config, 1))
+	client, err := api.NewClient(limitConns(opts.Config, 1))
 	if err != nil {
 		return nil, fmt.Errorf("consul: creating client: %w", err)
 	}
-	return &Namespaces{opts: probe.opts, client: client, sources: map[string]*Source{}}, nil
+	return &Namespaces{opts: opts, client: client, sources: map[string]*Source{}}, nil
 }
 
 // Name returns "consul/*".
