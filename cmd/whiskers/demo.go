@@ -120,8 +120,13 @@ func runDemoOnFakes(ctx context.Context, f *demoFlags, traefikBin string, stdout
 	if err != nil {
 		return err
 	}
+	return runSaying(ctx, d, stdout)
+}
+
+// runSaying runs the demo until ctx is done and says how long it ran.
+func runSaying(ctx context.Context, d interface{ Run(context.Context) error }, stdout io.Writer) error {
 	start := time.Now()
-	err = d.Run(ctx)
+	err := d.Run(ctx)
 	fmt.Fprintf(stdout, "whiskers demo: stopped after %s\n", time.Since(start).Round(time.Second))
 	return err
 }
@@ -174,10 +179,7 @@ func runDemoOnNomad(ctx context.Context, stdout io.Writer, nomad, consul, traefi
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	err = d.Run(ctx)
-	fmt.Fprintf(stdout, "whiskers demo: stopped after %s\n", time.Since(start).Round(time.Second))
-	return err
+	return runSaying(ctx, d, stdout)
 }
 
 // isFile reports whether path is a regular file (or a link to one).
