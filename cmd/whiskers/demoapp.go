@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -22,28 +21,25 @@ func init() {
 // runs as the finicky app and Redis, where neither Spin nor images can be
 // fetched. Every path answers its --name, /healthz included.
 func runDemoApp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("whiskers demo-app", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
-	name := fs.String("name", "demo-app", "what every answer says")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+	var listen, name string
+	t := newFlagTable("whiskers demo-app", stderr, "Usage: whiskers demo-app [flags]\n\nAnswers every path with --name (the demo's stand-in app on a real Nomad).\n\nFlags:\n")
+	t.stringFlag(&listen, flagSpec{name: "listen", def: "127.0.0.1:8080", usage: "address to listen on"})
+	t.stringFlag(&name, flagSpec{name: "name", def: "demo-app", usage: "what every answer says"})
+	if err := parseFlags(t.fs, args); err != nil {
+		return err
 	}
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", *listen, err)
+		return fmt.Errorf("listening on %s: %w", listen, err)
 	}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			fmt.Fprintln(w, *name)
+			fmt.Fprintln(w, name)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	fmt.Fprintf(stdout, "demo-app %q on %s\n", *name, ln.Addr())
+	fmt.Fprintf(stdout, "demo-app %q on %s\n", name, ln.Addr())
 	context.AfterFunc(ctx, func() { _ = srv.Close() })
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
