@@ -184,6 +184,12 @@ func TestSourceACLFilteredOnRealConsul(t *testing.T) {
   }
 }`)
 	root := a.API("root")
+	// The leader writes the initial management token a moment after it is
+	// elected: until then "root" is "ACL not found" (seen once in CI).
+	testkit.WaitFor(t, "the management token in place", func() bool {
+		_, _, err := root.ACL().TokenReadSelf(nil)
+		return err == nil
+	})
 	ag := &realAgent{t: t, api: root}
 	// poke moves the catalog's index now and then (a registration), so
 	// that the watches answer under the token's current policy.
