@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/whiskers-dev/whiskers/syncer/builder"
@@ -64,6 +65,9 @@ type Runner struct {
 	opts   Options
 	log    *slog.Logger
 	notify chan struct{}
+	// signalled is when the earliest signal not yet built came (Unix
+	// nanoseconds; 0: none): the start of a change's way to the outputs.
+	signalled atomic.Int64
 
 	mu       sync.Mutex
 	problems map[string]bool // problems logged for the current configuration
@@ -104,6 +108,7 @@ func New(opts Options) (*Runner, error) {
 // signal is the notify function handed to sources: it never blocks; a full
 // channel means a build is already pending.
 func (r *Runner) signal() {
+	r.signalled.CompareAndSwap(0, time.Now().UnixNano())
 	select {
 	case r.notify <- struct{}{}:
 	default:
@@ -216,7 +221,14 @@ func (r *Runner) Run(ctx context.Context) error {
 		first      = true
 	)
 	for {
-		changed, err := r.publish()
+		// The signals until now are what this sync builds; how long ago
+		// the first of them came is the change's latency (not for the
+		// first sync: its signals came while the sources started).
+		var since time.Time
+		if n := r.signalled.Swap(0); n != 0 && !first {
+			since = time.Unix(0, n)
+		}
+		changed, err := r.publish(since)
 		if err != nil {
 			r.log.Error("sync failed, retrying", "err", err)
 			retry = time.After(time.Second)
@@ -307,8 +319,12 @@ func (r *Runner) build() *dynamic.Configuration {
 // publish builds the configuration, renders it once per format and hands it
 // to every output; each writes only if its bytes changed. It reports
 // whether one did; a failed output does not keep the others from theirs.
-func (r *Runner) publish() (changed bool, err error) {
+// since, when not zero, is when the change it publishes was signalled.
+func (r *Runner) publish(since time.Time) (changed bool, err error) {
+	start := time.Now()
 	cfg := r.build()
+	var took struct{ build, render time.Duration } // for the log
+	took.build = time.Since(start)
 	rendered := map[render.Format][]byte{}
 	var errs []error
 	for _, out := range r.opts.Outputs {
@@ -316,11 +332,14 @@ func (r *Runner) publish() (changed bool, err error) {
 		b, ok := rendered[format]
 		if !ok {
 			var err error
+			t := time.Now()
 			if b, err = render.Marshal(cfg, format); err != nil {
 				return false, fmt.Errorf("syncer: rendering %s: %w", format, err)
 			}
+			took.render += time.Since(t)
 			rendered[format] = b
 		}
+		t := time.Now()
 		wrote, err := out.Publish(b)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("syncer: publishing configuration: %w", err))
@@ -328,13 +347,27 @@ func (r *Runner) publish() (changed bool, err error) {
 		}
 		changed = changed || wrote
 		if f, ok := out.(interface{ Path() string }); ok && wrote {
-			r.log.Info("configuration written", "path", f.Path(), "bytes", len(b))
+			attrs := []any{"path", f.Path(), "bytes", len(b)}
+			if !since.IsZero() {
+				// How long the change took, and in what: the sources'
+				// signal to this file, and the build, render and write.
+				attrs = append(attrs, "after", roundMicro(time.Since(since)),
+					"build", roundMicro(took.build), "render", roundMicro(took.render), "write", roundMicro(time.Since(t)))
+			}
+			r.log.Info("configuration written", attrs...)
 		}
 	}
+	now := time.Now()
+	if changed && !since.IsZero() {
+		r.opts.Metrics.ChangePublished(now.Sub(since))
+	}
 	services, servers := count(cfg)
-	r.opts.Metrics.Synced(time.Now(), services, servers, changed)
+	r.opts.Metrics.Synced(now, services, servers, changed)
 	return changed, errors.Join(errs...)
 }
+
+// roundMicro rounds d to the microsecond, for logs.
+func roundMicro(d time.Duration) time.Duration { return d.Round(time.Microsecond) }
 
 // Once runs the sources until they are all ready (or StartupTimeout passes),
 // then returns the configuration rendered in Format, without writing any

@@ -283,7 +283,9 @@ func TestRunnerDebounceIsBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const maxWait = 20 * time.Millisecond
 		a := newMem("a")
-		h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}, Debounce: time.Hour, MaxWait: maxWait})
+		file, err := output.NewFile(filepath.Join(t.TempDir(), "dynamic.yaml"), render.YAML)
+		require.NoError(t, err)
+		h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}, Debounce: time.Hour, MaxWait: maxWait, Outputs: []output.Output{file}})
 		one, two := inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2")
 		a.Set(one)
 		synctest.Wait()
@@ -298,7 +300,28 @@ func TestRunnerDebounceIsBounded(t *testing.T) {
 		time.Sleep(time.Nanosecond)
 		synctest.Wait()
 		assert.Len(t, h.publishes(), 3, "publish bounded by MaxWait")
+		// The latency of the two changes: none on the bubble's clock for
+		// the one after a quiet spell, MaxWait for the burst.
+		count, sum := histogram(t, h.reg, "whiskers_sync_change_seconds")
+		assert.Equal(t, uint64(2), count)
+		assert.InDelta(t, maxWait.Seconds(), sum, 1e-9)
+		assert.Contains(t, h.logs.String(), "after=20ms", "the written file's log says how long the change took")
 	})
+}
+
+// histogram returns the count and sum of a histogram without labels.
+func histogram(t testing.TB, g prometheus.Gatherer, name string) (count uint64, sum float64) {
+	t.Helper()
+	mfs, err := g.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			h := mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleCount(), h.GetSampleSum()
+		}
+	}
+	t.Fatalf("no histogram %s", name)
+	return 0, 0
 }
 
 func TestRunnerWritesAChangeAfterQuietAtOnce(t *testing.T) {

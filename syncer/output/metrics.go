@@ -18,6 +18,7 @@ type Metrics struct {
 	watchdog    *prometheus.CounterVec
 	services    prometheus.Gauge
 	servers     prometheus.Gauge
+	latency     prometheus.Histogram
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -44,8 +45,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		servers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "whiskers_servers", Help: "Servers of all Traefik services in the last configuration.",
 		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "whiskers_sync_change_seconds",
+			Help:    "From a source's signal of a catalog change to the configuration published (debounce, build, render, write), for changes that were published.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.syncs, m.writes, m.lastSuccess, m.watchErrors, m.watchdog, m.services, m.servers} {
+	for _, c := range []prometheus.Collector{m.syncs, m.writes, m.lastSuccess, m.watchErrors, m.watchdog, m.services, m.servers, m.latency} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -66,6 +72,14 @@ func (m *Metrics) Synced(t time.Time, services, servers int, wrote bool) {
 	m.lastSuccess.Set(float64(t.UnixNano()) / 1e9)
 	m.services.Set(float64(services))
 	m.servers.Set(float64(servers))
+}
+
+// ChangePublished records that a change signalled d ago is now published.
+func (m *Metrics) ChangePublished(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.latency.Observe(d.Seconds())
 }
 
 // WatchError returns a function that counts one failed call of source; it
