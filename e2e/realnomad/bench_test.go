@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,8 +46,9 @@ type benchEnv struct {
 	catalog  string // "nomad" or "consul": where the bench service registers
 	versions int    // deployments so far
 	sides    []*side
-	fileGone time.Duration // when worker-1's syncer wrote the change, after t0; -1 if it did not
-	fileAt   time.Time     // when it wrote it (the file's modification time)
+	fileGone time.Duration            // when worker-1's syncer wrote the change, after t0; -1 if it did not
+	fileAt   time.Time                // when it wrote it (the file's modification time)
+	gone     map[string]time.Duration // the last change's time until gone, by side
 }
 
 // startBench starts the cluster, the bench job registered in catalog
@@ -170,7 +172,8 @@ func (be *benchEnv) watchGone(tb testing.TB, url string, t0 time.Time, limit tim
 		if be.fileGone < 0 {
 			// Written through a rename: the file's modification time is
 			// when the syncer wrote it, finer than this loop's polling.
-			if b, err := os.ReadFile(file); err == nil && !strings.Contains(string(b), url) {
+			// url ends its line: http://…:2019 is in http://…:20190.
+			if b, err := os.ReadFile(file); err == nil && !strings.Contains(string(b), url+"\n") {
 				if fi, err := os.Stat(file); err == nil {
 					be.fileAt = fi.ModTime()
 					be.fileGone = be.fileAt.Sub(t0)
@@ -230,6 +233,7 @@ func (be *benchEnv) measure(b *testing.B, limit time.Duration, change func(i int
 			gone = be.watchGone(b, url, t0, limit)
 			fileGone = append(fileGone, be.fileGone)
 		}
+		be.gone = gone
 		settle()
 		time.Sleep(time.Second) // stragglers: requests already on their way
 		for _, s := range be.sides {
@@ -415,20 +419,36 @@ func (be *benchEnv) deploy(b *testing.B, v string) {
 // server committed the stop (the allocation's modify time in the event) to
 // the file without it.
 func (be *benchEnv) allocStop(b *testing.B) {
-	var kills, syncs []time.Duration
+	var kills, syncs, owns, deregs, traefikW, traefikA []time.Duration
+	var fileAts []time.Time
 	be.measure(b, time.Minute, func(i int) (string, time.Time, func()) {
 		victim := be.benchAlloc(b, "")
 		url := be.benchAddr(b, victim.ID)
 		ctx, cancel := context.WithCancel(b.Context())
-		stopSeen := be.watchStop(ctx, b, victim.ID)
+		seen := be.watchStop(ctx, b, victim.ID)
 		// From when Nomad has taken the stop: the command line's own start
 		// (~100 ms of a 75 MB binary on this loaded machine) is no part
 		// of either side.
 		be.nomad(b, "alloc", "stop", "-detach", victim.ID)
 		t0 := time.Now()
 		return url, t0, func() {
-			if seen := stopSeen(); !seen.IsZero() && be.fileGone >= 0 {
-				syncs = append(syncs, be.fileAt.Sub(seen))
+			st := seen()
+			if !st.committed.IsZero() && be.fileGone >= 0 {
+				syncs = append(syncs, be.fileAt.Sub(st.committed))
+				fileAts = append(fileAts, be.fileAt)
+				owns = append(owns, be.fileAt.Sub(st.delivered))
+				// Traefik's part on each side: from what it reacts to
+				// (whiskers' file; the anchor's deregistration event) to
+				// the instance out of its pool.
+				if g := be.gone["whiskers"]; g > 0 {
+					traefikW = append(traefikW, t0.Add(g).Sub(be.fileAt))
+				}
+			}
+			if !st.deregistered.IsZero() {
+				deregs = append(deregs, st.deregistered.Sub(t0))
+				if g := be.gone["anchor"]; g > 0 {
+					traefikA = append(traefikA, t0.Add(g).Sub(st.deregistered))
+				}
 			}
 			cancel()
 			be.waitReplaced(b, victim.ID)
@@ -448,37 +468,124 @@ func (be *benchEnv) allocStop(b *testing.B) {
 	// the copy (without shutdown_delay, requests in flight then fail).
 	report(kills, "kill-ms", "task killed after")
 	report(syncs, "whiskers-sync-ms", "stop committed to file")
+	// The syncer's own part: from when Nomad's event stream delivered the
+	// stop (to this benchmark, a subscriber of the same server like the
+	// syncers) to the file.
+	report(owns, "whiskers-own-ms", "stop delivered to file")
+	// Of that, from the Nomad source's signal (the events applied) to the
+	// file, as the syncer logs it.
+	times := be.syncerTimes(b, fileAts)
+	report(times["after"], "whiskers-signal-ms", "the syncer's signal to file")
+	for _, step := range []string{"build", "render", "write"} {
+		report(times[step], "whiskers-"+step+"-ms", "the syncer's "+step)
+	}
+	// What the anchor waits for: Nomad's deregistration of the service
+	// (Nomad's catalog only; delivered to this benchmark by the stream).
+	report(deregs, "deregistered-ms", "service deregistered after")
+	report(traefikW, "whiskers-traefik-ms", "whiskers' Traefik: file to out of the pool")
+	report(traefikA, "anchor-traefik-ms", "the anchor: deregistration to out of the pool")
+}
+
+// syncerTimes returns, for each of these writes of worker-1's file, the
+// durations its syncer logged with it ("configuration written"): after (the
+// sources' signal to the file), build, render and write, by name.
+func (be *benchEnv) syncerTimes(tb testing.TB, writes []time.Time) map[string][]time.Duration {
+	tb.Helper()
+	logs, _ := filepath.Glob(filepath.Join(be.dir, "worker-1", "data", "alloc", "*", "alloc", "logs", "sync.stderr.*"))
+	type written struct {
+		at    time.Time
+		times map[string]time.Duration
+	}
+	var lines []written
+	re := regexp.MustCompile(`^time=(\S+) .*msg="configuration written"`)
+	attr := regexp.MustCompile(` (after|build|render|write)=(\S+)`)
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			m := re.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			w := written{times: map[string]time.Duration{}}
+			if w.at, err = time.Parse(time.RFC3339Nano, m[1]); err != nil {
+				continue
+			}
+			for _, a := range attr.FindAllStringSubmatch(line, -1) {
+				if d, err := time.ParseDuration(a[2]); err == nil {
+					w.times[a[1]] = d
+				}
+			}
+			lines = append(lines, w)
+		}
+	}
+	out := map[string][]time.Duration{}
+	found := 0
+	for _, w := range writes {
+		// The file's modification time is the write of its data; the log
+		// line follows the fsyncs and the rename (its time is truncated
+		// to the millisecond).
+		for _, l := range lines {
+			if d := l.at.Sub(w); d > -time.Millisecond && d < time.Second {
+				for k, v := range l.times {
+					out[k] = append(out[k], v)
+				}
+				found++
+				break
+			}
+		}
+	}
+	if found < len(writes) {
+		tb.Logf("of %d writes, %d found in %d log lines of %v", len(writes), found, len(lines), logs)
+	}
+	return out
+}
+
+// stopTimes is what Nomad's event stream said of an allocation's stop; zero
+// times for what it has not said (yet).
+type stopTimes struct {
+	committed    time.Time // the server made its desired status stop (the update's modify time)
+	delivered    time.Time // the stream delivered that update here
+	deregistered time.Time // the stream delivered the deregistration of its service (Nomad's catalog)
 }
 
 // watchStop follows Nomad's event stream from now until ctx is done and
-// returns a function that says when the server made the allocation's
-// desired status stop (the update's modify time; zero until it was seen).
-func (be *benchEnv) watchStop(ctx context.Context, tb testing.TB, allocID string) func() time.Time {
+// returns a function that says what it has seen of the allocation's stop.
+func (be *benchEnv) watchStop(ctx context.Context, tb testing.TB, allocID string) func() stopTimes {
 	tb.Helper()
 	_, meta, err := be.c.API().Jobs().List(nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	events, err := be.c.API().EventStream().Stream(ctx, map[nomadapi.Topic][]string{nomadapi.TopicAllocation: {allocID}}, meta.LastIndex, nil)
+	topics := map[nomadapi.Topic][]string{nomadapi.TopicAllocation: {allocID}, nomadapi.TopicService: {benchJob}}
+	events, err := be.c.API().EventStream().Stream(ctx, topics, meta.LastIndex, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var seen atomic.Int64
+	var mu sync.Mutex
+	var st stopTimes
 	go func() {
 		for batch := range events {
+			now := time.Now()
+			mu.Lock()
 			for _, ev := range batch.Events {
 				// The update's own time: when the server committed it.
-				if a, err := ev.Allocation(); err == nil && a != nil && a.DesiredStatus == nomadapi.AllocDesiredStatusStop && seen.Load() == 0 {
-					seen.Store(a.ModifyTime)
+				if a, err := ev.Allocation(); err == nil && a != nil && a.DesiredStatus == nomadapi.AllocDesiredStatusStop && st.committed.IsZero() {
+					st.committed, st.delivered = time.Unix(0, a.ModifyTime), now
+				}
+				if r, err := ev.Service(); err == nil && r != nil && ev.Type == "ServiceDeregistration" && r.AllocID == allocID && st.deregistered.IsZero() {
+					st.deregistered = now
 				}
 			}
+			mu.Unlock()
 		}
 	}()
-	return func() time.Time {
-		if n := seen.Load(); n != 0 {
-			return time.Unix(0, n)
-		}
-		return time.Time{}
+	return func() stopTimes {
+		mu.Lock()
+		defer mu.Unlock()
+		return st
 	}
 }
 
