@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,7 +48,7 @@ type benchEnv struct {
 	versions int    // deployments so far
 	sides    []*side
 	fileGone time.Duration            // when worker-1's syncer wrote the change, after t0; -1 if it did not
-	fileAt   time.Time                // when it wrote it (the file's modification time)
+	fileAt   time.Time                // when it wrote it (renamed into place: the file's change time)
 	gone     map[string]time.Duration // the last change's time until gone, by side
 }
 
@@ -170,12 +171,16 @@ func (be *benchEnv) watchGone(tb testing.TB, url string, t0 time.Time, limit tim
 	be.fileGone = -1
 	for len(out) < len(be.sides) {
 		if be.fileGone < 0 {
-			// Written through a rename: the file's modification time is
-			// when the syncer wrote it, finer than this loop's polling.
-			// url ends its line: http://…:2019 is in http://…:20190.
+			// Written through a rename: the file's change time is when
+			// the syncer renamed it into place, which is when Traefik's
+			// watcher hears of it (its modification time is the earlier
+			// write of the temporary file); finer than this loop's
+			// polling. url ends its line: http://…:2019 is in
+			// http://…:20190.
 			if b, err := os.ReadFile(file); err == nil && !strings.Contains(string(b), url+"\n") {
 				if fi, err := os.Stat(file); err == nil {
-					be.fileAt = fi.ModTime()
+					st := fi.Sys().(*syscall.Stat_t)
+					be.fileAt = time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
 					be.fileGone = be.fileAt.Sub(t0)
 				}
 			}
@@ -524,9 +529,8 @@ func (be *benchEnv) syncerTimes(tb testing.TB, writes []time.Time) map[string][]
 	out := map[string][]time.Duration{}
 	found := 0
 	for _, w := range writes {
-		// The file's modification time is the write of its data; the log
-		// line follows the fsyncs and the rename (its time is truncated
-		// to the millisecond).
+		// The log line follows the rename and the fsyncs (its time is
+		// truncated to the millisecond).
 		for _, l := range lines {
 			if d := l.at.Sub(w); d > -time.Millisecond && d < time.Second {
 				for k, v := range l.times {
