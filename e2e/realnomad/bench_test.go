@@ -3,10 +3,12 @@ package realnomad
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,6 +48,7 @@ type benchEnv struct {
 	*env
 	catalog  string // "nomad" or "consul": where the bench service registers
 	versions int    // deployments so far
+	delay    string // the bench job's shutdown_delay ("": none)
 	sides    []*side
 	fileGone time.Duration            // when worker-1's syncer wrote the change, after t0; -1 if it did not
 	fileAt   time.Time                // when it wrote it (renamed into place: the file's change time)
@@ -210,6 +213,27 @@ func (be *benchEnv) watchGone(tb testing.TB, url string, t0 time.Time, limit tim
 	return out
 }
 
+// cpuStall is how long, in all, some runnable task has waited for a CPU
+// on this machine (/proc/pressure/cpu, "some"); -1 without it.
+func cpuStall() time.Duration {
+	b, err := os.ReadFile("/proc/pressure/cpu")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "some "); ok {
+			for _, f := range strings.Fields(rest) {
+				if v, ok := strings.CutPrefix(f, "total="); ok {
+					if us, err := strconv.ParseInt(v, 10, 64); err == nil {
+						return time.Duration(us) * time.Microsecond
+					}
+				}
+			}
+		}
+	}
+	return -1
+}
+
 // tally is what one side paid for a series of changes.
 type tally struct {
 	failed   int
@@ -223,6 +247,7 @@ type tally struct {
 // the changed instance left the pool.
 func (be *benchEnv) measure(b *testing.B, limit time.Duration, change func(i int) (url string, t0 time.Time, settle func())) {
 	var fileGone []time.Duration
+	stall0, wall0 := cpuStall(), time.Now()
 	tallies := map[string]*tally{}
 	for _, s := range be.sides {
 		tallies[s.name] = &tally{}
@@ -250,6 +275,11 @@ func (be *benchEnv) measure(b *testing.B, limit time.Duration, change func(i int
 				tl.gone = append(tl.gone, gone[s.name])
 			}
 		}
+	}
+	// How busy the two cores were: the share of the time some runnable
+	// task waited for a CPU (the kernel's pressure stall information).
+	if stall0 >= 0 {
+		b.ReportMetric(100*float64(cpuStall()-stall0)/float64(time.Since(wall0)), "cpu-wait-%")
 	}
 	// The syncer's own part: the change in the file (catalog changes only).
 	fileGone = slices.DeleteFunc(fileGone, func(d time.Duration) bool { return d < 0 })
@@ -383,13 +413,29 @@ func benchScenarios(b *testing.B, be *benchEnv) {
 			}
 		})
 	})
+
+	// The same stops with what the shipped finicky job sets: a
+	// shutdown_delay, which Nomad spends between deregistering the copy and
+	// stopping it (2 s here, 5 s in the finicky job).
+	b.Run("alloc-stop-shutdown-delay", func(b *testing.B) {
+		if be.delay == "" {
+			be.delay = "2s"
+			be.versions++
+			be.deploy(b, fmt.Sprintf("v%d", be.versions+1))
+		}
+		be.allocStop(b)
+	})
 }
 
 // deploy rolls out version v of the bench job: one canary, promoted once it
 // is healthy, then the rest. It returns when the deployment succeeded and
 // both Traefiks route three copies of v.
 func (be *benchEnv) deploy(b *testing.B, v string) {
-	be.runFile(b, "testdata/bench.nomad.hcl", map[string]string{"command": be.testapp, "provider": be.catalog, "version": v})
+	vars := map[string]string{"command": be.testapp, "provider": be.catalog, "version": v}
+	if be.delay != "" {
+		vars["shutdown_delay"] = be.delay
+	}
+	be.runFile(b, "testdata/bench.nomad.hcl", vars)
 	job, _, err := be.c.API().Jobs().Info(benchJob, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -419,13 +465,12 @@ func (be *benchEnv) deploy(b *testing.B, v string) {
 	be.waitServers(b, 3)
 }
 
-// allocStop measures `nomad alloc stop` of a bench copy, b.N times; also
-// when the client killed the task, and the syncer's part: from when the
-// server committed the stop (the allocation's modify time in the event) to
-// the file without it.
+// allocStop measures `nomad alloc stop` of a bench copy, b.N times: the
+// failed requests and each side's time until the copy left its pool, and
+// where that time went. Each change is logged on one line (a benchmark's
+// log keeps ten).
 func (be *benchEnv) allocStop(b *testing.B) {
-	var kills, syncs, owns, deregs, traefikW, traefikA []time.Duration
-	var fileAts []time.Time
+	var stops []*stopParts
 	be.measure(b, time.Minute, func(i int) (string, time.Time, func()) {
 		victim := be.benchAlloc(b, "")
 		url := be.benchAddr(b, victim.ID)
@@ -437,64 +482,107 @@ func (be *benchEnv) allocStop(b *testing.B) {
 		be.nomad(b, "alloc", "stop", "-detach", victim.ID)
 		t0 := time.Now()
 		return url, t0, func() {
-			st := seen()
-			if !st.committed.IsZero() && be.fileGone >= 0 {
-				syncs = append(syncs, be.fileAt.Sub(st.committed))
-				fileAts = append(fileAts, be.fileAt)
-				owns = append(owns, be.fileAt.Sub(st.delivered))
-				// Traefik's part on each side: from what it reacts to
-				// (whiskers' file; the anchor's deregistration event) to
-				// the instance out of its pool.
-				if g := be.gone["whiskers"]; g > 0 {
-					traefikW = append(traefikW, t0.Add(g).Sub(be.fileAt))
-				}
-			}
-			if !st.deregistered.IsZero() {
-				deregs = append(deregs, st.deregistered.Sub(t0))
-				if g := be.gone["anchor"]; g > 0 {
-					traefikA = append(traefikA, t0.Add(g).Sub(st.deregistered))
-				}
+			p := &stopParts{t0: t0, times: seen(), gone: be.gone}
+			if be.fileGone >= 0 {
+				p.file = be.fileAt
 			}
 			cancel()
 			be.waitReplaced(b, victim.ID)
 			if k, ok := be.killedAt(b, victim.ID); ok {
-				kills = append(kills, k.Sub(t0))
+				p.kill = k
 			}
+			stops = append(stops, p)
 		}
 	})
-	report := func(d []time.Duration, unit, what string) {
-		if len(d) > 0 {
-			slices.Sort(d)
-			b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, unit)
-			b.Logf("%s %v", what, d)
-		}
+	var files []time.Time
+	for _, p := range stops {
+		files = append(files, p.file)
 	}
-	// When the client killed the task: what stops first, the traffic or
-	// the copy (without shutdown_delay, requests in flight then fail).
-	report(kills, "kill-ms", "task killed after")
-	report(syncs, "whiskers-sync-ms", "stop committed to file")
-	// The syncer's own part: from when Nomad's event stream delivered the
-	// stop (to this benchmark, a subscriber of the same server like the
-	// syncers) to the file.
-	report(owns, "whiskers-own-ms", "stop delivered to file")
-	// Of that, from the Nomad source's signal (the events applied) to the
-	// file, as the syncer logs it.
-	times := be.syncerTimes(b, fileAts)
-	report(times["after"], "whiskers-signal-ms", "the syncer's signal to file")
-	for _, step := range []string{"build", "render", "write"} {
-		report(times[step], "whiskers-"+step+"-ms", "the syncer's "+step)
+	for i, t := range be.syncerTimes(b, files) {
+		stops[i].syncer = t
 	}
-	// What the anchor waits for: Nomad's deregistration of the service
-	// (Nomad's catalog only; delivered to this benchmark by the stream).
-	report(deregs, "deregistered-ms", "service deregistered after")
-	report(traefikW, "whiskers-traefik-ms", "whiskers' Traefik: file to out of the pool")
-	report(traefikA, "anchor-traefik-ms", "the anchor: deregistration to out of the pool")
+	parts := map[string][]time.Duration{}
+	var lines []string
+	for _, p := range stops {
+		line := p.add(parts)
+		lines = append(lines, line)
+	}
+	b.Log("per stop, from when Nomad took it:\n" + strings.Join(lines, "\n"))
+	for _, unit := range slices.Sorted(maps.Keys(parts)) {
+		d := parts[unit]
+		slices.Sort(d)
+		b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, unit)
+	}
 }
 
-// syncerTimes returns, for each of these writes of worker-1's file, the
-// durations its syncer logged with it ("configuration written"): after (the
-// sources' signal to the file), build, render and write, by name.
-func (be *benchEnv) syncerTimes(tb testing.TB, writes []time.Time) map[string][]time.Duration {
+// stopParts is one measured allocation stop: what happened when, as the
+// clocks of this machine say; zero times for what was not seen.
+type stopParts struct {
+	t0     time.Time                // Nomad took the stop
+	times  stopTimes                // what Nomad's event stream said
+	file   time.Time                // worker-1's syncer renamed a file without the copy into place
+	kill   time.Time                // the client began to kill the task
+	gone   map[string]time.Duration // by side: after t0, out of that Traefik's pool (-1: never)
+	syncer map[string]time.Duration // what the syncer logged with the file: after, build, render, write
+}
+
+// add adds the stop's parts to parts, by metric, and returns them on a line.
+func (p *stopParts) add(parts map[string][]time.Duration) string {
+	var line []string
+	put := func(unit string, d time.Duration) {
+		parts[unit] = append(parts[unit], d)
+		line = append(line, fmt.Sprintf("%s %v", strings.TrimSuffix(unit, "-ms"), d.Round(100*time.Microsecond)))
+	}
+	since := func(t, from time.Time) (time.Duration, bool) { return t.Sub(from), !t.IsZero() && !from.IsZero() }
+	// When the client killed the task: what stops first, the traffic or
+	// the copy (without shutdown_delay, requests in flight then fail).
+	if d, ok := since(p.kill, p.t0); ok {
+		put("kill-ms", d)
+	}
+	// What the anchor waits for: the service's deregistration (Nomad's
+	// catalog only), delivered by the stream.
+	if d, ok := since(p.times.deregistered, p.t0); ok {
+		put("deregistered-ms", d)
+	}
+	// The syncer: from the server's commit of the stop to the file, and
+	// its own part: from when the stream delivered the stop (to this
+	// benchmark, a subscriber of the same server like the syncers).
+	if d, ok := since(p.file, p.times.committed); ok {
+		put("whiskers-sync-ms", d)
+	}
+	if d, ok := since(p.file, p.times.delivered); ok {
+		put("whiskers-own-ms", d)
+	}
+	// Of that, as the syncer logs it: from its sources' signal to the
+	// file written (the fsyncs too), and the steps.
+	for _, step := range []string{"after", "build", "render", "write"} {
+		if d, ok := p.syncer[step]; ok {
+			unit := "whiskers-" + step + "-ms"
+			if step == "after" {
+				unit = "whiskers-signal-ms"
+			}
+			put(unit, d)
+		}
+	}
+	// Each Traefik from what it reacts to (whiskers' file; the anchor's
+	// deregistration) until the copy is out of its pool.
+	if g := p.gone["whiskers"]; g > 0 && !p.file.IsZero() {
+		put("whiskers-traefik-ms", p.t0.Add(g).Sub(p.file))
+	}
+	if g := p.gone["anchor"]; g > 0 && !p.times.deregistered.IsZero() {
+		put("anchor-traefik-ms", p.t0.Add(g).Sub(p.times.deregistered))
+	}
+	for _, side := range slices.Sorted(maps.Keys(p.gone)) {
+		line = append(line, fmt.Sprintf("%s gone %v", side, p.gone[side].Round(100*time.Microsecond)))
+	}
+	return strings.Join(line, ", ")
+}
+
+// syncerTimes returns, for each of these writes of worker-1's file (zero:
+// none), the durations its syncer logged with it ("configuration written"):
+// after (its sources' signal to the file), build, render and write, by
+// name; nil where none was found.
+func (be *benchEnv) syncerTimes(tb testing.TB, writes []time.Time) []map[string]time.Duration {
 	tb.Helper()
 	logs, _ := filepath.Glob(filepath.Join(be.dir, "worker-1", "data", "alloc", "*", "alloc", "logs", "sync.stderr.*"))
 	type written struct {
@@ -526,23 +614,19 @@ func (be *benchEnv) syncerTimes(tb testing.TB, writes []time.Time) map[string][]
 			lines = append(lines, w)
 		}
 	}
-	out := map[string][]time.Duration{}
-	found := 0
-	for _, w := range writes {
+	out := make([]map[string]time.Duration, len(writes))
+	for i, w := range writes {
+		if w.IsZero() {
+			continue
+		}
 		// The log line follows the rename and the fsyncs (its time is
 		// truncated to the millisecond).
 		for _, l := range lines {
 			if d := l.at.Sub(w); d > -time.Millisecond && d < time.Second {
-				for k, v := range l.times {
-					out[k] = append(out[k], v)
-				}
-				found++
+				out[i] = l.times
 				break
 			}
 		}
-	}
-	if found < len(writes) {
-		tb.Logf("of %d writes, %d found in %d log lines of %v", len(writes), found, len(lines), logs)
 	}
 	return out
 }

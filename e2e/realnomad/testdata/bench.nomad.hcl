@@ -1,6 +1,7 @@
 # The benchmarks' app, as users write jobs: three copies of a small HTTP
 # server (testapp) spread over the nodes, a service with a 1 s http check
-# and traefik.* tags, no shutdown_delay. Registered in Nomad's catalog
+# and traefik.* tags, no shutdown_delay (unless the variable sets one, as
+# the shipped finicky job does). Registered in Nomad's catalog
 # (BenchmarkOnNomad) or in Consul (BenchmarkOnConsul, where Consul runs the
 # check); whiskers and the anchor, Traefik's own provider of that catalog,
 # route it.
@@ -22,6 +23,12 @@ variable "version" {
   default     = "v1"
 }
 
+variable "shutdown_delay" {
+  description = "How long Nomad waits between deregistering a copy's service and stopping it."
+  type        = string
+  default     = "0s"
+}
+
 variable "count" {
   description = "Copies."
   type        = number
@@ -32,7 +39,8 @@ job "bench" {
   datacenters = ["*"]
 
   group "app" {
-    count = var.count
+    count          = var.count
+    shutdown_delay = var.shutdown_delay
 
     # A new version starts with one canary, promoted by the benchmark.
     update {
