@@ -71,7 +71,7 @@ variable "check_interval" {
 }
 
 variable "shutdown_delay" {
-  description = "How long a stopping copy keeps serving after it left the catalog (Nomad's shutdown_delay): in-flight and already-routed requests finish. whiskers takes the copy out of Traefik when Nomad decides to stop it, and retries connection errors on another copy, so 0s loses no request in the tests either."
+  description = "How long a stopping copy keeps serving after it left the catalog (Nomad's shutdown_delay): in-flight and already-routed requests finish. whiskers takes the copy out of Traefik when Nomad decides to stop it and retries connection errors on another copy, but without a delay Nomad kills the copy some 20 ms after the stop, before any proxy has reloaded, and the requests it is serving then fail (0.2-0.8 per stop on the benchmark cluster; 0 with a delay: docs/benchmarks.md)."
   type        = string
   default     = "5s"
 }
