@@ -558,8 +558,9 @@ func (p *stopParts) add(parts map[string][]time.Duration) string {
 		put("whiskers-own-ms", d)
 	}
 	// Of that, as the syncer logs it: from its sources' signal to the
-	// file written (the fsyncs too), and the steps.
-	for _, step := range []string{"after", "build", "render", "write"} {
+	// file in place (renamed: visible) and written (the fsyncs too), and
+	// the steps.
+	for _, step := range []string{"visible", "after", "build", "render", "write"} {
 		if d, ok := p.syncer[step]; ok {
 			unit := "whiskers-" + step + "-ms"
 			if step == "after" {
@@ -628,6 +629,12 @@ func (be *benchEnv) syncerTimes(tb testing.TB, writes []time.Time) []map[string]
 		for _, l := range lines {
 			if d := l.at.Sub(w); d > -time.Millisecond && d < time.Second {
 				out[i] = l.times
+				// From the signal to the rename (the file's change time
+				// w), before the fsyncs: at most this, the log's time
+				// being truncated.
+				if after, ok := l.times["after"]; ok {
+					out[i]["visible"] = after - d
+				}
 				break
 			}
 		}
