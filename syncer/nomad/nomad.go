@@ -66,7 +66,8 @@ type Options struct {
 	StreamWatchdog time.Duration
 	// StartGate bounds how long a new allocation is held back until its
 	// Nomad checks first pass (default 2 minutes); GatePoll is how often
-	// its checks are asked for meanwhile (default 250 ms).
+	// its checks are asked for meanwhile (default 250 ms), at most: not
+	// again before a check that has answered can answer anew.
 	StartGate, GatePoll time.Duration
 	// IgnoreAllocations skips reading allocations, nodes and deployments:
 	// instances are then always passing, never draining nor canaries. By
@@ -790,14 +791,21 @@ func toInstance(r *api.ServiceRegistration) catalog.Instance {
 
 // gate releases new allocations (facts.starting) once they run and their
 // Nomad checks pass, asking the client that runs each, through the agent,
-// every GatePoll; it returns when ctx is done. Nomad registers a new
-// allocation's services before its tasks listen, and keeps its checks'
-// results on that client only: without the gate, the first requests to a
-// new copy (after a drain, a reschedule, a scale-up) would find nothing
-// listening.
+// every GatePoll — but not before a check that has answered "not yet" can
+// have run again (its interval after its last result: with Nomad's
+// default of 10 s, asking every GatePoll would be some forty requests per
+// new allocation and syncer); it returns when ctx is done. Nomad registers
+// a new allocation's services before its tasks listen, and keeps its
+// checks' results on that client only: without the gate, the first
+// requests to a new copy (after a drain, a reschedule, a scale-up) would
+// find nothing listening.
 func (s *Source) gate(ctx context.Context, notify func()) {
 	t := time.NewTicker(s.opts.GatePoll)
 	defer t.Stop()
+	// notBefore is, by allocation, when its checks can next have answered
+	// anew, and the start (since) that was for: a restart starts them over.
+	type wait struct{ since, until time.Time }
+	notBefore := map[string]wait{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -806,16 +814,25 @@ func (s *Source) gate(ctx context.Context, notify func()) {
 		}
 		s.mu.Lock()
 		ask := map[string]time.Time{}
+		checks := map[string]map[string]*catalog.Check{} // allocation → its job's checks, by service
 		released := false
+		for id := range notBefore {
+			if _, ok := s.facts.starting[id]; !ok {
+				delete(notBefore, id)
+			}
+		}
+		now := time.Now()
 		for id, since := range s.facts.starting {
 			a := s.facts.allocs[id]
 			switch {
-			case time.Since(since) > s.opts.StartGate:
+			case now.Sub(since) > s.opts.StartGate:
 				s.log.Warn("new allocation's checks did not pass in time, routing it anyway", "alloc", id, "after", s.opts.StartGate)
 				delete(s.facts.starting, id)
 				released = true
-			case a.client == api.AllocClientStatusRunning && !a.restarting && !s.tooEarlyLocked(id, since):
+			case a.client == api.AllocClientStatusRunning && !a.restarting && !s.tooEarlyLocked(id, since) &&
+				!(notBefore[id].since.Equal(since) && now.Before(notBefore[id].until)):
 				ask[id] = since
+				checks[id] = s.facts.checks[jobKey{a.job.namespace, a.job.jobID}]
 			}
 		}
 		s.mu.Unlock()
@@ -823,11 +840,12 @@ func (s *Source) gate(ctx context.Context, notify func()) {
 			if ctx.Err() != nil {
 				return
 			}
-			ok, err := s.checksPass(ctx, id, since)
+			ok, next, err := s.checksPass(ctx, id, since, checks[id])
 			if err != nil {
 				s.log.Debug("reading a new allocation's checks", "alloc", id, "err", err)
 				continue
 			}
+			notBefore[id] = wait{since, next}
 			if ok {
 				s.mu.Lock()
 				delete(s.facts.starting, id)
@@ -858,25 +876,53 @@ func (s *Source) tooEarlyLocked(allocID string, since time.Time) bool {
 
 // checksPass reports whether every health check of an allocation has
 // passed since it started (or it has none, or its checks cannot be read
-// with this token): a result from before a restart does not count.
-func (s *Source) checksPass(ctx context.Context, allocID string, since time.Time) (bool, error) {
+// with this token): a result from before a restart does not count. When
+// not, next is when the checks that have not passed yet can first have
+// answered anew: each one's interval (from checks, the job's HTTP checks by
+// service) after its last result, and no later than an interval from now
+// (the client's clock may run ahead); zero when that is not known (a
+// pending check, one whose interval the job does not say, a service with
+// more than one check).
+func (s *Source) checksPass(ctx context.Context, allocID string, since time.Time, checks map[string]*catalog.Check) (ok bool, next time.Time, err error) {
 	callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	statuses, err := s.client.Allocations().Checks(allocID, (&api.QueryOptions{}).WithContext(callCtx))
 	switch {
 	case isForbidden(err) || isNotFound(err):
-		return true, nil
+		return true, time.Time{}, nil
 	case err != nil:
-		return false, fmt.Errorf("nomad: reading checks of allocation %s: %w", allocID, err)
+		return false, time.Time{}, fmt.Errorf("nomad: reading checks of allocation %s: %w", allocID, err)
 	}
+	perService := map[string]int{}
+	for _, st := range statuses {
+		perService[st.Service]++
+	}
+	ok, known := true, true
+	now := time.Now()
 	for _, st := range statuses {
 		// Nomad stamps results in whole seconds: only one from a later
 		// second than the start surely ran after it.
-		if st.Mode != "readiness" && (st.Status != "success" || st.Timestamp <= since.Unix()) {
-			return false, nil
+		if st.Mode == "readiness" || st.Status == "success" && st.Timestamp > since.Unix() {
+			continue
+		}
+		ok = false
+		c := checks[st.Service]
+		if st.Status == "pending" || c == nil || c.Interval <= 0 || perService[st.Service] != 1 {
+			known = false
+			continue
+		}
+		t := time.Unix(st.Timestamp, 0).Add(c.Interval)
+		if limit := now.Add(c.Interval); t.After(limit) {
+			t = limit
+		}
+		if t.After(next) {
+			next = t
 		}
 	}
-	return true, nil
+	if ok || !known {
+		return ok, time.Time{}, nil
+	}
+	return false, next, nil
 }
 
 // factsWanted reports whether allocation facts are read: asked for, and not

@@ -739,6 +739,55 @@ func TestSourceGatesReregistration(t *testing.T) {
 	testkit.WaitFor(t, "routed", func() bool { return h.byID()["s1"].Health == catalog.HealthPassing })
 }
 
+// TestSourceGateWaitsForTheNextCheck: the gate asks for a new allocation's
+// checks every GatePoll while it cannot tell when they answer next (a check
+// still pending), and once a check has answered "not yet" it does not ask
+// again before that check can have run again: its interval (an hour here)
+// after its last result.
+func TestSourceGateWaitsForTheNextCheck(t *testing.T) {
+	t.Parallel()
+	fake := nomadfake.New()
+	t.Cleanup(fake.Close)
+	fake.SetNode(api.Node{ID: "n1"})
+	h := start(t, fake, "", func(o *nomad.Options) { o.StreamRetry, o.GatePoll = time.Hour, 5*time.Millisecond })
+	testkit.WaitFor(t, "ready", h.ready)
+	job := checkJob("/healthz")
+	job.TaskGroups[0].Services[0].Checks[1].Interval = time.Hour
+	fake.SetJob(job)
+
+	check := func(status string, stamp int64) api.AllocCheckStatuses {
+		return api.AllocCheckStatuses{"c1": {ID: "c1", Service: "app", Mode: "healthiness", Status: status, Timestamp: stamp}}
+	}
+	fake.SetAllocChecks("a1", check("pending", time.Now().Unix()))
+	fake.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.ClientStatus = "pending" }))
+	r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
+	r.AllocID, r.NodeID = "a1", "n1"
+	fake.Register(r)
+	testkit.WaitFor(t, "s1 listed", func() bool { _, ok := h.byID()["s1"]; return ok })
+	fake.SetAllocation(alloc("a1", "n1", 1, nil))
+	testkit.WaitFor(t, "a pending check asked for again and again", func() bool { return fake.Requests(nomadfake.EndpointAllocChecks) >= 3 })
+
+	fake.SetAllocChecks("a1", check("failure", time.Now().Unix()))
+	asked := fake.Requests(nomadfake.EndpointAllocChecks) // all of them before the failure
+	testkit.WaitFor(t, "the failure read", func() bool { return fake.Requests(nomadfake.EndpointAllocChecks) > asked })
+	n := fake.Requests(nomadfake.EndpointAllocChecks)
+	time.Sleep(100 * time.Millisecond) // twenty poll periods
+	assert.Equal(t, n, fake.Requests(nomadfake.EndpointAllocChecks), "not asked again before the check's next run")
+	assert.Equal(t, catalog.HealthWarning, h.byID()["s1"].Health, "still held back")
+
+	// A restart starts the checks over: asked for at once, not an hour
+	// after the last result, and routed once one passes.
+	restarted := func(state string) func(*api.Allocation) {
+		return func(a *api.Allocation) { a.TaskStates = map[string]*api.TaskState{"app": {State: state, Restarts: 1}} }
+	}
+	fake.SetAllocation(alloc("a1", "n1", 1, restarted("pending")))
+	testkit.WaitFor(t, "out while restarting", func() bool { return h.byID()["s1"].Health == catalog.HealthCritical })
+	fake.SetAllocChecks("a1", check("success", time.Now().Unix()+2))
+	fake.SetAllocation(alloc("a1", "n1", 1, restarted("running")))
+	testkit.WaitFor(t, "routed once a check passed since the restart", func() bool { return h.byID()["s1"].Health == catalog.HealthPassing })
+	assert.Greater(t, fake.Requests(nomadfake.EndpointAllocChecks), n)
+}
+
 // TestSourceServerBackOlder: the Nomad server restarts with an older state
 // (its index gone backwards, as the real one did after a restart in
 // e2e/realnomad), in which the allocation is not running yet and its
