@@ -665,16 +665,24 @@ func TestSourceFactsForbidden(t *testing.T) {
 	assert.Zero(t, h.errors.Load())
 }
 
-// TestSourceGatesNewAllocations: Nomad registers a new allocation's service
-// before its task listens. The copy gets traffic only once it runs and its
-// Nomad checks (GET /v1/client/allocation/:id/checks) pass.
-func TestSourceGatesNewAllocations(t *testing.T) {
-	t.Parallel()
+// startGated starts a source that asks for new allocations' checks every
+// 5 ms, on a fake Nomad with node n1, and waits until it is ready.
+func startGated(t *testing.T) (*nomadfake.Server, *harness) {
+	t.Helper()
 	fake := nomadfake.New()
 	t.Cleanup(fake.Close)
 	fake.SetNode(api.Node{ID: "n1"})
 	h := start(t, fake, "", func(o *nomad.Options) { o.StreamRetry, o.GatePoll = time.Hour, 5*time.Millisecond })
 	testkit.WaitFor(t, "ready", h.ready)
+	return fake, h
+}
+
+// TestSourceGatesNewAllocations: Nomad registers a new allocation's service
+// before its task listens. The copy gets traffic only once it runs and its
+// Nomad checks (GET /v1/client/allocation/:id/checks) pass.
+func TestSourceGatesNewAllocations(t *testing.T) {
+	t.Parallel()
+	fake, h := startGated(t)
 
 	fake.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.Job, a.ClientStatus = nil, "pending" }))
 	r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
@@ -746,11 +754,7 @@ func TestSourceGatesReregistration(t *testing.T) {
 // after its last result.
 func TestSourceGateWaitsForTheNextCheck(t *testing.T) {
 	t.Parallel()
-	fake := nomadfake.New()
-	t.Cleanup(fake.Close)
-	fake.SetNode(api.Node{ID: "n1"})
-	h := start(t, fake, "", func(o *nomad.Options) { o.StreamRetry, o.GatePoll = time.Hour, 5*time.Millisecond })
-	testkit.WaitFor(t, "ready", h.ready)
+	fake, h := startGated(t)
 	job := checkJob("/healthz")
 	job.TaskGroups[0].Services[0].Checks[1].Interval = time.Hour
 	fake.SetJob(job)
