@@ -412,10 +412,41 @@ func (a *Agent) Restart(ctx context.Context) error {
 	if err := a.start(); err != nil {
 		return err
 	}
+	return a.waitUp(ctx)
+}
+
+// waitUp waits until the agent is up — the server with a leader, a client
+// ready — or ctx is done; it fails at once when the agent's process has
+// exited (a port taken, a bad configuration). Its error ends with the
+// agent's last lines.
+func (a *Agent) waitUp(ctx context.Context) error {
+	what, cond := a.Name+" ready", func() error { return a.c.nodeReady(a) }
 	if !a.ns {
-		return WaitFor(ctx, a.Name+" leader", a.c.hasLeader)
+		what, cond = a.Name+" leader", a.c.hasLeader
 	}
-	return WaitFor(ctx, a.Name+" ready", func() error { return a.c.nodeReady(a) })
+	err := WaitFor(ctx, what, func() error {
+		select {
+		case <-a.proc.Done():
+			return fmt.Errorf("%w: %v", ErrExited, a.proc.Err())
+		default:
+			return cond()
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("%w; %s's last lines:\n%s", err, a.Name, a.c.tail(a.Name, 20))
+	}
+	return nil
+}
+
+// tail returns the last n lines the agent called name printed.
+func (c *Cluster) tail(name string, n int) string {
+	var lines []string
+	for _, l := range strings.Split(c.logs.String(), "\n") {
+		if strings.HasPrefix(l, name+": ") {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // firstChild is the PID of pid's first child, or 0.
@@ -434,11 +465,8 @@ func firstChild(pid int) int {
 
 // waitReady waits for Nomad's leader and every client.
 func (c *Cluster) waitReady(ctx context.Context) error {
-	if err := WaitFor(ctx, "nomad leader", c.hasLeader); err != nil {
-		return err
-	}
-	for _, a := range c.Clients {
-		if err := WaitFor(ctx, a.Name+" ready", func() error { return c.nodeReady(a) }); err != nil {
+	for _, a := range append([]*Agent{c.Server}, c.Clients...) {
+		if err := a.waitUp(ctx); err != nil {
 			return err
 		}
 	}
@@ -482,8 +510,13 @@ func (c *Cluster) nodeReady(a *Agent) error {
 	return errors.New("not registered as ready yet")
 }
 
-// waitFor polls cond (an external process: polling is all there is) until
-// it returns nil or ctx is done.
+// ErrExited is wrapped by a condition's error when what it waits for can
+// no longer come: the process that would bring it has exited.
+var ErrExited = errors.New("the process has exited")
+
+// WaitFor polls cond (an external process: polling is all there is) until
+// it returns nil or ctx is done; an error of cond wrapping ErrExited ends
+// the wait at once.
 func WaitFor(ctx context.Context, what string, cond func() error) error {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
@@ -491,6 +524,9 @@ func WaitFor(ctx context.Context, what string, cond func() error) error {
 		err := cond()
 		if err == nil {
 			return nil
+		}
+		if errors.Is(err, ErrExited) {
+			return fmt.Errorf("cluster: waiting for %s: %w", what, err)
 		}
 		select {
 		case <-ctx.Done():
