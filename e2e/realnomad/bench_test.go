@@ -486,8 +486,7 @@ func (be *benchEnv) allocStop(b *testing.B) {
 		be.nomad(b, "alloc", "stop", "-detach", victim.ID)
 		t0 := time.Now()
 		return url, t0, func() {
-			p := &stopParts{t0: t0, times: seen(), gone: be.gone}
-			p.file = be.fileAt
+			p := &stopParts{t0: t0, times: seen(), gone: be.gone, file: be.fileAt}
 			cancel()
 			be.waitReplaced(b, victim.ID)
 			if k, ok := be.killedAt(b, victim.ID); ok {
@@ -504,13 +503,8 @@ func (be *benchEnv) allocStop(b *testing.B) {
 		stops[i].syncer = t
 	}
 	parts := map[string][]time.Duration{}
-	var lines []string
-	for _, p := range stops {
-		line := p.add(parts)
-		lines = append(lines, line)
-	}
-	for i, line := range lines {
-		b.Logf("stop %d/%d, from when Nomad took it: %s", i+1, len(lines), line)
+	for i, p := range stops {
+		b.Logf("stop %d/%d, from when Nomad took it: %s", i+1, len(stops), p.add(parts))
 	}
 	for _, unit := range slices.Sorted(maps.Keys(parts)) {
 		d := parts[unit]
