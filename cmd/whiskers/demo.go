@@ -54,14 +54,8 @@ func parseDemoFlags(args []string, stderr io.Writer) (*demoFlags, error) {
 	t.stringFlag(&f.nomad, flagSpec{name: "nomad", def: realbin.Nomad.CachePath(), usage: "`PATH` of a Nomad v1.6.1 binary: with it, Consul (--consul) and Traefik, the demo runs a real three-node cluster with the shipped job files instead of fake catalogs (needs root on Linux; make nomad consul builds the defaults; \"\" disables it)"})
 	t.stringFlag(&f.consul, flagSpec{name: "consul", def: realbin.Consul.CachePath(), usage: "`PATH` of a Consul v1.14.8 binary, for the real cluster"})
 	t.boolFlag(&f.verbose, flagSpec{name: "v", def: "false", usage: "log the components' info messages too"})
-	// Unlike the other subcommands', a flag that is not defined is an
-	// error (exit status 1), not a usage error.
-	if err := t.fs.Parse(args); err != nil {
+	if err := parseFlags(t.fs, args); err != nil {
 		return nil, err
-	}
-	if t.fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "whiskers demo: unexpected arguments %q\n", t.fs.Args())
-		return nil, errUsage
 	}
 	if f.drainEvery < 0 || f.duration < 0 {
 		fmt.Fprintln(stderr, "whiskers demo: -drain-every and -duration must not be negative")

@@ -24,7 +24,7 @@ func TestDemoFlags(t *testing.T) {
 		{"help lists every flag", []string{"demo", "-h"}, 0, "-drain-every"},
 		{"unexpected argument", []string{"demo", "extra"}, 2, `unexpected arguments ["extra"]`},
 		{"negative duration", []string{"demo", "--duration", "-1s"}, 2, "must not be negative"},
-		{"unknown flag", []string{"demo", "--nope"}, 1, "flag provided but not defined"},
+		{"unknown flag", []string{"demo", "--nope"}, 2, "flag provided but not defined"},
 		{"missing handlers", []string{"demo", "--handlers", "/nonexistent"}, 1, "redirect.wasm"},
 		{"help names the traefik flag", []string{"demo", "-h"}, 0, "-traefik PATH"},
 		{"missing traefik named", []string{"demo", "--traefik", "/nonexistent/traefik"}, 1, "demo: traefik binary: stat /nonexistent/traefik"},
