@@ -25,6 +25,7 @@ import (
 	"github.com/whiskers-dev/whiskers/internal/realbin"
 	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
 	"github.com/whiskers-dev/whiskers/internal/syncbuf"
+	"github.com/whiskers-dev/whiskers/internal/testkit"
 	"github.com/whiskers-dev/whiskers/internal/traefikproc"
 	"github.com/whiskers-dev/whiskers/syncer/fakes/consulfake"
 	"github.com/whiskers-dev/whiskers/syncer/fakes/nomadfake"
@@ -332,13 +333,7 @@ func (c *cluster) waitConfig(ok func([]byte) bool, what string) []byte {
 // eventually polls cond until it holds, failing after patience.
 func (c *cluster) eventually(what string, cond func() bool) {
 	c.tb.Helper()
-	deadline := time.Now().Add(patience)
-	for !cond() {
-		if time.Now().After(deadline) {
-			c.tb.Fatalf("timed out after %s waiting for %s", patience, what)
-		}
-		time.Sleep(20 * time.Millisecond) // other processes: polling is all there is
-	}
+	testkit.WaitWithin(c.tb, what, patience, 20*time.Millisecond, cond) // other processes: polling is all there is
 }
 
 // get sends GET path with Host host to Traefik's web entry point with a

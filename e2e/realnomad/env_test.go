@@ -22,6 +22,7 @@ import (
 	"github.com/whiskers-dev/whiskers/internal/httpload"
 	"github.com/whiskers-dev/whiskers/internal/realbin"
 	"github.com/whiskers-dev/whiskers/internal/realbin/realbintest"
+	"github.com/whiskers-dev/whiskers/internal/testkit"
 )
 
 // Hosts Traefik routes, and the shipped job files.
@@ -252,13 +253,7 @@ func (e *env) waitBalanced(t testing.TB, node, version string, n int) {
 // holds, failing t after patience.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(patience)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", patience, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testkit.WaitWithin(t, what, patience, 100*time.Millisecond, cond)
 }
 
 // dumpAllocs logs every allocation's status and recent task events.

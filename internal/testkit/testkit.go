@@ -1,4 +1,4 @@
-// Package testkit holds the helpers the tests of this module share: one
+// Package testkit holds the helpers the tests of this module share: the
 // wait on a condition with a deadline. It is imported by _test.go files and
 // by test-support packages (syncer/catalog/catalogtest), never by the
 // programs.
@@ -30,11 +30,19 @@ const poll = 5 * time.Millisecond
 // assertion: WaitFor's polling would move the bubble's fake clock.
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(Patience)
+	WaitWithin(t, what, Patience, poll, cond)
+}
+
+// WaitWithin is WaitFor with its own patience, looking at cond every
+// period: for tests that wait on other processes (a real cluster), which
+// may take longer and need not be asked as often.
+func WaitWithin(t testing.TB, what string, patience, every time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(patience)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", Patience, what)
+			t.Fatalf("timed out after %v waiting for %s", patience, what)
 		}
-		time.Sleep(poll)
+		time.Sleep(every)
 	}
 }
