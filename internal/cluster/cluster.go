@@ -424,15 +424,7 @@ func (a *Agent) waitUp(ctx context.Context) error {
 	if !a.ns {
 		what, cond = a.Name+" leader", a.c.hasLeader
 	}
-	err := WaitFor(ctx, what, func() error {
-		select {
-		case <-a.proc.Done():
-			return fmt.Errorf("%w: %v", ErrExited, a.proc.Err())
-		default:
-			return cond()
-		}
-	})
-	if err != nil {
+	if err := WaitFor(ctx, what, whileRunning(a.proc, cond)); err != nil {
 		return fmt.Errorf("%w; %s's last lines:\n%s", err, a.Name, a.c.tail(a.Name, 20))
 	}
 	return nil
@@ -508,6 +500,18 @@ func (c *Cluster) nodeReady(a *Agent) error {
 		return nil
 	}
 	return errors.New("not registered as ready yet")
+}
+
+// whileRunning is cond, or ErrExited once p has exited.
+func whileRunning(p *childproc.Process, cond func() error) func() error {
+	return func() error {
+		select {
+		case <-p.Done():
+			return fmt.Errorf("%w: %v", ErrExited, p.Err())
+		default:
+			return cond()
+		}
+	}
 }
 
 // ErrExited is wrapped by a condition's error when what it waits for can

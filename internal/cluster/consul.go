@@ -129,15 +129,7 @@ func (a *ConsulAgent) start(ctx context.Context, cmd *exec.Cmd, output io.Writer
 	if a.proc, err = childproc.Start(cmd); err != nil {
 		return fmt.Errorf("cluster: consul: %w", err)
 	}
-	leader := func() error {
-		select {
-		case <-a.proc.Done():
-			return fmt.Errorf("%w: %v", ErrExited, a.proc.Err())
-		default:
-			return a.leader()
-		}
-	}
-	if err := WaitFor(ctx, "consul leader", leader); err != nil {
+	if err := WaitFor(ctx, "consul leader", whileRunning(a.proc, a.leader)); err != nil {
 		a.Close()
 		return fmt.Errorf("%w; output:\n%s", err, a.Logs())
 	}
