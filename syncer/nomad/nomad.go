@@ -813,8 +813,13 @@ func (s *Source) gate(ctx context.Context, notify func()) {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		ask := map[string]time.Time{}
-		checks := map[string]map[string]*catalog.Check{} // allocation → its job's checks, by service
+		// The allocations to ask about: when each started, and its job's
+		// checks by service.
+		type asking struct {
+			since  time.Time
+			checks map[string]*catalog.Check
+		}
+		ask := map[string]asking{}
 		released := false
 		for id := range notBefore {
 			if _, ok := s.facts.starting[id]; !ok {
@@ -831,21 +836,20 @@ func (s *Source) gate(ctx context.Context, notify func()) {
 				released = true
 			case a.client == api.AllocClientStatusRunning && !a.restarting && !s.tooEarlyLocked(id, since) &&
 				!(notBefore[id].since.Equal(since) && now.Before(notBefore[id].until)):
-				ask[id] = since
-				checks[id] = s.facts.checks[jobKey{a.job.namespace, a.job.jobID}]
+				ask[id] = asking{since, s.facts.checks[jobKey{a.job.namespace, a.job.jobID}]}
 			}
 		}
 		s.mu.Unlock()
-		for id, since := range ask {
+		for id, q := range ask {
 			if ctx.Err() != nil {
 				return
 			}
-			ok, next, err := s.checksPass(ctx, id, since, checks[id])
+			ok, next, err := s.checksPass(ctx, id, q.since, q.checks)
 			if err != nil {
 				s.log.Debug("reading a new allocation's checks", "alloc", id, "err", err)
 				continue
 			}
-			notBefore[id] = wait{since, next}
+			notBefore[id] = wait{q.since, next}
 			if ok {
 				s.mu.Lock()
 				delete(s.facts.starting, id)

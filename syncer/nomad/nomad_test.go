@@ -70,15 +70,19 @@ func testOptions(cfg *api.Config, onError func(error)) nomad.Options {
 	}
 }
 
+// followModes are the source's two ways of following the catalog: Nomad's
+// event stream, or blocking queries where the agent has none.
+var followModes = []struct {
+	name   string
+	stream bool
+}{{"event stream", true}, {"blocking-query fallback", false}}
+
 // TestSourceConformance: the source keeps the contract of catalog.Source
 // over the fake agent, following its event stream or, without one, its
 // blocking queries.
 func TestSourceConformance(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name   string
-		stream bool
-	}{{"event stream", true}, {"blocking-query fallback", false}} {
+	for _, tc := range followModes {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			catalogtest.TestSource(t, func(t *testing.T) *catalogtest.Harness {
@@ -197,10 +201,7 @@ func TestSourceReadsRecordedRegistrations(t *testing.T) {
 
 func TestSourceFollowsEvents(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name   string
-		stream bool
-	}{{"event stream", true}, {"blocking-query fallback", false}} {
+	for _, tc := range followModes {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := nomadfake.New()
