@@ -23,6 +23,9 @@ type facts struct {
 	deploys map[string]deployFacts // by deployment ID
 	latest  map[deployKey]string   // deployment ID of a job version
 	checks  map[jobKey]map[string]*catalog.Check
+	// intervals holds how often the client runs each check of a job
+	// (setJob), for the gate.
+	intervals map[jobKey]map[checkRef]time.Duration
 	// starting holds new allocations, from when they were placed until
 	// their Nomad checks first pass (see Source.gate): Nomad registers
 	// their services before their tasks listen.
@@ -70,7 +73,8 @@ type nodeFacts struct{ draining, ineligible bool }
 func newFacts() facts {
 	return facts{
 		allocs: map[string]allocFacts{}, nodes: map[string]nodeFacts{}, deploys: map[string]deployFacts{}, latest: map[deployKey]string{},
-		checks: map[jobKey]map[string]*catalog.Check{}, starting: map[string]time.Time{},
+		checks: map[jobKey]map[string]*catalog.Check{}, intervals: map[jobKey]map[checkRef]time.Duration{},
+		starting: map[string]time.Time{},
 	}
 }
 
@@ -165,10 +169,15 @@ func (s *Source) readFacts(ctx context.Context, regs map[svcKey][]catalog.Instan
 			if err != nil {
 				return f, fmt.Errorf("nomad: reading job %q in namespace %q: %w", in.JobID, in.Namespace, err)
 			}
-			f.checks[k] = checksOf(j)
+			f.setJob(k, j)
 		}
 	}
 	return f, nil
+}
+
+// setJob records the checks of job k as j says them (nil: none).
+func (f *facts) setJob(k jobKey, j *api.Job) {
+	f.checks[k], f.intervals[k] = checksOf(j), intervalsOf(j)
 }
 
 // checksOf returns, by service name, the first HTTP check of each service of
@@ -274,8 +283,9 @@ func (f *facts) applyEvent(ev *api.Event) (bool, error) {
 		k := jobKey{deref(j.Namespace), *j.ID}
 		if ev.Type == "JobDeregistered" {
 			delete(f.checks, k)
+			delete(f.intervals, k)
 		} else {
-			f.checks[k] = checksOf(j)
+			f.setJob(k, j)
 		}
 	case api.TopicDeployment:
 		d, err := ev.Deployment()

@@ -42,19 +42,3 @@ func TestChecksOf(t *testing.T) {
 	assert.Equal(t, want, checksOf(job))
 	assert.Empty(t, checksOf(nil))
 }
-
-// TestTooEarly: the checks of a new allocation whose job has checks are not
-// asked for before the second after it started (no result could count), and
-// those of a job without checks are asked for at once (they pass, and the
-// allocation is routed without waiting).
-func TestTooEarly(t *testing.T) {
-	t.Parallel()
-	s := &Source{facts: newFacts()}
-	s.facts.allocs["checked"] = allocFacts{job: deployKey{"default", "shop", 1}}
-	s.facts.allocs["plain"] = allocFacts{job: deployKey{"default", "batch", 1}}
-	s.facts.checks[jobKey{"default", "shop"}] = map[string]*catalog.Check{"shop-web": {Path: "/up"}}
-	now := time.Now()
-	assert.True(t, s.tooEarlyLocked("checked", now), "started now: no result can count yet")
-	assert.False(t, s.tooEarlyLocked("checked", now.Add(-2*time.Second)))
-	assert.False(t, s.tooEarlyLocked("plain", now), "no checks: asked at once")
-}

@@ -66,8 +66,8 @@ type Options struct {
 	StreamWatchdog time.Duration
 	// StartGate bounds how long a new allocation is held back until its
 	// Nomad checks first pass (default 2 minutes); GatePoll is how often
-	// its checks are asked for meanwhile (default 250 ms), at most: not
-	// again before a check that has answered can answer anew.
+	// its checks are asked for meanwhile (default 250 ms), at most: when
+	// the job says their intervals, only when a check can have run anew.
 	StartGate, GatePoll time.Duration
 	// IgnoreAllocations skips reading allocations, nodes and deployments:
 	// instances are then always passing, never draining nor canaries. By
@@ -791,10 +791,9 @@ func toInstance(r *api.ServiceRegistration) catalog.Instance {
 
 // gate releases new allocations (facts.starting) once they run and their
 // Nomad checks pass, asking the client that runs each, through the agent,
-// every GatePoll — but not before a check that has answered "not yet" can
-// have run again (its interval after its last result: with Nomad's
-// default of 10 s, asking every GatePoll would be some forty requests per
-// new allocation and syncer); it returns when ctx is done. Nomad registers
+// when a result that counts can be there by the schedule the client runs
+// them on (schedule.go), and every GatePoll where that is not known; it
+// returns when ctx is done. Nomad registers
 // a new allocation's services before its tasks listen, and keeps its
 // checks' results on that client only: without the gate, the first
 // requests to a new copy (after a drain, a reschedule, a scale-up) would
@@ -816,8 +815,9 @@ func (s *Source) gate(ctx context.Context, notify func()) {
 		// The allocations to ask about: when each started, and its job's
 		// checks by service.
 		type asking struct {
-			since  time.Time
-			checks map[string]*catalog.Check
+			since     time.Time
+			group     string
+			intervals map[checkRef]time.Duration
 		}
 		ask := map[string]asking{}
 		released := false
@@ -834,9 +834,9 @@ func (s *Source) gate(ctx context.Context, notify func()) {
 				s.log.Warn("new allocation's checks did not pass in time, routing it anyway", "alloc", id, "after", s.opts.StartGate)
 				delete(s.facts.starting, id)
 				released = true
-			case a.client == api.AllocClientStatusRunning && !a.restarting && !s.tooEarlyLocked(id, since) &&
+			case a.client == api.AllocClientStatusRunning && !a.restarting && !now.Before(s.firstAskLocked(id, since)) &&
 				!(notBefore[id].since.Equal(since) && now.Before(notBefore[id].until)):
-				ask[id] = asking{since, s.facts.checks[jobKey{a.job.namespace, a.job.jobID}]}
+				ask[id] = asking{since, a.taskGroup, s.facts.intervals[jobKey{a.job.namespace, a.job.jobID}]}
 			}
 		}
 		s.mu.Unlock()
@@ -844,7 +844,7 @@ func (s *Source) gate(ctx context.Context, notify func()) {
 			if ctx.Err() != nil {
 				return
 			}
-			ok, next, err := s.checksPass(ctx, id, q.since, q.checks)
+			ok, next, err := s.checksPass(ctx, id, q.since, q.group, q.intervals)
 			if err != nil {
 				s.log.Debug("reading a new allocation's checks", "alloc", id, "err", err)
 				continue
@@ -868,26 +868,38 @@ func (s *Source) gate(ctx context.Context, notify func()) {
 	}
 }
 
-// tooEarlyLocked reports whether asking for the checks of an allocation
-// started at since cannot tell yet: its job has checks, and Nomad stamps
-// their results in whole seconds, so none can count (checksPass) before the
-// second after since. Not asking saves every syncer a request or two per
-// new allocation.
-func (s *Source) tooEarlyLocked(allocID string, since time.Time) bool {
+// firstAskLocked is when the gate first asks for the checks of an
+// allocation that started at since: at once when the client runs none for
+// its group, or the syncer does not know its job; for a new allocation,
+// once each of them can have a result that counts (firstCountableRun);
+// for a restarted one, whose checks keep the rhythm they had, at the
+// second after since (no result from since's second can count), to learn
+// when they ran last.
+func (s *Source) firstAskLocked(allocID string, since time.Time) time.Time {
 	a := s.facts.allocs[allocID]
-	return len(s.facts.checks[jobKey{a.job.namespace, a.job.jobID}]) > 0 && time.Now().Before(time.Unix(since.Unix()+1, 0))
+	first := since
+	for ref, every := range s.facts.intervals[jobKey{a.job.namespace, a.job.jobID}] {
+		if ref.group != a.taskGroup {
+			continue
+		}
+		t := time.Unix(since.Unix()+1, 0)
+		if a.restarts == 0 {
+			t = firstCountableRun(since, every).Add(askMargin)
+		}
+		if t.After(first) {
+			first = t
+		}
+	}
+	return first
 }
 
 // checksPass reports whether every health check of an allocation has
 // passed since it started (or it has none, or its checks cannot be read
 // with this token): a result from before a restart does not count. When
-// not, next is when the checks that have not passed yet can first have
-// answered anew: each one's interval (from checks, the job's HTTP checks by
-// service) after its last result, and no later than an interval from now
-// (the client's clock may run ahead); zero when that is not known (a
-// pending check, one whose interval the job does not say, a service with
-// more than one check).
-func (s *Source) checksPass(ctx context.Context, allocID string, since time.Time, checks map[string]*catalog.Check) (ok bool, next time.Time, err error) {
+// not, next is when to ask again (nextAsk: the latest of its checks that
+// have not passed, by the intervals of its group's checks); zero when a
+// check's interval is not known.
+func (s *Source) checksPass(ctx context.Context, allocID string, since time.Time, group string, intervals map[checkRef]time.Duration) (ok bool, next time.Time, err error) {
 	callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	statuses, err := s.client.Allocations().Checks(allocID, (&api.QueryOptions{}).WithContext(callCtx))
@@ -896,10 +908,6 @@ func (s *Source) checksPass(ctx context.Context, allocID string, since time.Time
 		return true, time.Time{}, nil
 	case err != nil:
 		return false, time.Time{}, fmt.Errorf("nomad: reading checks of allocation %s: %w", allocID, err)
-	}
-	perService := map[string]int{}
-	for _, st := range statuses {
-		perService[st.Service]++
 	}
 	ok, known := true, true
 	now := time.Now()
@@ -910,16 +918,14 @@ func (s *Source) checksPass(ctx context.Context, allocID string, since time.Time
 			continue
 		}
 		ok = false
-		c := checks[st.Service]
-		if st.Status == "pending" || c == nil || c.Interval <= 0 || perService[st.Service] != 1 {
+		every, found := intervals[checkRef{group, st.Service, st.Check}]
+		if !found {
 			known = false
 			continue
 		}
-		t := time.Unix(st.Timestamp, 0).Add(c.Interval)
-		if limit := now.Add(c.Interval); t.After(limit) {
-			t = limit
-		}
-		if t.After(next) {
+		if t := nextAsk(since, every, st.Status == "pending", st.Timestamp, now); t.IsZero() {
+			known = false
+		} else if t.After(next) {
 			next = t
 		}
 	}

@@ -408,9 +408,9 @@ func alloc(id, node string, version uint64, mod func(*api.Allocation)) api.Alloc
 func checkJob(path string) api.Job {
 	return api.Job{ID: ptr("app"), Name: ptr("app"), TaskGroups: []*api.TaskGroup{{
 		Name: ptr("web"),
-		Services: []*api.Service{{Name: "app", PortLabel: "http", Checks: []api.ServiceCheck{
+		Services: []*api.Service{{Name: "app", Provider: "nomad", PortLabel: "http", Checks: []api.ServiceCheck{
 			{Type: "script", Command: "true"},
-			{Type: "http", Path: path, Interval: time.Second, Timeout: time.Second, Method: "HEAD"},
+			{Name: "up", Type: "http", Path: path, Interval: time.Second, Timeout: time.Second, Method: "HEAD"},
 		}}},
 	}}}
 }
@@ -748,12 +748,13 @@ func TestSourceGatesReregistration(t *testing.T) {
 	testkit.WaitFor(t, "routed", func() bool { return h.byID()["s1"].Health == catalog.HealthPassing })
 }
 
-// TestSourceGateWaitsForTheNextCheck: the gate asks for a new allocation's
-// checks every GatePoll while it cannot tell when they answer next (a check
-// still pending), and once a check has answered "not yet" it does not ask
-// again before that check can have run again: its interval (an hour here)
-// after its last result.
-func TestSourceGateWaitsForTheNextCheck(t *testing.T) {
+// TestSourceGateAsksWhenTheChecksRun: the gate asks for a new allocation's
+// checks when their client can have run them (schedule.go), here with a
+// check every hour: not before its first run, half an interval after the
+// allocation started. A restart keeps the checks' rhythm: asked for at the
+// second after it, then not again before the check can have run again (its
+// interval after its last result); routed once a check passed since.
+func TestSourceGateAsksWhenTheChecksRun(t *testing.T) {
 	t.Parallel()
 	fake, h := startGated(t)
 	job := checkJob("/healthz")
@@ -761,8 +762,9 @@ func TestSourceGateWaitsForTheNextCheck(t *testing.T) {
 	fake.SetJob(job)
 
 	check := func(status string, stamp int64) api.AllocCheckStatuses {
-		return api.AllocCheckStatuses{"c1": {ID: "c1", Service: "app", Mode: "healthiness", Status: status, Timestamp: stamp}}
+		return api.AllocCheckStatuses{"c1": {ID: "c1", Service: "app", Check: "up", Mode: "healthiness", Status: status, Timestamp: stamp}}
 	}
+	asked := func() int { return fake.Requests(nomadfake.EndpointAllocChecks) }
 	fake.SetAllocChecks("a1", check("pending", time.Now().Unix()))
 	fake.SetAllocation(alloc("a1", "n1", 1, func(a *api.Allocation) { a.ClientStatus = "pending" }))
 	r := reg("s1", "app", "10.0.0.1", 8080, "traefik.enable=true")
@@ -770,27 +772,31 @@ func TestSourceGateWaitsForTheNextCheck(t *testing.T) {
 	fake.Register(r)
 	testkit.WaitFor(t, "s1 listed", func() bool { _, ok := h.byID()["s1"]; return ok })
 	fake.SetAllocation(alloc("a1", "n1", 1, nil))
-	testkit.WaitFor(t, "a pending check asked for again and again", func() bool { return fake.Requests(nomadfake.EndpointAllocChecks) >= 3 })
-
-	fake.SetAllocChecks("a1", check("failure", time.Now().Unix()))
-	asked := fake.Requests(nomadfake.EndpointAllocChecks) // all of them before the failure
-	testkit.WaitFor(t, "the failure read", func() bool { return fake.Requests(nomadfake.EndpointAllocChecks) > asked })
-	n := fake.Requests(nomadfake.EndpointAllocChecks)
+	testkit.WaitFor(t, "running, held back", func() bool { return h.byID()["s1"].Health == catalog.HealthWarning })
 	time.Sleep(100 * time.Millisecond) // twenty poll periods
-	assert.Equal(t, n, fake.Requests(nomadfake.EndpointAllocChecks), "not asked again before the check's next run")
+	assert.Zero(t, asked(), "not asked before the check's first run")
+
+	restarted := func(state string, restarts uint64) func(*api.Allocation) {
+		return func(a *api.Allocation) {
+			a.TaskStates = map[string]*api.TaskState{"app": {State: state, Restarts: restarts}}
+		}
+	}
+	fake.SetAllocation(alloc("a1", "n1", 1, restarted("pending", 1)))
+	testkit.WaitFor(t, "out while restarting", func() bool { return h.byID()["s1"].Health == catalog.HealthCritical })
+	fake.SetAllocChecks("a1", check("failure", time.Now().Unix())) // no later than the restart's second
+	fake.SetAllocation(alloc("a1", "n1", 1, restarted("running", 1)))
+	testkit.WaitFor(t, "asked after the restart", func() bool { return asked() > 0 })
+	n := asked()
+	time.Sleep(100 * time.Millisecond)
+	assert.Equal(t, n, asked(), "not asked again before the check's next run")
 	assert.Equal(t, catalog.HealthWarning, h.byID()["s1"].Health, "still held back")
 
-	// A restart starts the checks over: asked for at once, not an hour
-	// after the last result, and routed once one passes.
-	restarted := func(state string) func(*api.Allocation) {
-		return func(a *api.Allocation) { a.TaskStates = map[string]*api.TaskState{"app": {State: state, Restarts: 1}} }
-	}
-	fake.SetAllocation(alloc("a1", "n1", 1, restarted("pending")))
-	testkit.WaitFor(t, "out while restarting", func() bool { return h.byID()["s1"].Health == catalog.HealthCritical })
+	fake.SetAllocation(alloc("a1", "n1", 1, restarted("pending", 2)))
+	testkit.WaitFor(t, "out while restarting again", func() bool { return h.byID()["s1"].Health == catalog.HealthCritical })
 	fake.SetAllocChecks("a1", check("success", time.Now().Unix()+2))
-	fake.SetAllocation(alloc("a1", "n1", 1, restarted("running")))
+	fake.SetAllocation(alloc("a1", "n1", 1, restarted("running", 2)))
 	testkit.WaitFor(t, "routed once a check passed since the restart", func() bool { return h.byID()["s1"].Health == catalog.HealthPassing })
-	assert.Greater(t, fake.Requests(nomadfake.EndpointAllocChecks), n)
+	assert.Greater(t, asked(), n)
 }
 
 // TestSourceServerBackOlder: the Nomad server restarts with an older state
