@@ -147,7 +147,7 @@ func startCluster(tb testing.TB) *cluster {
 	c.syncer = startProcess(tb, "whiskers sync", bin, []string{
 		"NOMAD_ADDR=" + c.nomad.URL(),
 		"CONSUL_HTTP_ADDR=" + strings.TrimPrefix(c.consul.URL(), "http://"),
-	}, "sync", "--output", c.config, "--debounce", "20ms", "--debounce-max", "200ms", "--wait", "1m")
+	}, "sync", "--output", c.config, "--throttle", "20ms", "--wait", "1m")
 	c.waitConfig(func(b []byte) bool { return bytes.Contains(b, []byte("finicky")) }, "the syncer's first configuration")
 
 	ctx, cancel := context.WithTimeout(context.Background(), patience)

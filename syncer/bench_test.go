@@ -19,7 +19,7 @@ import (
 // BenchmarkChangeToFile measures, against the fake catalogs with 100 enabled
 // services in each, the time from a catalog change (a Consul check flipping,
 // a Nomad instance registered) to the new configuration being published, with
-// debounce off; and the HTTP requests the sources made per change. Sub-
+// no throttle; and the HTTP requests the sources made per change. Sub-
 // benchmarks: "disk" writes the file (fsync included) in a temporary directory
 // on disk, "tmpfs" in /dev/shm, "memory" writes no file (rendered bytes handed
 // over, as to the HTTP provider's /config).

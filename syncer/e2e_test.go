@@ -40,21 +40,21 @@ type cluster struct {
 	runner  *syncer.Runner
 }
 
-func newCluster(t testing.TB, debounce time.Duration, onPublish func([]byte)) *cluster {
+func newCluster(t testing.TB, throttle time.Duration, onPublish func([]byte)) *cluster {
 	t.Helper()
-	return newClusterIn(t, t.TempDir(), debounce, 500*time.Millisecond, onPublish)
+	return newClusterIn(t, t.TempDir(), throttle, 500*time.Millisecond, onPublish)
 }
 
 // newClusterIn is newCluster writing its file in dir (dir "" writes no file),
 // with blocking queries waiting up to wait.
-func newClusterIn(t testing.TB, dir string, debounce, wait time.Duration, onPublish func([]byte)) *cluster {
+func newClusterIn(t testing.TB, dir string, throttle, wait time.Duration, onPublish func([]byte)) *cluster {
 	t.Helper()
-	return newClusterWith(t, dir, debounce, wait, onPublish, nil)
+	return newClusterWith(t, dir, throttle, wait, onPublish, nil)
 }
 
 // newClusterWith is newClusterIn with tweak (if not nil) applied to the
 // sources' options before they are created.
-func newClusterWith(t testing.TB, dir string, debounce, wait time.Duration, onPublish func([]byte),
+func newClusterWith(t testing.TB, dir string, throttle, wait time.Duration, onPublish func([]byte),
 	tweak func(*nomad.Options, *consul.Options)) *cluster {
 	t.Helper()
 	c := &cluster{consul: consulfake.New(), nomad: nomadfake.New()}
@@ -102,7 +102,7 @@ func newClusterWith(t testing.TB, dir string, debounce, wait time.Duration, onPu
 	}
 	c.runner, err = syncer.New(syncer.Options{
 		Sources: []catalog.Source{ns, cs}, Builder: b, Outputs: outputs, Metrics: c.metrics,
-		Debounce: debounce, Logger: slog.New(slog.DiscardHandler),
+		Throttle: throttle, Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)
 	return c

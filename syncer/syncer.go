@@ -43,13 +43,12 @@ type Options struct {
 	// Status, if set, receives every build's decisions and the catalogs'
 	// readiness (the status page and `whiskers explain`).
 	Status *status.Board
-	// Debounce is how close together changes must come to make a burst,
-	// which the runner builds once, when it ends; a change after a quiet
-	// spell is built at once. 0 builds on every signal.
-	Debounce time.Duration
-	// MaxWait bounds the debounce: a build happens at most this long after
-	// the first signal of a burst (default 1 s).
-	MaxWait time.Duration
+	// Throttle is how long after a write that changed the configuration
+	// the next one may come, as Traefik's providersThrottleDuration: a
+	// change after a quiet spell is written at once, one that comes sooner
+	// when Throttle has passed since the last write, with every change
+	// that came meanwhile. 0 writes on every change.
+	Throttle time.Duration
 	// StartupTimeout is how long the runner waits for every source to be
 	// ready before writing anyway (logged); 0 waits forever. When an
 	// output file already exists (a restart), the runner waits for every
@@ -87,11 +86,8 @@ func New(opts Options) (*Runner, error) {
 	if _, err := render.ParseFormat(string(opts.Format)); err != nil {
 		return nil, fmt.Errorf("syncer: %w", err)
 	}
-	if opts.Debounce < 0 || opts.MaxWait < 0 || opts.StartupTimeout < 0 {
+	if opts.Throttle < 0 || opts.StartupTimeout < 0 {
 		return nil, errors.New("syncer: negative duration")
-	}
-	if opts.MaxWait == 0 {
-		opts.MaxWait = time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -206,8 +202,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		return nil
 	}
 	// The first sync reads every source as it is now: a signal still
-	// queued from before is no change after it, and counting it would make
-	// the first real change look like part of a burst.
+	// queued from before is no change after it.
 	select {
 	case <-r.notify:
 	default:
@@ -216,7 +211,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		retry <-chan time.Time
 		// lastChange is when a sync after the first one changed what was
 		// published: a signal that changed nothing (a source's late or
-		// repeated one) does not make the next change part of a burst.
+		// repeated one) does not hold the next change back.
 		lastChange time.Time
 		first      = true
 	)
@@ -245,33 +240,31 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-r.notify:
 		case <-retry:
 		}
-		// A change after a quiet spell is written at once; one that follows
-		// another within Debounce is part of a burst, written when the
-		// burst ends (at most MaxWait later).
-		if time.Since(lastChange) < r.opts.Debounce && !r.debounce(ctx) {
-			return nil
+		// A change after a quiet spell is written at once; one that comes
+		// within Throttle of the last write waits until Throttle has
+		// passed since it (a change is never held back longer), and
+		// is written together with what came meanwhile.
+		if wait := r.opts.Throttle - time.Since(lastChange); wait > 0 {
+			if !sleep(ctx, wait) {
+				return nil
+			}
+			select { // the build that follows covers the signals so far
+			case <-r.notify:
+			default:
+			}
 		}
 	}
 }
 
-// debounce waits until no signal has arrived for Debounce, or MaxWait has
-// passed since it was called; it returns false if ctx is done.
-func (r *Runner) debounce(ctx context.Context) bool {
-	limit := time.NewTimer(r.opts.MaxWait)
-	defer limit.Stop()
-	quiet := time.NewTimer(r.opts.Debounce)
-	defer quiet.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-r.notify:
-			quiet.Reset(r.opts.Debounce)
-		case <-quiet.C:
-			return true
-		case <-limit.C:
-			return true
-		}
+// sleep waits for d; it returns false if ctx is done first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -2,6 +2,7 @@ package syncer_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -87,7 +88,7 @@ func TestNewValidates(t *testing.T) {
 		{"no sources", syncer.Options{Builder: b}},
 		{"no builder", syncer.Options{Sources: src}},
 		{"bad format", syncer.Options{Sources: src, Builder: b, Format: "xml"}},
-		{"negative debounce", syncer.Options{Sources: src, Builder: b, Debounce: -1}},
+		{"negative throttle", syncer.Options{Sources: src, Builder: b, Throttle: -1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,7 +184,7 @@ func TestRunnerPublishesOnlyChanges(t *testing.T) {
 func TestRunnerLogsProblemsOnce(t *testing.T) {
 	t.Parallel()
 	a := newMem("a")
-	h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}, Debounce: time.Millisecond})
+	h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}, Throttle: time.Millisecond})
 	bad := inst(catalog.OriginNomad, "alpha", "a1", "10.0.0.1", "traefik.http.routers.alpha.priority=high")
 	for range 4 {
 		syncs := metric(t, h.reg, "whiskers_sync_total", "")
@@ -244,15 +245,19 @@ func TestOnce(t *testing.T) {
 	}
 }
 
-// TestRunnerDebouncesBursts: a change after a quiet spell is written at
-// once; a change that follows it within Debounce starts a burst, written
-// once the burst has been quiet for Debounce (on the bubble's fake clock).
-func TestRunnerDebouncesBursts(t *testing.T) {
+// TestRunnerThrottles: a change after a quiet spell is written at once; one
+// that comes within Throttle of the last write is written when Throttle has
+// passed since that write, with every change that came meanwhile — and
+// changes that keep coming do not hold it back longer (on the bubble's
+// fake clock).
+func TestRunnerThrottles(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		const debounce = time.Second
+		const throttle = time.Second
 		a := newMem("a")
-		h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}, Debounce: debounce, MaxWait: time.Hour})
+		file, err := output.NewFile(filepath.Join(t.TempDir(), "dynamic.yaml"), render.YAML)
+		require.NoError(t, err)
+		h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}, Throttle: throttle, Outputs: []output.Output{file}})
 		one, two := inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2")
 		three := inst(catalog.OriginConsul, "alpha", "a3", "10.0.0.3")
 		a.Set(one)
@@ -261,51 +266,37 @@ func TestRunnerDebouncesBursts(t *testing.T) {
 		a.Set(one, two)
 		synctest.Wait()
 		require.Len(t, h.publishes(), 2, "a change after a quiet spell, at once")
+
 		a.Set(one, two, three)
 		synctest.Wait()
-		assert.Len(t, h.publishes(), 2, "a burst waits")
-		time.Sleep(debounce / 2)
-		a.Set(one, three) // the burst goes on
-		time.Sleep(debounce - time.Nanosecond)
+		assert.Len(t, h.publishes(), 2, "a change right after a write waits")
+		time.Sleep(throttle / 2)
+		a.Set(one, three) // more changes meanwhile
+		time.Sleep(throttle/2 - time.Nanosecond)
 		synctest.Wait()
-		assert.Len(t, h.publishes(), 2, "not quiet for Debounce yet")
+		assert.Len(t, h.publishes(), 2, "Throttle has not passed since the last write")
 		time.Sleep(time.Nanosecond)
 		synctest.Wait()
-		require.Len(t, h.publishes(), 3, "written once quiet for Debounce")
-		assert.NotContains(t, string(h.publishes()[2]), "10.0.0.2", "the burst's last state")
-	})
-}
+		require.Len(t, h.publishes(), 3, "written once Throttle has passed")
+		assert.NotContains(t, string(h.publishes()[2]), "10.0.0.2", "with the latest state")
 
-func TestRunnerDebounceIsBounded(t *testing.T) {
-	t.Parallel()
-	// A debounce that never goes quiet (an hour here) still publishes a
-	// burst within MaxWait.
-	synctest.Test(t, func(t *testing.T) {
-		const maxWait = 20 * time.Millisecond
-		a := newMem("a")
-		file, err := output.NewFile(filepath.Join(t.TempDir(), "dynamic.yaml"), render.YAML)
-		require.NoError(t, err)
-		h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}, Debounce: time.Hour, MaxWait: maxWait, Outputs: []output.Output{file}})
-		one, two := inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2")
-		a.Set(one)
+		// Changes that keep coming, closer together than Throttle: still
+		// one write per Throttle, not one when they stop.
+		// (A change every 0.4 s for 2 s: writes at 1 s and 2 s.)
+		for i := range 5 {
+			a.Set(one, three, inst(catalog.OriginConsul, "alpha", "a4", fmt.Sprintf("10.0.1.%d", i)))
+			time.Sleep(throttle * 2 / 5)
+		}
 		synctest.Wait()
-		require.Len(t, h.publishes(), 1, "first publish")
-		a.Set(one, two) // after a quiet spell: at once
-		synctest.Wait()
-		require.Len(t, h.publishes(), 2)
-		a.Set(two) // a burst
-		time.Sleep(maxWait - time.Nanosecond)
-		synctest.Wait()
-		assert.Len(t, h.publishes(), 2, "before MaxWait")
-		time.Sleep(time.Nanosecond)
-		synctest.Wait()
-		assert.Len(t, h.publishes(), 3, "publish bounded by MaxWait")
-		// The latency of the two changes: none on the bubble's clock for
-		// the one after a quiet spell, MaxWait for the burst.
+		assert.Len(t, h.publishes(), 5, "two more writes in two Throttle periods")
+
+		// The latency of the changes written: none on the bubble's clock
+		// for the one after a quiet spell; from the first change not yet
+		// written for the others: 1 s, 1 s, 0.8 s.
 		count, sum := histogram(t, h.reg, "whiskers_sync_change_seconds")
-		assert.Equal(t, uint64(2), count)
-		assert.InDelta(t, maxWait.Seconds(), sum, 1e-9)
-		assert.Contains(t, h.logs.String(), "after=20ms", "the written file's log says how long the change took")
+		assert.Equal(t, uint64(4), count)
+		assert.InDelta(t, 2.8, sum, 1e-9)
+		assert.Contains(t, h.logs.String(), "after=1s", "the written file's log says how long the change took")
 	})
 }
 
@@ -326,12 +317,12 @@ func histogram(t testing.TB, g prometheus.Gatherer, name string) (count uint64, 
 
 func TestRunnerWritesAChangeAfterQuietAtOnce(t *testing.T) {
 	t.Parallel()
-	// The first change after a quiet spell does not wait for the debounce
-	// (an hour here): only bursts do. No time passes on the bubble's
+	// The first change after a quiet spell does not wait for the throttle
+	// (an hour here): only a change soon after a write does. No time passes on the bubble's
 	// clock between the first publish, the change and the check.
 	synctest.Test(t, func(t *testing.T) {
 		a := newMem("a")
-		h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}, Debounce: time.Hour, MaxWait: time.Hour})
+		h := startRunner(t, syncer.Options{Sources: []catalog.Source{a}, Throttle: time.Hour})
 		a.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
 		synctest.Wait()
 		require.Len(t, h.publishes(), 1, "first publish")
@@ -380,7 +371,7 @@ func (l *lateSignal) Run(ctx context.Context, notify func()) error {
 
 // TestRunnerIgnoresSignalsThatChangeNothing: a signal that changes nothing
 // does not make the first real change look like part of a burst (which,
-// with an hour's debounce, would wait an hour): neither one queued before
+// with an hour's throttle, would wait an hour): neither one queued before
 // the first sync, which covers it (seen in CI as a flake of
 // TestRunnerWritesAChangeAfterQuietAtOnce), nor one arriving after it (late,
 // or repeated).
@@ -404,7 +395,7 @@ func TestRunnerIgnoresSignalsThatChangeNothing(t *testing.T) {
 				m := newMem("a")
 				m.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
 				src, lateNotify := tc.source(m)
-				h := startRunner(t, syncer.Options{Sources: []catalog.Source{src}, Debounce: time.Hour, MaxWait: time.Hour})
+				h := startRunner(t, syncer.Options{Sources: []catalog.Source{src}, Throttle: time.Hour})
 				synctest.Wait()
 				require.Len(t, h.publishes(), 1, "first publish")
 				lateNotify()

@@ -20,7 +20,9 @@ func TestDemoApp(t *testing.T) {
 	var stdout, stderr syncbuf.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- runDemoApp(ctx, []string{"--listen", "127.0.0.1:0", "--name", "finicky on worker-1"}, &stdout, &stderr) }()
+	go func() {
+		done <- runDemoApp(ctx, []string{"--listen", "127.0.0.1:0", "--name", "finicky on worker-1"}, &stdout, &stderr)
+	}()
 	var addr string
 	testkit.WaitFor(t, "listening", func() bool {
 		out := strings.TrimSpace(stdout.String()) // demo-app "<name>" on <addr>

@@ -43,7 +43,7 @@ func init() {
 type syncFlags struct {
 	output, format, listen                      string
 	once                                        bool
-	debounce, maxWait, startupTimeout, waitTime time.Duration
+	throttle, startupTimeout, waitTime          time.Duration
 	consul, nomad                               bool
 	consulAddr, consulToken, consulNS, consulDC string
 	consulPartition                             string
@@ -76,8 +76,7 @@ func declareSyncFlags(t *flagTable, logLevel string) *syncFlags {
 	t.stringFlag(&f.format, flagSpec{name: "format", def: "yaml", usage: "format of --output and --once: yaml, json or toml"})
 	t.stringFlag(&f.listen, flagSpec{name: "listen", usage: "serve /config (JSON, for Traefik's HTTP provider), /healthz, /metrics and the status page (/, /status.json: why each instance is routed or not) on this address, e.g. 127.0.0.1:8081"})
 	t.boolFlag(&f.once, flagSpec{name: "once", def: "false", usage: "print the configuration to stdout once every catalog has been read, and exit"})
-	t.durationFlag(&f.debounce, flagSpec{name: "debounce", def: "50ms", usage: "changes this close together are a burst, written once when it ends; a change after a quiet spell is written at once; 0 writes on every change"})
-	t.durationFlag(&f.maxWait, flagSpec{name: "debounce-max", def: "1s", usage: "write at most this long after the first change of a burst"})
+	t.durationFlag(&f.throttle, flagSpec{name: "throttle", def: "50ms", usage: "at least this long between two writes: a change after a quiet spell is written at once, one sooner when this has passed since the last write (with what came meanwhile); 0 writes on every change"})
 	t.durationFlag(&f.startupTimeout, flagSpec{name: "startup-timeout", def: "30s", usage: "write even if a catalog has not been read after this long, unless --output is there from an earlier run (0: wait forever)"})
 	t.durationFlag(&f.waitTime, flagSpec{name: "wait", def: "5m", usage: "how long a blocking catalog query may wait"})
 	t.boolFlag(&f.consul, flagSpec{name: "consul", def: "true", usage: "watch the Consul catalog (--consul=false to switch it off)"})
@@ -175,7 +174,7 @@ func (f *syncFlags) runnerOptions(log *slog.Logger, format render.Format, reg *p
 	}
 	return syncer.Options{
 		Sources: sources, Builder: b, Format: format, Metrics: metrics, Status: board,
-		Debounce: f.debounce, MaxWait: f.maxWait, StartupTimeout: f.startupTimeout, Logger: log,
+		Throttle: f.throttle, StartupTimeout: f.startupTimeout, Logger: log,
 	}, nil
 }
 

@@ -47,7 +47,7 @@ func TestSyncHelpListsEveryFlag(t *testing.T) {
 		assert.Regexp(t, `(?m)^  --`+f.Name+`( |$)`, stderr.String())
 		assert.Regexp(t, `(?m)^  --`+f.Name+`( .*)?\n.*\(default `, stderr.String(), "flag %s shows its default", f.Name)
 	})
-	for _, name := range []string{"output", "format", "listen", "once", "debounce", "startup-timeout", "consul", "nomad",
+	for _, name := range []string{"output", "format", "listen", "once", "throttle", "startup-timeout", "consul", "nomad",
 		"consul-addr", "consul-token", "nomad-addr", "nomad-token", "nomad-namespace", "exposed-by-default",
 		"default-rule", "prefix", "route-warning", "log-level"} {
 		assert.NotNil(t, fs.Lookup(name), name)
@@ -134,7 +134,7 @@ func TestSyncWritesFileAndStops(t *testing.T) {
 	var stdout, stderr syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"sync", "--output", path, "--listen", "127.0.0.1:0", "--debounce", "0",
+		done <- run(ctx, []string{"sync", "--output", path, "--listen", "127.0.0.1:0", "--throttle", "0",
 			"--consul-addr", c.URL(), "--nomad-addr", n.URL()}, &stdout, &stderr)
 	}()
 	testkit.WaitFor(t, "the file written", func() bool {

@@ -148,7 +148,7 @@ func TestJobs(t *testing.T) {
 			t.Errorf("traefik --providers.file.watch = %q, want true", w)
 		}
 		// Traefik's default 2s throttle would hold drained servers in the
-		// pool for up to 2s; the syncer debounces already.
+		// pool for up to 2s; the syncer throttles its writes already.
 		if th, err := time.ParseDuration(flagValue(trT.args, "--providers.providersThrottleDuration")); err != nil || th > 500*time.Millisecond {
 			t.Errorf("traefik --providers.providersThrottleDuration = %q (%v), want a duration ≤ 500ms", flagValue(trT.args, "--providers.providersThrottleDuration"), err)
 		}

@@ -47,7 +47,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "whiskers_sync_change_seconds",
-			Help:    "From a source's signal of a catalog change to the configuration published (debounce, build, render, write), for changes that were published.",
+			Help:    "From a source's signal of a catalog change to the configuration published (throttle, build, render, write), for changes that were published.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
 	}
