@@ -22,6 +22,7 @@ import (
 	"github.com/whiskers-dev/whiskers/syncer/builder"
 	"github.com/whiskers-dev/whiskers/syncer/catalog"
 	"github.com/whiskers-dev/whiskers/syncer/dynamic"
+	"github.com/whiskers-dev/whiskers/syncer/internal/blocking"
 	"github.com/whiskers-dev/whiskers/syncer/output"
 	"github.com/whiskers-dev/whiskers/syncer/render"
 	"github.com/whiskers-dev/whiskers/syncer/status"
@@ -245,7 +246,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		// passed since it (a change is never held back longer), and
 		// is written together with what came meanwhile.
 		if wait := r.opts.Throttle - time.Since(lastChange); wait > 0 {
-			if !sleep(ctx, wait) {
+			if !blocking.Sleep(ctx, wait) {
 				return nil
 			}
 			select { // the build that follows covers the signals so far
@@ -253,18 +254,6 @@ func (r *Runner) Run(ctx context.Context) error {
 			default:
 			}
 		}
-	}
-}
-
-// sleep waits for d; it returns false if ctx is done first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

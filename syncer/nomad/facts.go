@@ -189,41 +189,53 @@ func checksOf(j *api.Job) map[string]*catalog.Check {
 		return out
 	}
 	job := deref(j.Name)
-	add := func(svcs []*api.Service, group, task string) {
-		for _, svc := range svcs {
-			if svc == nil {
-				continue
-			}
-			name := serviceName(svc.Name, job, group, task)
-			if _, ok := out[name]; ok {
-				continue
-			}
-			for _, c := range svc.Checks {
-				if !strings.EqualFold(c.Type, "http") || c.PortLabel != "" && c.PortLabel != svc.PortLabel ||
-					c.AddressMode != "" && c.AddressMode != "auto" && c.AddressMode != "host" {
-					continue
-				}
-				out[name] = &catalog.Check{
-					Path: c.Path, Method: c.Method, Scheme: c.Protocol,
-					Interval: c.Interval, Timeout: c.Timeout, Headers: maps.Clone(c.Header),
-				}
-				break
-			}
+	eachService(j, func(group, task string, svc *api.Service) {
+		name := serviceName(svc.Name, job, group, task)
+		if _, ok := out[name]; ok {
+			return
 		}
+		for _, c := range svc.Checks {
+			if !strings.EqualFold(c.Type, "http") || c.PortLabel != "" && c.PortLabel != svc.PortLabel ||
+				c.AddressMode != "" && c.AddressMode != "auto" && c.AddressMode != "host" {
+				continue
+			}
+			out[name] = &catalog.Check{
+				Path: c.Path, Method: c.Method, Scheme: c.Protocol,
+				Interval: c.Interval, Timeout: c.Timeout, Headers: maps.Clone(c.Header),
+			}
+			return
+		}
+	})
+	return out
+}
+
+// eachService calls fn with every service of j (none if j is nil): the
+// group's, then each task's (task "" for the group's).
+func eachService(j *api.Job, fn func(group, task string, svc *api.Service)) {
+	if j == nil {
+		return
 	}
 	for _, tg := range j.TaskGroups {
 		if tg == nil {
 			continue
 		}
 		group := deref(tg.Name)
-		add(tg.Services, group, "")
+		for _, svc := range tg.Services {
+			if svc != nil {
+				fn(group, "", svc)
+			}
+		}
 		for _, t := range tg.Tasks {
-			if t != nil {
-				add(t.Services, group, t.Name)
+			if t == nil {
+				continue
+			}
+			for _, svc := range t.Services {
+				if svc != nil {
+					fn(group, t.Name, svc)
+				}
 			}
 		}
 	}
-	return out
 }
 
 // serviceName is a service's name as Nomad registers it: the job's name

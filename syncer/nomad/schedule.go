@@ -36,32 +36,16 @@ type checkRef struct{ group, service, check string }
 // services that it runs itself (those of provider "nomad").
 func intervalsOf(j *api.Job) map[checkRef]time.Duration {
 	out := map[checkRef]time.Duration{}
-	if j == nil {
-		return out
-	}
-	add := func(group string, svcs []*api.Service) {
-		for _, svc := range svcs {
-			if svc == nil || !strings.EqualFold(svc.Provider, "nomad") {
-				continue
-			}
-			for _, c := range svc.Checks {
-				if c.Interval > 0 {
-					out[checkRef{group, svc.Name, c.Name}] = c.Interval
-				}
+	eachService(j, func(group, _ string, svc *api.Service) {
+		if !strings.EqualFold(svc.Provider, "nomad") {
+			return
+		}
+		for _, c := range svc.Checks {
+			if c.Interval > 0 {
+				out[checkRef{group, svc.Name, c.Name}] = c.Interval
 			}
 		}
-	}
-	for _, tg := range j.TaskGroups {
-		if tg == nil {
-			continue
-		}
-		add(deref(tg.Name), tg.Services)
-		for _, t := range tg.Tasks {
-			if t != nil {
-				add(deref(tg.Name), t.Services)
-			}
-		}
-	}
+	})
 	return out
 }
 
