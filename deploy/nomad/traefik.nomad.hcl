@@ -99,8 +99,8 @@ locals {
     "--providers.file.watch=true",
     # Traefik applies provider changes at most this often; its default of
     # 2s keeps a drained or stopped server in the pool for up to 2s.
-    # whiskers sync already coalesces bursts of catalog changes, so a short
-    # throttle costs nothing.
+    # whiskers sync already throttles its writes (--throttle, 50 ms), so a
+    # short throttle here costs nothing.
     "--providers.providersThrottleDuration=100ms",
     # The whiskers middleware, used in tags as
     # traefik.http.middlewares.<name>.plugin.whiskers.<option>=<value>.

@@ -33,7 +33,7 @@ import (
 // DefaultThrottle is the providers.providersThrottleDuration the proxy runs
 // with. Traefik applies provider changes at most this often (its default is
 // 2 s, which would hold a drained server in the pool for up to 2 s); the
-// syncer already coalesces bursts of catalog changes, so 100 ms loses
+// syncer already throttles its writes (50 ms), so 100 ms loses
 // nothing.
 const DefaultThrottle = 100 * time.Millisecond
 
@@ -270,7 +270,7 @@ api:
   dashboard: false
 providers:
   # Traefik applies provider changes at most this often (default 2s); the
-  # syncer already coalesces bursts, so a drained server leaves within ~%s.
+  # syncer already throttles its writes, so a drained server leaves within ~%s.
   providersThrottleDuration: %s
 %slog:
   level: %s
