@@ -215,21 +215,26 @@ func (r *Runner) Run(ctx context.Context) error {
 		// repeated one) does not hold the next change back.
 		lastChange time.Time
 		first      = true
+		// unpublished is when the change a failed sync could not publish
+		// anywhere was signalled: its retry's latency counts from there.
+		unpublished time.Time
 	)
 	for {
 		// The signals until now are what this sync builds; how long ago
 		// the first of them came is the change's latency (not for the
 		// first sync: its signals came while the sources started).
-		var since time.Time
-		if n := r.signalled.Swap(0); n != 0 && !first {
+		since := unpublished
+		if n := r.signalled.Swap(0); n != 0 && !first && since.IsZero() {
 			since = time.Unix(0, n)
 		}
 		changed, err := r.publish(since)
+		unpublished, retry = time.Time{}, nil
 		if err != nil {
 			r.log.Error("sync failed, retrying", "err", err)
 			retry = time.After(time.Second)
-		} else {
-			retry = nil
+			if !changed {
+				unpublished = since
+			}
 		}
 		if changed && !first {
 			lastChange = time.Now()

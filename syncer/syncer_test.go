@@ -2,12 +2,14 @@ package syncer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -297,6 +299,58 @@ func TestRunnerThrottles(t *testing.T) {
 		assert.Equal(t, uint64(4), count)
 		assert.InDelta(t, 2.8, sum, 1e-9)
 		assert.Contains(t, h.logs.String(), "after=1s", "the written file's log says how long the change took")
+	})
+}
+
+// failOnce is an output whose Publish fails once when armed, as a full
+// disk would.
+type failOnce struct {
+	output.Output
+	armed atomic.Bool
+}
+
+func (f *failOnce) Publish(b []byte) (bool, error) {
+	if f.armed.Swap(false) {
+		return false, errors.New("disk full")
+	}
+	return f.Output.Publish(b)
+}
+
+// TestRunnerChangeLatencyAcrossARetry: a change that no output could
+// publish is published by the retry a second later, and its latency counts
+// from its signal, not from the retry.
+func TestRunnerChangeLatencyAcrossARetry(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		m, err := output.NewMetrics(reg)
+		require.NoError(t, err)
+		b, err := builder.New(builder.Options{})
+		require.NoError(t, err)
+		file, err := output.NewFile(filepath.Join(t.TempDir(), "dynamic.yaml"), render.YAML)
+		require.NoError(t, err)
+		out := &failOnce{Output: file}
+		a := newMem("a")
+		r, err := syncer.New(syncer.Options{Sources: []catalog.Source{a}, Builder: b, Metrics: m, Outputs: []output.Output{out},
+			Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		t.Cleanup(func() { cancel(); assert.NoError(t, <-done) })
+
+		a.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"))
+		synctest.Wait() // the first publish
+		out.armed.Store(true)
+		a.Set(inst(catalog.OriginConsul, "alpha", "a1", "10.0.0.1"), inst(catalog.OriginConsul, "alpha", "a2", "10.0.0.2"))
+		synctest.Wait()
+		count, _ := histogram(t, reg, "whiskers_sync_change_seconds")
+		assert.Zero(t, count, "not published yet")
+		time.Sleep(time.Second) // the retry
+		synctest.Wait()
+		count, sum := histogram(t, reg, "whiskers_sync_change_seconds")
+		assert.Equal(t, uint64(1), count, "observed once, when published")
+		assert.InDelta(t, 1, sum, 1e-9, "from the change's signal, across the retry")
 	})
 }
 
