@@ -33,7 +33,8 @@ const askMargin = 100 * time.Millisecond
 type checkRef struct{ group, service, check string }
 
 // intervalsOf returns how often Nomad's client runs each check of j's
-// services that it runs itself (those of provider "nomad").
+// services that it runs itself (those of provider "nomad") and that can
+// hold an allocation back (not on_update = "ignore": a readiness check).
 func intervalsOf(j *api.Job) map[checkRef]time.Duration {
 	out := map[checkRef]time.Duration{}
 	eachService(j, func(group, _ string, svc *api.Service) {
@@ -41,7 +42,7 @@ func intervalsOf(j *api.Job) map[checkRef]time.Duration {
 			return
 		}
 		for _, c := range svc.Checks {
-			if c.Interval > 0 {
+			if c.Interval > 0 && c.OnUpdate != "ignore" {
 				out[checkRef{group, svc.Name, c.Name}] = c.Interval
 			}
 		}

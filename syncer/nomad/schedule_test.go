@@ -17,6 +17,8 @@ func TestIntervalsOf(t *testing.T) {
 			{Name: "front", Provider: "nomad", Checks: []api.ServiceCheck{
 				{Name: "up", Type: "http", Interval: 5 * time.Second},
 				{Name: "port", Type: "tcp", Interval: 2 * time.Second},
+				// A readiness check: its result does not hold a copy back.
+				{Name: "warm", Type: "http", Interval: time.Minute, OnUpdate: "ignore"},
 			}},
 			// Consul runs these checks, not Nomad's client.
 			{Name: "legacy", Provider: "consul", Checks: []api.ServiceCheck{{Name: "up", Type: "http", Interval: time.Second}}},
