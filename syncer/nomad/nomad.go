@@ -793,11 +793,10 @@ func toInstance(r *api.ServiceRegistration) catalog.Instance {
 // Nomad checks pass, asking the client that runs each, through the agent,
 // when a result that counts can be there by the schedule the client runs
 // them on (schedule.go), and every GatePoll where that is not known; it
-// returns when ctx is done. Nomad registers
-// a new allocation's services before its tasks listen, and keeps its
-// checks' results on that client only: without the gate, the first
-// requests to a new copy (after a drain, a reschedule, a scale-up) would
-// find nothing listening.
+// returns when ctx is done. Nomad registers a new allocation's services
+// before its tasks listen, and keeps its checks' results on that client
+// only: without the gate, the first requests to a new copy (after a drain,
+// a reschedule, a scale-up) would find nothing listening.
 func (s *Source) gate(ctx context.Context, notify func()) {
 	t := time.NewTicker(s.opts.GatePoll)
 	defer t.Stop()
@@ -812,8 +811,8 @@ func (s *Source) gate(ctx context.Context, notify func()) {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		// The allocations to ask about: when each started, and its job's
-		// checks by service.
+		// The allocations to ask about: when each started, its group, and
+		// how often the client runs its job's checks.
 		type asking struct {
 			since     time.Time
 			group     string

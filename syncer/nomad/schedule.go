@@ -21,8 +21,9 @@ import (
 // answer that shows the schedule off (a restart, whose checks keep their
 // old rhythm; a slow client) falls back to what a result's stamp alone
 // says. Asking every GatePoll instead cost four to five requests per new
-// allocation and syncer with a 1 s check, and some twenty with Nomad's
-// default 10 s (benchmarks on the real cluster, docs/benchmarks.md).
+// allocation and syncer with the benchmarks' 1 s check on the real cluster
+// (docs/benchmarks.md), and some twenty while the check was pending with
+// Nomad's default interval of 10 s.
 
 // askMargin is how long after a check's expected run the gate asks for
 // its result.
