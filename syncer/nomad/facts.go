@@ -272,13 +272,13 @@ func deref[T any](p *T) T {
 func (f *facts) applyEvent(ev *api.Event) (bool, error) {
 	switch ev.Topic {
 	case api.TopicAllocation:
-		a, err := ev.Allocation()
+		a, err := slim(ev, "Allocation", allocFields).Allocation()
 		if err != nil || a == nil {
 			return true, fmt.Errorf("nomad: decoding allocation event %q: %w", ev.Key, err)
 		}
 		f.applyAllocation(a)
 	case api.TopicNode:
-		n, err := ev.Node()
+		n, err := slim(ev, "Node", nodeFields).Node()
 		if err != nil || n == nil {
 			return true, fmt.Errorf("nomad: decoding node event %q: %w", ev.Key, err)
 		}
