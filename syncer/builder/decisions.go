@@ -47,6 +47,7 @@ const (
 	ReasonDraining      = "not routed: allocation stopping or node draining"
 	ReasonCritical      = "not routed: check critical"
 	ReasonWarning       = "not routed: check warning (routing warnings is off)"
+	ReasonNotReady      = "not routed: not ready yet (its Nomad checks have not passed since it started, or its deployment has not judged it healthy)"
 	ReasonBadTags       = "not routed: the service's tags are unusable (see the problems)"
 	ReasonPanic         = "routed although not healthy: no healthy instance, and whiskers.zero=panic routes them all"
 	ReasonVariantLoser  = "routed; its tags differ from the service's and lost (see the problems)"
@@ -135,6 +136,8 @@ func notRoutedReason(in *catalog.Instance, usableTags bool) string {
 		return ReasonDraining
 	case in.Health == catalog.HealthCritical:
 		return ReasonCritical
+	case in.Health == catalog.HealthWarning && in.Origin == catalog.OriginNomad:
+		return ReasonNotReady
 	case in.Health == catalog.HealthWarning:
 		return ReasonWarning
 	}

@@ -63,7 +63,10 @@ func (b *Builder) routable(in *catalog.Instance) bool {
 	case catalog.HealthPassing, "":
 		return true
 	case catalog.HealthWarning:
-		return b.routeWarning
+		// Consul's warning state. A Nomad instance in it is not ready yet
+		// (its checks have not passed since it started, or its deployment
+		// has not judged it healthy): no option routes that.
+		return b.routeWarning && in.Origin == catalog.OriginConsul
 	}
 	return false
 }
