@@ -359,8 +359,9 @@ func (s *Source) checksChanged(_ context.Context, checks api.HealthChecks) error
 	s.mu.Lock()
 	old := s.healthSums
 	s.healthSums = sums
-	if old == nil { // the first answer: every service is read anyway
+	if old == nil { // the first answer: the reader may start (see reader)
 		s.mu.Unlock()
+		s.wake()
 		return nil
 	}
 	nodes := map[string]bool{}
@@ -404,13 +405,21 @@ func (s *Source) wake() {
 
 // reader reads the pending services, ReadConcurrency at a time, until ctx
 // is done; a service whose read failed stays pending and is tried again
-// after a backoff.
+// after a backoff. It reads nothing before the health watch's first answer:
+// a check that changes after that answer differs from it, and marks its
+// service to be read again; one that changed before is in every read that
+// follows. A service read before that answer could keep a state the
+// answer already holds, and no difference would ever show (seen once in
+// TestSourceOnAgents, now TestSourceReadsAfterTheHealthBaseline).
 func (s *Source) reader(ctx context.Context, notify func()) {
 	bo := blocking.Backoff{Min: s.opts.MinBackoff, Max: s.opts.MaxBackoff}
 	for {
 		s.mu.Lock()
-		names := slices.Sorted(maps.Keys(s.pending))
-		clear(s.pending)
+		var names []string
+		if s.healthSums != nil {
+			names = slices.Sorted(maps.Keys(s.pending))
+			clear(s.pending)
+		}
 		s.mu.Unlock()
 		if len(names) == 0 {
 			select {

@@ -5,6 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -433,4 +438,37 @@ func TestSourceIndexReset(t *testing.T) {
 	fake.SetDown(false)
 	fake.Register(consulfake.Instance{ID: "web-3", Service: "web", Address: "10.0.0.5", Port: 8080, Tags: []string{"traefik.enable=true"}})
 	testkit.WaitFor(t, "the new registration", func() bool { _, ok := h.byID()["web-3"]; return ok })
+}
+
+// TestSourceReadsAfterTheHealthBaseline: the services are read only once the
+// watch of every check's state has its first answer. Here that answer is
+// held back while a check changes: had the service been read before, the
+// answer would already hold the change, no later answer would differ from
+// it, and the instance would stay passing (a flake of TestSourceOnAgents).
+func TestSourceReadsAfterTheHealthBaseline(t *testing.T) {
+	t.Parallel()
+	fake := consulfake.New()
+	t.Cleanup(fake.Close)
+	fake.Register(consulfake.Instance{ID: "web-1", Service: "web", Address: "10.0.0.1", Port: 8080, Tags: []string{"traefik.enable=true"}})
+	target, err := url.Parse(fake.URL())
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	var first atomic.Bool
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/health/state/") && first.CompareAndSwap(false, true) {
+			held <- struct{}{}
+			<-release
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	h := startAt(t, front.URL, "", time.Second)
+
+	<-held
+	time.Sleep(50 * time.Millisecond) // time for a read that should not come
+	fake.SetCheck("web-1", api.HealthCritical)
+	close(release)
+	testkit.WaitFor(t, "ready", h.ready)
+	testkit.WaitFor(t, "web-1 critical", func() bool { return h.byID()["web-1"].Health == catalog.HealthCritical })
 }
