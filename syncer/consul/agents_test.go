@@ -151,13 +151,19 @@ func TestSourceManyServicesOnRealConsul(t *testing.T) {
 			}
 		}
 	}()
-	h := startAt(t, addr, "", time.Minute)
+	counted, err := countproxy.New(addr)
+	require.NoError(t, err)
+	t.Cleanup(counted.Close)
+	h := startAt(t, counted.URL(), "", time.Minute)
 	testkit.WaitFor(t, "ready", h.ready)
 	assert.Len(t, h.byID(), n)
-	start := time.Now()
+	start, asks := time.Now(), counted.Requests()
 	ag.SetCheck("s500-1", api.HealthCritical)
 	testkit.WaitFor(t, "s500 critical", func() bool { return h.byID()["s500-1"].Health == catalog.HealthCritical })
 	t.Logf("a check change among %d services reached the snapshot in %v", n, time.Since(start).Round(time.Millisecond))
+	// What each read says of the checks matches the health watch's answer
+	// on the real agent: the change re-reads its own service, not all.
+	assert.Less(t, counted.Requests()-asks, int64(20), "requests for one check change")
 	cancel()
 	<-done
 	assert.Zero(t, refused.Load(), "the other client was refused (of %d requests)", asked.Load())

@@ -88,7 +88,8 @@ type Source struct {
 	enabledSvcs  map[string]bool               // the enabled services of the last list
 	pending      map[string]bool               // services to read (again)
 	read         map[string]bool               // services read at least once
-	healthSums   map[string]uint64             // digest of the checks, by service name or "node:<name>"
+	healthSums   map[string]uint64             // the last health answer: digest of the checks, by digestKey
+	readSums     map[string]readSum            // what each service's last read says of the same checks
 	listed       bool
 	ready        bool
 	warnedFilter bool
@@ -119,6 +120,7 @@ func New(opts Options) (*Source, error) {
 		instances: map[string][]catalog.Instance{},
 		pending:   map[string]bool{},
 		read:      map[string]bool{},
+		readSums:  map[string]readSum{},
 	}, nil
 }
 
@@ -307,6 +309,7 @@ func (s *Source) servicesChanged(notify func()) func(context.Context, serviceLis
 		changed := false
 		for _, name := range lost {
 			delete(s.instances, name)
+			delete(s.readSums, name)
 			changed = true
 		}
 		s.enabledSvcs = enabled
@@ -337,62 +340,107 @@ func (s *Source) fetchChecks(ctx context.Context, index uint64, wait time.Durati
 	return checks, meta.LastIndex, nil
 }
 
-// checksChanged marks the services whose checks changed, or whose
-// instances' nodes' checks did, to be read again.
+// checksChanged records the health watch's answer and marks to be read
+// again every service whose last read says otherwise of its checks or its
+// nodes' (markContradictedLocked).
 func (s *Source) checksChanged(_ context.Context, checks api.HealthChecks) error {
-	sums := map[string]uint64{} // service name, or "node:" + node name → digest
+	sums := map[string]uint64{}
 	for _, c := range checks {
-		if c == nil {
-			continue
+		if c != nil {
+			sums[digestKey(c)] += checkSum(c) // order-independent
 		}
-		key := "node:" + c.Node
-		if c.ServiceID != "" {
-			key = c.ServiceName
-		}
-		h := fnv.New64a()
-		for _, f := range []string{c.Node, c.CheckID, c.ServiceID, c.Status} {
-			_, _ = h.Write([]byte(f))
-			_, _ = h.Write([]byte{0})
-		}
-		sums[key] += h.Sum64() // order-independent
 	}
 	s.mu.Lock()
-	old := s.healthSums
 	s.healthSums = sums
-	if old == nil { // the first answer: the reader may start (see reader)
-		s.mu.Unlock()
-		s.wake()
-		return nil
-	}
-	nodes := map[string]bool{}
-	for key, sum := range sums {
-		if old[key] != sum {
-			if node, ok := strings.CutPrefix(key, "node:"); ok {
-				nodes[node] = true
-			} else if s.enabledSvcs[key] {
-				s.pending[key] = true
-			}
-		}
-	}
-	for key := range old {
-		if _, ok := sums[key]; !ok {
-			if node, ok := strings.CutPrefix(key, "node:"); ok {
-				nodes[node] = true
-			} else if s.enabledSvcs[key] {
-				s.pending[key] = true
-			}
-		}
-	}
-	if len(nodes) > 0 {
-		for name, insts := range s.instances {
-			if slices.ContainsFunc(insts, func(in catalog.Instance) bool { return nodes[in.Node] }) {
-				s.pending[name] = true
-			}
-		}
-	}
+	marked := s.markContradictedLocked()
 	s.mu.Unlock()
-	s.wake()
+	if marked {
+		s.wake()
+	}
 	return nil
+}
+
+// readSum is what a read of a service says of the checks the health watch
+// digests: the sum of its instances' checks and of their nodes' checks,
+// and those nodes.
+type readSum struct {
+	sum   uint64
+	nodes []string
+}
+
+// readSumOf is the readSum of a service read as entries.
+func readSumOf(entries []*api.ServiceEntry) readSum {
+	var r readSum
+	for _, e := range entries {
+		if e == nil {
+			continue
+		}
+		node := ""
+		if e.Node != nil {
+			node = e.Node.Node
+		}
+		newNode := !slices.Contains(r.nodes, node)
+		if newNode {
+			r.nodes = append(r.nodes, node)
+		}
+		for _, c := range e.Checks {
+			// Every entry on a node carries that node's checks: count
+			// them once.
+			if c != nil && (c.ServiceID != "" || newNode) {
+				r.sum += checkSum(c)
+			}
+		}
+	}
+	return r
+}
+
+// markContradictedLocked marks to be read again every enabled service whose
+// last read says other than the last health answer of its checks and its
+// nodes' checks; it reports whether it marked one. Comparing with the read,
+// not with the previous answer, catches a change the read missed however
+// the two interleave: a read before the first answer, or one between two
+// answers that saw a state the next answer no longer shows (a check that
+// flapped back). A read newer than the answer is compared again at the
+// next answer, which every change brings.
+func (s *Source) markContradictedLocked() bool {
+	if s.healthSums == nil {
+		return false
+	}
+	marked := false
+	for name, r := range s.readSums {
+		if !s.enabledSvcs[name] {
+			continue
+		}
+		want := s.healthSums[name]
+		for _, n := range r.nodes {
+			want += s.healthSums["node:"+n]
+		}
+		if want != r.sum {
+			s.pending[name] = true
+			marked = true
+		}
+	}
+	return marked
+}
+
+// digestKey is where a check counts in the health digests: under its
+// service's name, or "node:" and its node for a node check.
+func digestKey(c *api.HealthCheck) string {
+	if c.ServiceID != "" {
+		return c.ServiceName
+	}
+	return "node:" + c.Node
+}
+
+// checkSum is one check's part of a digest: its node, ID, service and
+// status.
+func checkSum(c *api.HealthCheck) uint64 {
+	h := fnv.New64a()
+	for _, f := range []string{c.Node, c.CheckID, c.ServiceID, c.Status} {
+		_, _ = h.Write([]byte(f))
+		_, _ = h.Write([]byte{0})
+	}
+	return h.Sum64()
 }
 
 // wake tells the reader that services are pending.
@@ -405,21 +453,13 @@ func (s *Source) wake() {
 
 // reader reads the pending services, ReadConcurrency at a time, until ctx
 // is done; a service whose read failed stays pending and is tried again
-// after a backoff. It reads nothing before the health watch's first answer:
-// a check that changes after that answer differs from it, and marks its
-// service to be read again; one that changed before is in every read that
-// follows. A service read before that answer could keep a state the
-// answer already holds, and no difference would ever show (seen once in
-// TestSourceOnAgents, now TestSourceReadsAfterTheHealthBaseline).
+// after a backoff.
 func (s *Source) reader(ctx context.Context, notify func()) {
 	bo := blocking.Backoff{Min: s.opts.MinBackoff, Max: s.opts.MaxBackoff}
 	for {
 		s.mu.Lock()
-		var names []string
-		if s.healthSums != nil {
-			names = slices.Sorted(maps.Keys(s.pending))
-			clear(s.pending)
-		}
+		names := slices.Sorted(maps.Keys(s.pending))
+		clear(s.pending)
 		s.mu.Unlock()
 		if len(names) == 0 {
 			select {
@@ -499,6 +539,7 @@ func (s *Source) readService(ctx context.Context, name string) (bool, error) {
 	}
 	changed := !had || !slices.EqualFunc(old, insts, catalog.Instance.Equal)
 	s.instances[name] = insts
+	s.readSums[name] = readSumOf(entries)
 	s.read[name] = true
 	return s.updateReadyLocked() || changed, nil
 }

@@ -440,35 +440,79 @@ func TestSourceIndexReset(t *testing.T) {
 	testkit.WaitFor(t, "the new registration", func() bool { _, ok := h.byID()["web-3"]; return ok })
 }
 
-// TestSourceReadsAfterTheHealthBaseline: the services are read only once the
-// watch of every check's state has its first answer. Here that answer is
-// held back while a check changes: had the service been read before, the
-// answer would already hold the change, no later answer would differ from
-// it, and the instance would stay passing (a flake of TestSourceOnAgents).
-func TestSourceReadsAfterTheHealthBaseline(t *testing.T) {
-	t.Parallel()
-	fake := consulfake.New()
-	t.Cleanup(fake.Close)
-	fake.Register(consulfake.Instance{ID: "web-1", Service: "web", Address: "10.0.0.1", Port: 8080, Tags: []string{"traefik.enable=true"}})
+// holdingProxy is a proxy to the fake that holds the health watch's
+// requests while hold is set: each waits, before it reaches the fake,
+// until release is closed.
+type holdingProxy struct {
+	url     string
+	hold    atomic.Bool
+	held    chan struct{} // a request is being held
+	release chan struct{}
+}
+
+func newHoldingProxy(t *testing.T, fake *consulfake.Server) *holdingProxy {
+	t.Helper()
 	target, err := url.Parse(fake.URL())
 	require.NoError(t, err)
 	proxy := httputil.NewSingleHostReverseProxy(target)
-	held, release := make(chan struct{}, 1), make(chan struct{})
-	var first atomic.Bool
+	p := &holdingProxy{held: make(chan struct{}, 1), release: make(chan struct{})}
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/v1/health/state/") && first.CompareAndSwap(false, true) {
-			held <- struct{}{}
-			<-release
+		if strings.HasPrefix(r.URL.Path, "/v1/health/state/") && p.hold.CompareAndSwap(true, false) {
+			p.held <- struct{}{}
+			<-p.release
 		}
 		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(front.Close)
-	h := startAt(t, front.URL, "", time.Second)
+	p.url = front.URL
+	return p
+}
 
-	<-held
-	time.Sleep(50 * time.Millisecond) // time for a read that should not come
-	fake.SetCheck("web-1", api.HealthCritical)
-	close(release)
-	testkit.WaitFor(t, "ready", h.ready)
-	testkit.WaitFor(t, "web-1 critical", func() bool { return h.byID()["web-1"].Health == catalog.HealthCritical })
+// TestSourceRereadsWhatTheHealthWatchContradicts: a service is read again
+// when its last read says other of its checks than the health watch's
+// answer, however the read and the answers interleave. Here the answer is
+// held back while a check changes, so that the read sees what the answer
+// does not:
+//   - a read before the watch's first answer, which holds a change made
+//     after the read (seen as a flake of TestSourceOnAgents);
+//   - a read between two answers that saw a check critical, which had
+//     flapped back to passing before the next answer: compared with the
+//     answer before, nothing changed.
+func TestSourceRereadsWhatTheHealthWatchContradicts(t *testing.T) {
+	t.Parallel()
+	web1 := consulfake.Instance{ID: "web-1", Service: "web", Address: "10.0.0.1", Port: 8080, Tags: []string{"traefik.enable=true"}}
+	health := func(h *harness) catalog.Health { return h.byID()["web-1"].Health }
+	t.Run("a read before the first answer", func(t *testing.T) {
+		t.Parallel()
+		fake := consulfake.New()
+		t.Cleanup(fake.Close)
+		fake.Register(web1)
+		p := newHoldingProxy(t, fake)
+		p.hold.Store(true)
+		h := startAt(t, p.url, "", time.Second)
+		<-p.held
+		testkit.WaitFor(t, "web-1 read", func() bool { return health(h) == catalog.HealthPassing })
+		fake.SetCheck("web-1", api.HealthCritical)
+		close(p.release)
+		testkit.WaitFor(t, "web-1 critical", func() bool { return health(h) == catalog.HealthCritical })
+	})
+	t.Run("a read of a state that flapped back", func(t *testing.T) {
+		t.Parallel()
+		fake := consulfake.New()
+		t.Cleanup(fake.Close)
+		fake.Register(web1)
+		p := newHoldingProxy(t, fake)
+		h := startAt(t, p.url, "", time.Second)
+		testkit.WaitFor(t, "ready", h.ready)
+		p.hold.Store(true) // the watch's next request, once its current one times out
+		<-p.held
+		fake.SetCheck("web-1", api.HealthCritical)
+		// Another service registered: the list changes, and every service
+		// is read again, web with its check critical.
+		fake.Register(consulfake.Instance{ID: "api-1", Service: "api", Address: "10.0.0.2", Port: 9090, Tags: []string{"traefik.enable=true"}})
+		testkit.WaitFor(t, "web-1 read critical", func() bool { return health(h) == catalog.HealthCritical })
+		fake.SetCheck("web-1", api.HealthPassing)
+		close(p.release)
+		testkit.WaitFor(t, "web-1 passing again", func() bool { return health(h) == catalog.HealthPassing })
+	})
 }
