@@ -87,9 +87,8 @@ type Source struct {
 	instances    map[string][]catalog.Instance // by service name
 	enabledSvcs  map[string]bool               // the enabled services of the last list
 	pending      map[string]bool               // services to read (again)
-	read         map[string]bool               // services read at least once
 	healthSums   map[string]uint64             // the last health answer: digest of the checks, by digestKey
-	readSums     map[string]readSum            // what each service's last read says of the same checks
+	readSums     map[string]readSum            // by service read: what its last read says of the same checks
 	listed       bool
 	ready        bool
 	warnedFilter bool
@@ -119,7 +118,6 @@ func New(opts Options) (*Source, error) {
 		dirty:     make(chan struct{}, 1),
 		instances: map[string][]catalog.Instance{},
 		pending:   map[string]bool{},
-		read:      map[string]bool{},
 		readSums:  map[string]readSum{},
 	}, nil
 }
@@ -540,7 +538,6 @@ func (s *Source) readService(ctx context.Context, name string) (bool, error) {
 	changed := !had || !slices.EqualFunc(old, insts, catalog.Instance.Equal)
 	s.instances[name] = insts
 	s.readSums[name] = readSumOf(entries)
-	s.read[name] = true
 	return s.updateReadyLocked() || changed, nil
 }
 
@@ -551,7 +548,7 @@ func (s *Source) updateReadyLocked() bool {
 		return false
 	}
 	for name := range s.enabledSvcs {
-		if !s.read[name] {
+		if _, read := s.readSums[name]; !read {
 			return false
 		}
 	}
