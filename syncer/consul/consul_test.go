@@ -482,12 +482,16 @@ func TestSourceRereadsWhatTheHealthWatchContradicts(t *testing.T) {
 	t.Parallel()
 	web1 := consulfake.Instance{ID: "web-1", Service: "web", Address: "10.0.0.1", Port: 8080, Tags: []string{"traefik.enable=true"}}
 	health := func(h *harness) catalog.Health { return h.byID()["web-1"].Health }
-	t.Run("a read before the first answer", func(t *testing.T) {
-		t.Parallel()
+	// web-1 in the fake, behind a proxy that can hold the health watch.
+	setup := func(t *testing.T) (*consulfake.Server, *holdingProxy) {
 		fake := consulfake.New()
 		t.Cleanup(fake.Close)
 		fake.Register(web1)
-		p := newHoldingProxy(t, fake)
+		return fake, newHoldingProxy(t, fake)
+	}
+	t.Run("a read before the first answer", func(t *testing.T) {
+		t.Parallel()
+		fake, p := setup(t)
 		p.hold.Store(true)
 		h := startAt(t, p.url, "", time.Second)
 		<-p.held
@@ -498,10 +502,7 @@ func TestSourceRereadsWhatTheHealthWatchContradicts(t *testing.T) {
 	})
 	t.Run("a read of a state that flapped back", func(t *testing.T) {
 		t.Parallel()
-		fake := consulfake.New()
-		t.Cleanup(fake.Close)
-		fake.Register(web1)
-		p := newHoldingProxy(t, fake)
+		fake, p := setup(t)
 		h := startAt(t, p.url, "", time.Second)
 		testkit.WaitFor(t, "ready", h.ready)
 		p.hold.Store(true) // the watch's next request, once its current one times out
