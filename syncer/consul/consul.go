@@ -369,6 +369,7 @@ type readSum struct {
 // readSumOf is the readSum of a service read as entries.
 func readSumOf(entries []*api.ServiceEntry) readSum {
 	var r readSum
+	seen := map[string]bool{}
 	for _, e := range entries {
 		if e == nil {
 			continue
@@ -377,8 +378,9 @@ func readSumOf(entries []*api.ServiceEntry) readSum {
 		if e.Node != nil {
 			node = e.Node.Node
 		}
-		newNode := !slices.Contains(r.nodes, node)
+		newNode := !seen[node]
 		if newNode {
+			seen[node] = true
 			r.nodes = append(r.nodes, node)
 		}
 		for _, c := range e.Checks {
